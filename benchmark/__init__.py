@@ -1,0 +1,1 @@
+"""subnetbench's benchmark engine: networks, protocols, data, training, results and the CLI."""

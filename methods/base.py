@@ -1,0 +1,440 @@
+"""The one interface every subnetwork method implements, and the masked layers it drives.
+
+A method sees a freshly initialised network and:
+
+1. ``prepare``s it: every prunable ``nn.Conv2d``/``nn.Linear`` becomes a :class:`MaskedConv2d` /
+   :class:`MaskedLinear` (same parameters, same state-dict keys for ``weight`` and ``bias``), the
+   tensors it must not train are frozen, and its own extra tensors (scores, scales, masks) are
+   created on each layer by :meth:`Method.init_layer`;
+2. decides what each prunable layer's forward does with its weight: :meth:`Method.sampled_weight`
+   (training, or stochastic evaluation) and :meth:`Method.deterministic_weight` (evaluation);
+3. gives the optimiser groups of its recipe (:meth:`Method.optimizer_specs`);
+4. ``extract``s the final deterministic subnetwork as an ordinary torch module whose removed weights
+   are exactly zero, with its sparsity statistics.
+
+Configuration reaches a method through its ``Options`` dataclass, passed in; nothing reads globals.
+Random streams (initialisation of extra tensors, mask sampling) are ``torch.Generator`` objects
+passed in by the caller, so one root seed can derive them all.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+MASK_ONLY = "mask-only"
+WEIGHT_TRAINING = "weight-training"
+FAMILIES = (MASK_ONLY, WEIGHT_TRAINING)
+OPTIMIZER_ALGORITHMS = ("sgd", "adam")
+
+
+class OptionError(ValueError):
+    """A method option with a bad value; the message names the option, the value and what is allowed."""
+
+
+def check_option(condition: bool, owner: str, name: str, value: Any, allowed: str) -> None:
+    if not condition:
+        raise OptionError(f"{owner}: option {name}={value!r} is not allowed; expected {allowed}")
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a method that has none."""
+
+
+@dataclass
+class OptimizerSpec:
+    """One optimiser of a method's recipe: which tensors, which algorithm, which settings."""
+
+    label: str
+    params: list[Tensor]
+    algorithm: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_option(self.algorithm in OPTIMIZER_ALGORITHMS, "OptimizerSpec", "algorithm",
+                     self.algorithm, f"one of {OPTIMIZER_ALGORITHMS}")
+        check_option(self.lr > 0, "OptimizerSpec", "lr", self.lr, "a positive number")
+
+    def build(self) -> torch.optim.Optimizer:
+        if self.algorithm == "adam":
+            return torch.optim.Adam(self.params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(self.params, lr=self.lr, momentum=self.momentum,
+                               weight_decay=self.weight_decay)
+
+
+@dataclass
+class SparsityStats:
+    """Kept weights of an extracted subnetwork, over all prunable layers and per layer."""
+
+    kept: int
+    total: int
+    layer_kept: dict[str, int] = field(default_factory=dict)
+    layer_total: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kept_fraction(self) -> float:
+        return self.kept / self.total if self.total else 1.0
+
+    @property
+    def layer_kept_fraction(self) -> dict[str, float]:
+        return {name: self.layer_kept[name] / self.layer_total[name] for name in self.layer_total}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kept": self.kept, "total": self.total, "kept_fraction": self.kept_fraction,
+                "layer_kept_fraction": self.layer_kept_fraction}
+
+
+class MaskedLayer:
+    """Mixin of the masked layers: the weight used in forward comes from the method.
+
+    ``mask_sampling`` is None (sample masks in training mode, use the deterministic mask in eval
+    mode), or True/False to force one of the two, e.g. for stochastic evaluation.
+    """
+
+    method: "Method"
+    mask_sampling: bool | None
+
+    def _attach(self, method: "Method") -> None:
+        self.method = method
+        self.mask_sampling = None
+
+    @property
+    def sampling(self) -> bool:
+        return self.training if self.mask_sampling is None else self.mask_sampling
+
+    def effective_weight(self) -> Tensor:
+        if self.sampling:
+            return self.method.sampled_weight(self)
+        return self.method.deterministic_weight(self)
+
+    def __deepcopy__(self, memo):
+        # The method (and the generator it holds) is shared configuration, not layer state.
+        memo[id(self.method)] = self.method
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = copy.deepcopy(value, memo)
+        return clone
+
+
+class MaskedConv2d(MaskedLayer, nn.Conv2d):
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, self.effective_weight(), self.bias)
+
+
+class MaskedLinear(MaskedLayer, nn.Linear):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.effective_weight(), self.bias)
+
+
+def _masked_copy(layer: nn.Module, method: "Method") -> MaskedLayer:
+    """A masked layer holding the very same parameter tensors as ``layer``."""
+    cls = MaskedConv2d if isinstance(layer, nn.Conv2d) else MaskedLinear
+    masked = cls.__new__(cls)
+    masked.__dict__.update(layer.__dict__)
+    masked._attach(method)
+    return masked
+
+
+def prunable_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """All conv and linear layers, in definition order: the layers every method prunes."""
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            yield name, module
+
+
+def masked_layers(model: nn.Module) -> Iterator[tuple[str, MaskedLayer]]:
+    for name, module in model.named_modules():
+        if isinstance(module, MaskedLayer):
+            yield name, module
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def set_mask_sampling(model: nn.Module, sampling: bool | None) -> None:
+    """Force masks to be sampled (True), deterministic (False), or follow train/eval (None)."""
+    for _, layer in masked_layers(model):
+        layer.mask_sampling = sampling
+
+
+class Method:
+    """Base class of every subnetwork method. Subclass it, set ``name``, and register nothing else.
+
+    Class attributes a plugin sets:
+
+    - ``name``: unique lower-case registry name (empty on abstract bases, which are not registered);
+    - ``family``: ``"mask-only"`` (weights frozen, a mask is learned) or ``"weight-training"``;
+    - ``Options``: a dataclass of the method's options, validated in its ``__post_init__``;
+    - ``stochastic``: whether training samples masks (so a sampled evaluation differs from the
+      deterministic one).
+
+    :meth:`trainable_tensors` documents which per-layer tensors receive updates (and is tested).
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = MASK_ONLY
+    Options: ClassVar[type] = NoOptions
+    stochastic: ClassVar[bool] = False
+
+    def __init__(self, options: Any = None, **overrides: Any) -> None:
+        if options is None:
+            options = self.Options(**overrides)
+        elif overrides:
+            options = dataclasses.replace(options, **overrides)
+        if not isinstance(options, self.Options):
+            raise OptionError(f"{type(self).__name__} takes options of type {self.Options.__name__}, "
+                              f"got {type(options).__name__}")
+        self.options = options
+        self.sample_generator: torch.Generator | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.options!r})"
+
+    # -- 1. preparation ---------------------------------------------------------------------------
+    def prepare(self, model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+        """Turn a freshly initialised network into this method's trainable network, in place.
+
+        ``generator`` seeds the method's own extra tensors (scores, random masks); it is a CPU
+        generator so that initialisation is the same on every device.
+        """
+        for name, layer in list(prunable_layers(model)):
+            if isinstance(layer, MaskedLayer):
+                raise ValueError(f"layer {name!r} is already prepared by {layer.method!r}")
+            masked = _masked_copy(layer, self)
+            _replace(model, name, masked)
+        for _, layer in masked_layers(model):
+            trains_weights = self.family == WEIGHT_TRAINING
+            layer.weight.requires_grad_(trains_weights)
+            if layer.bias is not None:
+                layer.bias.requires_grad_(trains_weights)
+            self.init_layer(layer, generator)
+        self.after_prepare(model, generator)
+        return model
+
+    def init_layer(self, layer: MaskedLayer, generator: torch.Generator | None) -> None:
+        """Create this method's per-layer tensors (parameters or buffers). Default: none."""
+
+    def after_prepare(self, model: nn.Module, generator: torch.Generator | None) -> None:
+        """Whole-network step after every layer is prepared (e.g. global mask allocation)."""
+
+    def trainable_tensors(self) -> frozenset[str]:
+        """Names of the per-layer tensors this method trains (``weight``, ``bias``, ``scores``...)."""
+        return frozenset({"weight", "bias"}) if self.family == WEIGHT_TRAINING else frozenset()
+
+    def set_sample_generator(self, generator: torch.Generator | None) -> None:
+        """The stream masks are sampled from; it must live on the device of the parameters."""
+        self.sample_generator = generator
+
+    # -- 2. forward -------------------------------------------------------------------------------
+    def keep_mask(self, layer: MaskedLayer) -> Tensor:
+        """The deterministic keep/drop decision of each weight (bool tensor of the weight's shape)."""
+        return torch.ones_like(layer.weight, dtype=torch.bool)
+
+    def deterministic_scale(self, layer: MaskedLayer) -> Tensor | float:
+        """Factor applied to the kept weights of the deterministic (and extracted) layer."""
+        return 1.0
+
+    def deterministic_weight(self, layer: MaskedLayer) -> Tensor:
+        weight = layer.weight * self.keep_mask(layer).to(layer.weight.dtype)
+        scale = self.deterministic_scale(layer)
+        return weight if isinstance(scale, float) and scale == 1.0 else weight * scale
+
+    def sampled_weight(self, layer: MaskedLayer) -> Tensor:
+        """The weight of a training forward pass. Deterministic methods use the deterministic one."""
+        return self.deterministic_weight(layer)
+
+    # -- 3. recipe --------------------------------------------------------------------------------
+    def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:
+        raise NotImplementedError(f"{type(self).__name__} must define optimizer_specs")
+
+    @property
+    def rounds(self) -> int:
+        """Training rounds of the recipe (magnitude pruning trains, prunes, trains again)."""
+        return 1
+
+    def begin_round(self, model: nn.Module, round_index: int) -> None:
+        """Called before training round ``round_index`` (0-based); the optimiser is rebuilt after."""
+
+    # -- 4. extraction ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def extract(self, model: nn.Module) -> tuple[nn.Module, SparsityStats]:
+        """An ordinary network (plain conv/linear layers) computing the deterministic forward.
+
+        Removed weights are exactly zero; kept weights carry the deterministic scale.
+        """
+        extracted = copy.deepcopy(model)
+        stats = SparsityStats(kept=0, total=0)
+        for name, layer in list(masked_layers(extracted)):
+            weight = self.deterministic_weight(layer).detach().clone()
+            weight[~self.keep_mask(layer)] = 0.0  # exact zeros, also where a scale is not finite
+            plain = _plain_layer(layer, weight)
+            _replace(extracted, name, plain)
+            kept = int(torch.count_nonzero(weight))
+            stats.kept += kept
+            stats.total += weight.numel()
+            stats.layer_kept[name] = kept
+            stats.layer_total[name] = weight.numel()
+        extracted.eval()
+        return extracted, stats
+
+
+def _plain_layer(layer: MaskedLayer, weight: Tensor) -> nn.Module:
+    bias = layer.bias is not None
+    if isinstance(layer, MaskedConv2d):
+        plain: nn.Module = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                     stride=layer.stride, padding=layer.padding,
+                                     dilation=layer.dilation, groups=layer.groups, bias=bias,
+                                     padding_mode=layer.padding_mode, device=weight.device,
+                                     dtype=weight.dtype)
+    else:
+        plain = nn.Linear(layer.in_features, layer.out_features, bias=bias, device=weight.device,
+                          dtype=weight.dtype)
+    plain.weight = nn.Parameter(weight, requires_grad=False)
+    if bias:
+        plain.bias = nn.Parameter(layer.bias.detach().clone(), requires_grad=False)
+    return plain
+
+
+def count_nonzero_weights(model: nn.Module) -> tuple[int, int]:
+    """(nonzero, total) over the weights of every conv and linear layer of ``model``."""
+    nonzero = total = 0
+    for _, layer in prunable_layers(model):
+        nonzero += int(torch.count_nonzero(layer.weight))
+        total += layer.weight.numel()
+    return nonzero, total
+
+
+def trainable_tensor_names(model: nn.Module) -> set[str]:
+    """The per-layer tensor names (``weight``, ``scores``, ...) that require gradients."""
+    return {name.rpartition(".")[2] for name, p in model.named_parameters() if p.requires_grad}
+
+
+def round_half_up(x: float) -> int:
+    """round() as taught at school: 2.5 -> 3. Python's round() is banker's rounding (2.5 -> 2)."""
+    return int(math.floor(x + 0.5))
+
+
+@dataclass(frozen=True)
+class ScoredMaskOptions:
+    """Options shared by the mask-only methods that learn one score per weight."""
+
+    smart_rescale: bool = False  # one learned scalar per layer multiplying the kept weights
+    mask_lr: float = 50.0
+    mask_momentum: float = 0.9
+    mask_weight_decay: float = 0.0
+    scale_lr: float = 1e-3
+    scale_momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_option(isinstance(self.smart_rescale, bool), owner, "smart_rescale",
+                     self.smart_rescale, "true or false")
+        for name in ("mask_lr", "scale_lr"):
+            value = getattr(self, name)
+            check_option(isinstance(value, (int, float)) and value > 0, owner, name, value,
+                         "a positive number")
+        for name in ("mask_momentum", "scale_momentum"):
+            value = getattr(self, name)
+            check_option(isinstance(value, (int, float)) and 0 <= value < 1, owner, name, value,
+                         "a number in [0, 1)")
+        check_option(isinstance(self.mask_weight_decay, (int, float)) and self.mask_weight_decay >= 0,
+                     owner, "mask_weight_decay", self.mask_weight_decay, "a number >= 0")
+
+
+class ScoredMaskMethod(Method):
+    """A mask-only method: frozen weights and biases, one trainable score per weight, and the
+    optional smart rescale of the paper (section 1.2): w_hat = s * w * keep, s a trainable scalar
+    per layer initialised to 1, multiplied into the kept weights at extraction."""
+
+    family = MASK_ONLY
+    Options = ScoredMaskOptions
+
+    def initial_scores(self, layer: MaskedLayer, generator: torch.Generator | None) -> Tensor:
+        raise NotImplementedError
+
+    def init_layer(self, layer: MaskedLayer, generator: torch.Generator | None) -> None:
+        scores = self.initial_scores(layer, generator)
+        layer.scores = nn.Parameter(scores.to(device=layer.weight.device, dtype=layer.weight.dtype))
+        if self.options.smart_rescale:
+            layer.scale = nn.Parameter(torch.ones((), device=layer.weight.device,
+                                                  dtype=layer.weight.dtype))
+
+    def trainable_tensors(self) -> frozenset[str]:
+        return frozenset({"scores", "scale"} if self.options.smart_rescale else {"scores"})
+
+    def deterministic_scale(self, layer: MaskedLayer) -> Tensor | float:
+        return layer.scale if self.options.smart_rescale else 1.0
+
+    def rescaled(self, layer: MaskedLayer, weight: Tensor) -> Tensor:
+        return weight * layer.scale if self.options.smart_rescale else weight
+
+    def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:
+        layers = [layer for _, layer in masked_layers(model)]
+        o = self.options
+        specs = [OptimizerSpec("scores", [layer.scores for layer in layers], "sgd", o.mask_lr,
+                               o.mask_momentum, o.mask_weight_decay)]
+        if o.smart_rescale:
+            specs.append(OptimizerSpec("scale", [layer.scale for layer in layers], "sgd", o.scale_lr,
+                                       o.scale_momentum, 0.0))
+        return specs
+
+
+@dataclass(frozen=True)
+class WeightTrainingOptions:
+    """Optimiser of the methods that train weights (defaults: Frankle and Carbin's Conv-4/6 Adam)."""
+
+    optimizer: str = "adam"
+    lr: float = 3e-4
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_option(self.optimizer in OPTIMIZER_ALGORITHMS, owner, "optimizer", self.optimizer,
+                     f"one of {OPTIMIZER_ALGORITHMS}")
+        check_option(isinstance(self.lr, (int, float)) and self.lr > 0, owner, "lr", self.lr,
+                     "a positive number")
+        check_option(isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1, owner,
+                     "momentum", self.momentum, "a number in [0, 1)")
+        check_option(isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0, owner,
+                     "weight_decay", self.weight_decay, "a number >= 0")
+
+
+def check_keep_fraction(owner: str, value: Any) -> None:
+    check_option(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1,
+                 owner, "keep_fraction", value, "a number in (0, 1] (the fraction of weights KEPT)")
+
+
+class WeightTrainingMethod(Method):
+    """Trains weights and biases (with a fixed mask buffer where the method prunes)."""
+
+    family = WEIGHT_TRAINING
+    Options = WeightTrainingOptions
+
+    def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:
+        o = self.options
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [OptimizerSpec("weights", params, o.optimizer, o.lr, o.momentum, o.weight_decay)]
+
+
+class FixedMaskWeightTrainingMethod(WeightTrainingMethod):
+    """Trains weights under a boolean ``mask`` buffer per layer that the method sets (not learned)."""
+
+    def init_layer(self, layer: MaskedLayer, generator: torch.Generator | None) -> None:
+        layer.register_buffer("mask", torch.ones_like(layer.weight, dtype=torch.bool))
+
+    def keep_mask(self, layer: MaskedLayer) -> Tensor:
+        return layer.mask

@@ -1,0 +1,10 @@
+"""Dense baseline (PAPER.md section 2.5): every weight trained, nothing pruned."""
+from __future__ import annotations
+
+from methods.base import WeightTrainingMethod
+
+
+class Dense(WeightTrainingMethod):
+    """Trains ``weight`` and ``bias``; extraction keeps every weight."""
+
+    name = "dense"

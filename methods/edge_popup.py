@@ -1,0 +1,72 @@
+"""Edge-popup (Ramanujan et al. 2020; PAPER.md section 2.2).
+
+A score per weight (Kaiming uniform, a = sqrt(5)); every forward pass keeps, in each layer, the
+``keep_fraction`` of weights with the largest |score| (exactly round_half_up(keep_fraction * n) of
+them; ties go to the lower flat index); the backward pass hands the incoming gradient to the scores
+unchanged. ``keep_fraction`` is the fraction KEPT (0.9 keeps 90%), never the fraction removed: the
+official ``prune_rate`` was read both ways (hidden-networks issue #9).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from methods.base import (MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_keep_fraction,
+                          round_half_up)
+
+
+def top_k_mask(scores: Tensor, keep_fraction: float) -> Tensor:
+    """Bool mask of the round_half_up(keep_fraction * n) largest |scores|; ties to the lower index."""
+    flat = scores.detach().abs().flatten()
+    k = round_half_up(keep_fraction * flat.numel())
+    order = torch.argsort(flat, descending=True, stable=True)
+    mask = torch.zeros_like(flat, dtype=torch.bool)
+    mask[order[:k]] = True
+    return mask.view_as(scores)
+
+
+class TopKStraightThrough(torch.autograd.Function):
+    """Forward: the 0/1 top-|score| mask. Backward: the gradient, unchanged."""
+
+    @staticmethod
+    def forward(ctx, scores: Tensor, keep_fraction: float) -> Tensor:
+        return top_k_mask(scores, keep_fraction).to(scores.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad, None
+
+
+@dataclass(frozen=True)
+class EdgePopupOptions(ScoredMaskOptions):
+    keep_fraction: float = 0.5
+    # The edge-popup recipe's optimiser (SGD 0.1, momentum 0.9, weight decay 1e-4).
+    mask_lr: float = 0.1
+    mask_weight_decay: float = 1e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_keep_fraction(type(self).__name__, self.keep_fraction)
+
+
+class EdgePopup(ScoredMaskMethod):
+    """Trains ``scores`` (and ``scale`` with smart_rescale)."""
+
+    name = "edge_popup"
+    Options = EdgePopupOptions
+
+    def initial_scores(self, layer: MaskedLayer, generator: torch.Generator | None) -> Tensor:
+        scores = torch.empty(layer.weight.shape, dtype=layer.weight.dtype)
+        nn.init.kaiming_uniform_(scores, a=math.sqrt(5), generator=generator)
+        return scores
+
+    def keep_mask(self, layer: MaskedLayer) -> Tensor:
+        return top_k_mask(layer.scores, self.options.keep_fraction)
+
+    def deterministic_weight(self, layer: MaskedLayer) -> Tensor:
+        # The forward pass is deterministic but must route gradients to the scores in training.
+        keep = TopKStraightThrough.apply(layer.scores, self.options.keep_fraction)
+        return self.rescaled(layer, layer.weight * keep)

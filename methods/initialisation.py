@@ -1,0 +1,59 @@
+"""Weight initialisations of the prunable layers (PAPER.md sections 1.3 and 2.2).
+
+- ``kaiming_normal``: N(0, gain / sqrt(fan_in)), gain for ReLU (both official code bases);
+- ``signed_constant``: Kaiming normal, then every weight becomes sign(w) * std(w of its layer) (SC);
+- ``scaled_signed_constant``: edge-popup's: sign(w) * gain / sqrt(fan_in * keep_fraction);
+- ``pytorch_default``: the layer's own ``reset_parameters`` (Kaiming uniform, a = sqrt(5)).
+
+Biases keep PyTorch's default initialisation (drawn from the same generator).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from methods.base import OptionError, prunable_layers
+
+INITIALISATIONS = ("kaiming_normal", "signed_constant", "scaled_signed_constant", "pytorch_default")
+
+
+def _fan_in(weight: torch.Tensor) -> int:
+    return int(weight[0].numel())
+
+
+@torch.no_grad()
+def _pytorch_default(layer: nn.Module, generator: torch.Generator | None) -> None:
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    _default_bias(layer, generator)
+
+
+@torch.no_grad()
+def _default_bias(layer: nn.Module, generator: torch.Generator | None) -> None:
+    if layer.bias is not None:
+        bound = 1 / math.sqrt(_fan_in(layer.weight))
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
+@torch.no_grad()
+def initialise(model: nn.Module, scheme: str, generator: torch.Generator | None = None,
+               keep_fraction: float = 1.0) -> nn.Module:
+    """Initialise every conv and linear layer of ``model`` in place with ``scheme``."""
+    if scheme not in INITIALISATIONS:
+        raise OptionError(f"unknown initialisation {scheme!r}; expected one of {INITIALISATIONS}")
+    if not 0 < keep_fraction <= 1:
+        raise OptionError(f"keep_fraction={keep_fraction!r} is not allowed; expected a number in (0, 1]")
+    gain = nn.init.calculate_gain("relu")
+    for _, layer in prunable_layers(model):
+        if scheme == "pytorch_default":
+            _pytorch_default(layer, generator)
+            continue
+        weight = layer.weight
+        nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu", generator=generator)
+        if scheme == "signed_constant":
+            weight.copy_(torch.sign(weight) * weight.std())
+        elif scheme == "scaled_signed_constant":
+            weight.copy_(torch.sign(weight) * gain / math.sqrt(_fan_in(weight) * keep_fraction))
+        _default_bias(layer, generator)
+    return model

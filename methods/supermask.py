@@ -1,0 +1,86 @@
+"""Supermask (Zhou et al. 2019; PAPER.md section 2.1).
+
+A score m per weight; keep ~ Bernoulli(sigmoid(m)), straight-through through the sigmoid (forward is
+the 0/1 sample, backward is d sigmoid(m)). Optional dynamic weight rescaling (DWR) multiplies the
+layer's masked weights by (number of weights) / (number kept in this sample). Extraction keeps
+{m >= 0}, i.e. sigmoid(m) >= 0.5; with DWR the extracted kept weights carry the factor of that mask.
+The stochastic evaluation (the ASLP code's) averages the accuracy over ``eval_samples`` masks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
+
+
+class BernoulliStraightThrough(torch.autograd.Function):
+    """Forward 1[u < sigmoid(m)]; backward grad * sigmoid'(m)."""
+
+    @staticmethod
+    def forward(ctx, scores: Tensor, uniform: Tensor) -> Tensor:
+        p = torch.sigmoid(scores)
+        ctx.save_for_backward(p)
+        return (uniform < p).to(scores.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        p, = ctx.saved_tensors
+        return grad * p * (1 - p), None
+
+
+def dwr_factor(keep: Tensor) -> Tensor:
+    """(number of weights) / (number kept), a constant of the backward pass.
+
+    A sample that keeps nothing has every masked weight at zero whatever the factor; the factor is
+    then defined as 1 so that it stays finite (no inf or nan reaches the gradients).
+    """
+    kept = keep.detach().sum()
+    return torch.where(kept > 0, keep.numel() / kept.clamp(min=1), torch.ones_like(kept))
+
+
+@dataclass(frozen=True)
+class SupermaskOptions(ScoredMaskOptions):
+    dynamic_weight_rescale: bool = False
+    eval_samples: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        check_option(isinstance(self.dynamic_weight_rescale, bool), owner, "dynamic_weight_rescale",
+                     self.dynamic_weight_rescale, "true or false")
+        check_option(isinstance(self.eval_samples, int) and self.eval_samples >= 1, owner,
+                     "eval_samples", self.eval_samples, "an integer >= 1")
+
+
+class Supermask(ScoredMaskMethod):
+    """Trains ``scores`` (and ``scale`` if smart_rescale is also set)."""
+
+    name = "supermask"
+    Options = SupermaskOptions
+    stochastic = True
+
+    def initial_scores(self, layer: MaskedLayer, generator: torch.Generator | None) -> Tensor:
+        return torch.zeros_like(layer.weight)  # P(keep) = 0.5, as ASLP's logits
+
+    def keep_probability(self, layer: MaskedLayer) -> Tensor:
+        return torch.sigmoid(layer.scores)
+
+    def keep_mask(self, layer: MaskedLayer) -> Tensor:
+        return layer.scores >= 0
+
+    def _dwr(self, keep: Tensor) -> Tensor | float:
+        return dwr_factor(keep) if self.options.dynamic_weight_rescale else 1.0
+
+    def deterministic_scale(self, layer: MaskedLayer) -> Tensor | float:
+        dwr = self._dwr(self.keep_mask(layer))
+        return dwr * super().deterministic_scale(layer)
+
+    def sampled_weight(self, layer: MaskedLayer) -> Tensor:
+        scores = layer.scores
+        uniform = torch.rand(scores.shape, generator=self.sample_generator, device=scores.device,
+                             dtype=scores.dtype)
+        keep = BernoulliStraightThrough.apply(scores, uniform)
+        return self.rescaled(layer, layer.weight * keep * self._dwr(keep))
