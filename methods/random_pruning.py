@@ -28,6 +28,8 @@ def erk_densities(shapes: list[tuple[int, ...]], keep_fraction: float) -> list[f
     dense: set[int] = set()
     while True:
         sparse = [i for i in range(len(shapes)) if i not in dense]
+        if not sparse:  # keep_fraction 1 (up to rounding) makes every layer dense
+            return [1.0] * len(shapes)
         budget = target_kept - sum(sizes[i] for i in dense)
         epsilon = budget / sum(raw[i] * sizes[i] for i in sparse)
         too_dense = {i for i in sparse if epsilon * raw[i] > 1}
