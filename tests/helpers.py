@@ -1,0 +1,162 @@
+"""Small shared helpers of the test suite: statistical tolerances, tiny networks, plugin sandboxes."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import methods
+from benchmark.networks import ConvNet
+from methods.base import masked_layers
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ---------------------------------------------------------------------------------------------------
+# statistics (numpy and math only: scipy is not a dependency of the project)
+
+
+def binomial_tolerance(p: float, n: int, sigmas: float = 5.0, slack: float = 1e-3) -> float:
+    """Allowed |frequency - p| of n Bernoulli(p) draws: `sigmas` standard errors plus a small slack."""
+    return sigmas * math.sqrt(p * (1 - p) / n) + slack
+
+
+def normal_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def chi_square_sf(statistic: float, dof: int) -> float:
+    """P(X >= statistic) for X ~ chi-square(dof), by the Wilson-Hilferty cube-root normal approximation
+    (relative error well below what a 1e-4 threshold needs for dof >= 3)."""
+    k = float(dof)
+    z = ((statistic / k) ** (1 / 3) - (1 - 2 / (9 * k))) / math.sqrt(2 / (9 * k))
+    return normal_sf(z)
+
+
+def ks_critical(n1: int, n2: int | None = None, alpha: float = 1e-4) -> float:
+    """Asymptotic Kolmogorov-Smirnov critical distance at level alpha (one sample if n2 is None)."""
+    c = math.sqrt(-math.log(alpha / 2) / 2)
+    if n2 is None:
+        return c / math.sqrt(n1)
+    return c * math.sqrt((n1 + n2) / (n1 * n2))
+
+
+def ks_two_sample(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The two-sample Kolmogorov-Smirnov distance sup |F_a - F_b|."""
+    a, _ = torch.sort(a.flatten().double())
+    b, _ = torch.sort(b.flatten().double())
+    grid = torch.cat([a, b])
+    fa = torch.searchsorted(a, grid, right=True).double() / a.numel()
+    fb = torch.searchsorted(b, grid, right=True).double() / b.numel()
+    return float((fa - fb).abs().max())
+
+
+# ---------------------------------------------------------------------------------------------------
+# networks
+
+MASK_ONLY_CONFIGS = [
+    ("aslp", {}),
+    ("aslp", {"smart_rescale": True}),
+    ("aslp", {"estimator": "gumbel_pair"}),
+    ("supermask", {}),
+    ("supermask", {"smart_rescale": True}),
+    ("supermask", {"dynamic_weight_rescale": True}),
+    ("supermask", {"dynamic_weight_rescale": True, "smart_rescale": True}),
+    ("edge_popup", {}),
+    ("edge_popup", {"smart_rescale": True}),
+    ("edge_popup", {"keep_fraction": 0.9}),
+]
+WEIGHT_TRAINING_CONFIGS = [
+    ("dense", {}),
+    ("random_pruning", {}),
+    ("random_pruning", {"distribution": "erk", "keep_fraction": 0.2}),
+    ("magnitude_pruning", {}),
+    ("magnitude_pruning", {"schedule": "iterative", "scope": "layer", "prune_rounds": 2}),
+]
+ALL_CONFIGS = MASK_ONLY_CONFIGS + WEIGHT_TRAINING_CONFIGS
+
+
+def config_id(config: tuple[str, dict]) -> str:
+    name, options = config
+    return name + "".join(f"-{k}={v}" for k, v in options.items())
+
+
+def digits_net(seed: int = 0, architecture: str = "conv2") -> ConvNet:
+    """The Conv-k network of the 1x8x8 digits data, initialised from a fixed seed."""
+    torch.manual_seed(seed)
+    return ConvNet(architecture, in_channels=1, image_size=8, num_classes=10)
+
+
+def digits_batch(n: int = 6, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+def prepared(name: str, options: dict | None = None, seed: int = 0,
+             model: nn.Module | None = None) -> tuple[nn.Module, methods.Method]:
+    method = methods.get(name)(**(options or {}))
+    model = digits_net(seed) if model is None else model
+    method.prepare(model, torch.Generator().manual_seed(seed + 1))
+    method.set_sample_generator(torch.Generator().manual_seed(seed + 2))
+    return model, method
+
+
+@torch.no_grad()
+def randomise_scores(model: nn.Module, seed: int = 0) -> None:
+    """Give every learned score (and scale) a random value, so that masks are not trivial."""
+    generator = torch.Generator().manual_seed(seed)
+    for _, layer in masked_layers(model):
+        if hasattr(layer, "scores"):
+            layer.scores.copy_(torch.randn(layer.scores.shape, generator=generator))
+        if isinstance(getattr(layer, "scale", None), torch.Tensor):
+            layer.scale.copy_(0.5 + torch.rand((), generator=generator))
+
+
+def make_nontrivial(model: nn.Module, method: methods.Method, seed: int = 0) -> None:
+    """Random scores for score-based methods; run the pruning rounds of the multi-round ones."""
+    randomise_scores(model, seed)
+    for round_index in range(method.rounds):
+        method.begin_round(model, round_index)
+
+
+# ---------------------------------------------------------------------------------------------------
+# external plugins: real distributions on disk, discovered by a fresh interpreter
+
+
+def write_distribution(root: Path, dist_name: str, entry_points: dict[str, str],
+                       modules: dict[str, str]) -> Path:
+    """Write importable modules and a ``*.dist-info`` directory whose ``entry_points.txt`` declares
+    ``entry_points`` (name -> "module:attribute") in the group ``subnetbench.methods``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for module, source in modules.items():
+        path = root / (module.replace(".", "/") + ".py")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    dist_info = root / f"{dist_name.replace('-', '_')}-0.1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1.0\n")
+    lines = [f"[{methods.ENTRY_POINT_GROUP}]"] + [f"{k} = {v}" for k, v in entry_points.items()]
+    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return dist_info
+
+
+def run_python(code: str, *path_entries: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with ``path_entries`` and the repository on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(p) for p in path_entries] + [str(REPO)])
+    env.setdefault("OMP_NUM_THREADS", "1")
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=path_entries[0]
+                            if path_entries else REPO, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"subprocess failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def last_json_line(result: subprocess.CompletedProcess) -> dict:
+    return json.loads(result.stdout.strip().splitlines()[-1])
