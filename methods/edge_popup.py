@@ -68,5 +68,8 @@ class EdgePopup(ScoredMaskMethod):
 
     def deterministic_weight(self, layer: MaskedLayer) -> Tensor:
         # The forward pass is deterministic but must route gradients to the scores in training.
-        keep = TopKStraightThrough.apply(layer.scores, self.options.keep_fraction)
+        # abs() stays outside the straight-through function, as in the official code: the mask
+        # ranks |score|, so the chain rule through abs() must give a negative score the gradient's
+        # opposite sign (without it, training pushes negative scores the wrong way and fails).
+        keep = TopKStraightThrough.apply(layer.scores.abs(), self.options.keep_fraction)
         return self.rescaled(layer, layer.weight * keep)
