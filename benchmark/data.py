@@ -1,0 +1,182 @@
+"""Data sets as uint8 tensors on the training device, with augmentation in batch on the device.
+
+- CIFAR-10/100 come through torchvision into a cache directory (``--data DIR``, else the
+  environment variable ``SUBNETBENCH_DATA``, else ``~/.cache/subnetbench``). torchvision checks the
+  archive's MD5 against the official one before it reads the batches (which are pickles), so only
+  the official files are ever unpickled.
+- Digits come from scikit-learn (shipped with it: offline). Its 8x8 images (values 0..16) are
+  scaled to uint8 0..255; a fixed 20% test split (the same for every seed) stands in for a test set.
+
+The validation split is drawn from the run's "split" stream; the training order and augmentation
+from their own streams. Augmentation (random crop with zero padding, horizontal flip) and
+normalisation run in batch on the device: no worker processes, no host copies inside an epoch.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SPLIT_SEED = 20220225  # fixed: every seed is tested on the same digits
+
+
+class DataUnavailableError(RuntimeError):
+    """The data set is not on disk and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    in_channels: int
+    image_size: int
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_padding: int  # random-crop padding of the augmentation
+
+
+DATASET_INFO = {
+    "cifar10": DatasetInfo("cifar10", 3, 32, 10, CIFAR_MEAN, CIFAR_STD, 4),
+    "cifar100": DatasetInfo("cifar100", 3, 32, 100, CIFAR_MEAN, CIFAR_STD, 4),
+    # digits statistics of the 0..1-scaled images; padding 1 on 8x8 is 4 on 32x32 in proportion.
+    "digits": DatasetInfo("digits", 1, 8, 10, (0.3053,), (0.3759,), 1),
+}
+
+
+@dataclass
+class Split:
+    images: Tensor  # uint8, N x C x H x W, on the device
+    labels: Tensor  # int64, N, on the device
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split(self.images.to(device), self.labels.to(device))
+
+
+@dataclass
+class DeviceData:
+    info: DatasetInfo
+    train: Split
+    val: Split
+    test: Split
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("SUBNETBENCH_DATA") or Path.home() / ".cache" / "subnetbench")
+
+
+def load_raw(dataset: str, data_dir: str | Path | None = None,
+             download: bool = True) -> tuple[Split, Split]:
+    """(train+validation pool, test) on the CPU, uint8 NCHW."""
+    if dataset == "digits":
+        return _load_digits()
+    if dataset in ("cifar10", "cifar100"):
+        return _load_cifar(dataset, Path(data_dir) if data_dir else default_data_dir(), download)
+    raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASET_INFO)}")
+
+
+def _load_digits() -> tuple[Split, Split]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images).mul(255.0 / 16.0).round().clamp(0, 255)
+    images = images.to(torch.uint8).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target).long()
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
+    n_test = round(DIGITS_TEST_FRACTION * len(labels))
+    test, pool = order[:n_test], order[n_test:]
+    return Split(images[pool], labels[pool]), Split(images[test], labels[test])
+
+
+def _load_cifar(dataset: str, root: Path, download: bool) -> tuple[Split, Split]:
+    import torchvision
+
+    cls = torchvision.datasets.CIFAR10 if dataset == "cifar10" else torchvision.datasets.CIFAR100
+    splits = []
+    for train in (True, False):
+        try:
+            data = cls(root=str(root), train=train, download=False)
+        except RuntimeError:
+            if not download:
+                raise _missing(dataset, root, cls, "downloading is turned off") from None
+            try:
+                data = cls(root=str(root), train=train, download=True)
+            except Exception as error:  # no network, a proxy, a full disk...
+                raise _missing(dataset, root, cls, f"the download failed ({error})") from None
+        images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
+        splits.append(Split(images, torch.tensor(data.targets, dtype=torch.long)))
+    return splits[0], splits[1]
+
+
+def _missing(dataset: str, root: Path, cls: type, why: str) -> DataUnavailableError:
+    return DataUnavailableError(
+        f"{dataset} was not found in {root} (torchvision looks for {root / cls.base_folder}) and "
+        f"{why}. Provide it by downloading once on a machine with internet access "
+        f"(python -c \"import torchvision; torchvision.datasets.{cls.__name__}('{root}', "
+        f"download=True)\"), or by copying {cls.filename} or the extracted {cls.base_folder}/ into "
+        f"{root}; choose another directory with --data DIR or the environment variable "
+        f"SUBNETBENCH_DATA.")
+
+
+def split_validation(pool: Split, fraction: float, generator: torch.Generator) -> tuple[Split, Split]:
+    """(train, validation), the validation part a seeded random ``fraction`` of the pool."""
+    order = torch.randperm(len(pool), generator=generator)
+    n_val = round(fraction * len(pool))
+    val, train = order[:n_val], order[n_val:]
+    return Split(pool.images[train], pool.labels[train]), Split(pool.images[val], pool.labels[val])
+
+
+def load(dataset: str, validation_fraction: float, split_generator: torch.Generator,
+         device: torch.device | str, data_dir: str | Path | None = None,
+         download: bool = True) -> DeviceData:
+    pool, test = load_raw(dataset, data_dir, download)
+    train, val = split_validation(pool, validation_fraction, split_generator)
+    return DeviceData(DATASET_INFO[dataset], train.to(device), val.to(device), test.to(device))
+
+
+class Preprocess:
+    """uint8 batch -> float batch: optional augmentation, then [0, 1] scaling, optional normalisation."""
+
+    def __init__(self, info: DatasetInfo, normalise: bool, device: torch.device | str) -> None:
+        self.padding = info.crop_padding
+        self.normalise = normalise
+        self.mean = torch.tensor(info.mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(info.std, device=device).view(1, -1, 1, 1)
+
+    def __call__(self, images: Tensor, augment: bool = False,
+                 generator: torch.Generator | None = None) -> Tensor:
+        x = images
+        if augment:
+            x = random_crop(x, self.padding, generator)
+            x = random_flip(x, generator)
+        x = x.float().div_(255.0)
+        if self.normalise:
+            x = (x - self.mean) / self.std
+        return x
+
+
+def random_crop(images: Tensor, padding: int, generator: torch.Generator | None) -> Tensor:
+    """Per-image random crop of the original size from the zero-padded images (torchvision's
+    RandomCrop(size, padding) on each image), in one gather."""
+    n, _, h, w = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator, device=images.device)
+    rows = (offsets[0].view(n, 1) + torch.arange(h, device=images.device)).view(n, 1, h, 1)
+    cols = (offsets[1].view(n, 1) + torch.arange(w, device=images.device)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=images.device).view(n, 1, 1, 1)
+    channels = torch.arange(images.shape[1], device=images.device).view(1, -1, 1, 1)
+    return padded[batch, channels, rows, cols]
+
+
+def random_flip(images: Tensor, generator: torch.Generator | None) -> Tensor:
+    flip = torch.rand(images.shape[0], generator=generator, device=images.device) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)

@@ -1,0 +1,104 @@
+"""Result files (docs/results-format.md): atomic JSON writes, reads, and the run's provenance."""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "subnetbench.result"
+FORMAT_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(payload, indent=1, sort_keys=False) + "\n").encode())
+
+
+def atomic_torch_save(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_path(results_dir: Path, run_id: str) -> Path:
+    return Path(results_dir) / "runs" / f"{run_id}.json"
+
+
+def checkpoint_path(results_dir: Path, run_id: str) -> Path:
+    return Path(results_dir) / "checkpoints" / f"{run_id}.pt"
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """The result at ``path``, or None if it is missing, unreadable or of another format."""
+    try:
+        payload = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(payload, dict) or payload.get("format") != FORMAT
+            or payload.get("format_version") != FORMAT_VERSION):
+        return None
+    return payload
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    versions = {}
+    for package in ("torch", "torchvision", "numpy", "scikit-learn"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        own = importlib.metadata.version("subnetbench")
+    except importlib.metadata.PackageNotFoundError:
+        own = None
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return {
+        "subnetbench_version": own,
+        "git_commit": commit,
+        "git_dirty": bool(status) if status is not None else None,
+        "device_name": device_name,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,227 @@
+"""One run from configuration to result file; and grids of runs.
+
+A run writes its result file as ``running`` when it starts, checkpoints every epoch, and replaces
+the file with the ``completed`` (or ``failed``) record at the end. Asked again, a completed run is
+skipped (unless forced) and an interrupted one resumes from its checkpoint; on a CPU the resumed
+run ends with exactly the result of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+import methods
+from benchmark import protocols
+from benchmark.callbacks import Checkpoint, Progress
+from benchmark.config import (RECIPE_PRESETS, ConfigError, RunConfig, build_method_options,
+                              build_recipe, split_overrides)
+from benchmark.data import load as load_data
+from benchmark.networks import build_network
+from benchmark.results import (FORMAT, FORMAT_VERSION, atomic_write_json, checkpoint_path,
+                               provenance, read_result, run_path)
+from benchmark.seeding import make_generator
+from benchmark.training import Trainer, accuracy, sampled_accuracy
+from methods.initialisation import initialise
+
+KEEP_PROBABILITY_BINS = 20
+
+
+def make_config(protocol: str, method: str, seed: int, overrides: dict[str, str] | None = None,
+                all_methods: list[str] | None = None, preset: str | None = None) -> RunConfig:
+    """Validate everything (protocol, method, every option) before any work starts."""
+    spec = protocols.get(protocol)
+    methods.get(method)
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed {seed!r} is not allowed; expected an integer >= 0")
+    if preset is not None and preset not in RECIPE_PRESETS:
+        raise ConfigError(f"unknown recipe {preset!r}; expected one of {sorted(RECIPE_PRESETS)}")
+    recipe_overrides, method_overrides = split_overrides(dict(overrides or {}), method,
+                                                         all_methods or [method])
+    preset_values = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                     for k, v in RECIPE_PRESETS.get(preset or "aslp", {}).items()}
+    recipe = build_recipe(spec.recipe, {**preset_values, **recipe_overrides})
+    options = build_method_options(method, method_overrides)
+    return RunConfig(protocol, method, seed, recipe, options, default_recipe=spec.recipe)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"device {device!r} is not allowed; expected cpu, cuda, cuda:N or auto")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but CUDA is not available here")
+    return torch.device(device)
+
+
+def set_deterministic(device: torch.device, deterministic: bool) -> None:
+    """CPU runs are deterministic as they are; on CUDA this trades speed for repeatability."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def _base_record(config: RunConfig, device: torch.device) -> dict[str, Any]:
+    spec = protocols.get(config.protocol)
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "status": "running", "error": None,
+        "run_id": config.run_id, "config_hash": config.config_hash, "protocol": config.protocol,
+        "dataset": spec.dataset, "network": spec.network, "method": config.method,
+        "family": methods.get(config.method).family, "seed": config.seed,
+        "variant": config.variant(), "options": config.options_dict(),
+        "non_default_options": config.non_default_options(),
+        "provenance": provenance(device),
+    }
+
+
+def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) -> dict[str, Any] | None:
+    if not hasattr(method, "keep_probability"):
+        return None
+    probabilities = torch.cat([method.keep_probability(layer).detach().flatten().float().cpu()
+                               for _, layer in methods.masked_layers(model)])
+    counts = torch.histc(probabilities, bins=KEEP_PROBABILITY_BINS, min=0.0, max=1.0)
+    edges = torch.linspace(0, 1, KEEP_PROBABILITY_BINS + 1)
+    return {"bin_edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = None,
+            data_dir: str | Path | None = None, download: bool = True, force: bool = False,
+            progress: bool | None = None, deterministic: bool = False,
+            checkpoint_every: int = 1) -> dict[str, Any]:
+    """Run ``config`` (or return its finished result) and write its result file."""
+    results_dir = Path(results_dir)
+    path = run_path(results_dir, config.run_id)
+    ckpt = checkpoint_path(results_dir, config.run_id)
+    existing = read_result(path)
+    if existing is not None and existing.get("status") == "completed" and not force:
+        existing["skipped"] = True
+        return existing
+    if force:
+        ckpt.unlink(missing_ok=True)
+    torch_device = resolve_device(device)
+    record = _base_record(config, torch_device)
+    atomic_write_json(path, record)
+    try:
+        result = _train_and_evaluate(config, record, torch_device, data_dir, download, ckpt,
+                                     progress, deterministic, checkpoint_every)
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt):
+            record.update(status="failed", error=f"{type(error).__name__}: {error}")
+            atomic_write_json(path, record)
+        raise
+    atomic_write_json(path, result)
+    ckpt.unlink(missing_ok=True)
+    return result
+
+
+def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch.device,
+                        data_dir: str | Path | None, download: bool, ckpt: Path,
+                        progress: bool | None, deterministic: bool,
+                        checkpoint_every: int) -> dict[str, Any]:
+    set_deterministic(device, deterministic)
+    spec = protocols.get(config.protocol)
+    recipe = config.recipe
+    seed = config.seed
+    # Initialisation streams live on the CPU so a network starts the same on every device.
+    generators = {name: make_generator(seed, name, device=device)
+                  for name in ("order", "augmentation", "mask-sampling")}
+    data = load_data(spec.dataset, recipe.validation_fraction, make_generator(seed, "split"),
+                     device, data_dir, download)
+    info = data.info
+    model = build_network(spec.network, info.in_channels, info.image_size, info.num_classes,
+                          bias=recipe.bias)
+    keep_fraction = getattr(config.method_options, "keep_fraction", 1.0)
+    initialise(model, recipe.init, make_generator(seed, "init"), keep_fraction=keep_fraction)
+    method = methods.get(config.method)(config.method_options)
+    method.prepare(model, make_generator(seed, "method-init"))
+    model.to(device)
+    method.set_sample_generator(generators["mask-sampling"])
+
+    label = f"{config.protocol} {config.method} seed {seed}"
+    trainer = Trainer(model, method, data, recipe, generators,
+                      callbacks=[Checkpoint(ckpt, checkpoint_every), Progress(label, enabled=progress)])
+    if ckpt.exists():
+        trainer.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True))
+    started = time.perf_counter()
+    state = trainer.fit()
+
+    model.eval()
+    batch = recipe.eval_batch_size
+    samples = getattr(config.method_options, "eval_samples", 1)
+    if method.stochastic:
+        test_acc = sampled_accuracy(model, method, data.test, trainer.preprocess, batch, samples,
+                                    make_generator(seed, "test-sampling", device=device))
+    else:
+        test_acc = accuracy(model, data.test, trainer.preprocess, batch)
+    deterministic_test_acc = accuracy(model, data.test, trainer.preprocess, batch)
+    extracted, stats = method.extract(model)
+    final_test_acc = accuracy(extracted, data.test, trainer.preprocess, batch)
+    nonzero, total = methods.count_nonzero_weights(extracted)
+    if (nonzero, total) != (stats.kept, stats.total):
+        raise AssertionError(f"extraction reports {stats.kept}/{stats.total} kept weights but the "
+                             f"extracted network has {nonzero}/{total} nonzero")
+    history = state.history
+    return {
+        **record,
+        "status": "completed",
+        "metrics": {
+            "test_acc": test_acc,
+            "final_test_acc": final_test_acc,
+            "deterministic_test_acc": deterministic_test_acc,
+            "kept_fraction": stats.kept_fraction,
+            "epochs_to_best": state.best_epoch,
+            "best_val_acc": state.best_val_acc,
+            "epochs_run": len(history),
+        },
+        "layer_kept_fraction": stats.layer_kept_fraction,
+        "keep_probabilities": _keep_probability_histogram(method, model),
+        "curves": {key: [h[key] for h in history]
+                   for key in ("epoch", "round", "train_loss", "train_acc", "val_acc")},
+        "timings": {"total_s": state.elapsed_s + (time.perf_counter() - started) * 0,
+                    "epoch_s": [h["seconds"] for h in history], "device": device.type},
+    }
+
+
+def run_grid(protocol_names: Iterable[str], method_names: Iterable[str], seeds: Iterable[int],
+             results_dir: str | Path, overrides: dict[str, str] | None = None,
+             preset: str | None = None, **execute_options: Any) -> list[dict[str, Any]]:
+    """Every (protocol, method, seed); all configurations are validated before the first run."""
+    method_names = list(method_names)
+    configs = [make_config(p, m, s, overrides, method_names, preset)
+               for p in protocol_names for m in method_names for s in seeds]
+    return [execute(config, results_dir, **execute_options) for config in configs]
+
+
+def summarise(results: list[dict[str, Any]]) -> str:
+    """A plain-text table: mean and std of the final test accuracy and kept fraction per config."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for result in results:
+        key = (result["protocol"], result["method"], result["config_hash"])
+        groups.setdefault(key, []).append(result)
+    lines = [f"{'protocol':<16} {'method':<18} {'config':<12} {'n':>2} {'test acc %':>14} "
+             f"{'extracted %':>14} {'kept %':>7} {'epochs':>6}"]
+    for (protocol, method, config_hash), runs in sorted(groups.items()):
+        done = [r for r in runs if r.get("status") == "completed"]
+        if not done:
+            lines.append(f"{protocol:<16} {method:<18} {config_hash:<12} {0:>2}  (no completed run)")
+            continue
+        def stat(key: str) -> tuple[float, float]:
+            values = torch.tensor([float(r["metrics"][key]) for r in done], dtype=torch.float64)
+            std = float(values.std()) if len(done) > 1 else 0.0
+            return float(values.mean()), std
+        test, final, kept, epochs = (stat(k) for k in ("test_acc", "final_test_acc", "kept_fraction",
+                                                        "epochs_to_best"))
+        lines.append(f"{protocol:<16} {method:<18} {config_hash:<12} {len(done):>2} "
+                     f"{100 * test[0]:>7.2f} ± {100 * test[1]:<4.2f} "
+                     f"{100 * final[0]:>7.2f} ± {100 * final[1]:<4.2f} {100 * kept[0]:>7.1f} "
+                     f"{epochs[0]:>6.1f}")
+    return "\n".join(lines)
+
+
+def replace_recipe(config: RunConfig, **changes: Any) -> RunConfig:
+    return dataclasses.replace(config, recipe=dataclasses.replace(config.recipe, **changes))

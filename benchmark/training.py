@@ -1,0 +1,212 @@
+"""The training loop: rounds of epochs with per-epoch validation and early stopping.
+
+The loop knows nothing of logging, checkpoints or progress display: those are :class:`Callback`s.
+Everything a resumed run needs (model, optimisers, schedules, random streams, history, best
+checkpoint) is in :meth:`Trainer.state_dict`, made of tensors and plain containers only, so it
+loads with ``torch.load(..., weights_only=True)``.
+
+Metrics of an epoch are accumulated on the device and read once at its end: no host
+synchronisation inside the epoch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from benchmark.config import Recipe
+from benchmark.data import DeviceData, Preprocess, Split
+from methods import Method, set_mask_sampling
+
+
+class Callback:
+    """Extension point of the loop. Every hook gets the trainer; override what you need."""
+
+    def on_run_start(self, trainer: "Trainer") -> None: ...
+
+    def on_epoch_end(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
+
+    def on_run_end(self, trainer: "Trainer") -> None: ...
+
+
+@dataclass
+class LoopState:
+    round_index: int = 0
+    epoch_in_round: int = 0  # epochs finished in the current round; 0: the round has not begun
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_acc: float = -1.0  # of the current round
+    best_epoch: int = 0  # global 1-based epoch of the current round's best
+    epochs_since_best: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    elapsed_s: float = 0.0
+    finished: bool = False
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, split: Split, preprocess: Preprocess, batch_size: int) -> float:
+    correct = torch.zeros((), dtype=torch.long, device=split.labels.device)
+    for start in range(0, len(split), batch_size):
+        images = preprocess(split.images[start:start + batch_size])
+        logits = model(images)
+        correct += (logits.argmax(1) == split.labels[start:start + batch_size]).sum()
+    return correct.item() / max(len(split), 1)
+
+
+@torch.no_grad()
+def sampled_accuracy(model: nn.Module, method: Method, split: Split, preprocess: Preprocess,
+                     batch_size: int, samples: int, generator: torch.Generator) -> float:
+    """Mean accuracy over ``samples`` masks sampled from ``generator`` (stochastic evaluation)."""
+    training_generator = method.sample_generator
+    method.set_sample_generator(generator)
+    set_mask_sampling(model, True)
+    try:
+        return sum(accuracy(model, split, preprocess, batch_size) for _ in range(samples)) / samples
+    finally:
+        set_mask_sampling(model, None)
+        method.set_sample_generator(training_generator)
+
+
+def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, method: Method, data: DeviceData, recipe: Recipe,
+                 generators: dict[str, torch.Generator], callbacks: Sequence[Callback] = ()) -> None:
+        self.model = model
+        self.method = method
+        self.data = data
+        self.recipe = recipe
+        self.generators = generators
+        self.callbacks = list(callbacks)
+        self.preprocess = Preprocess(data.info, recipe.normalises, data.train.images.device)
+        self.state = LoopState()
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
+
+    # -- optimisers ---------------------------------------------------------------------------
+    def _build_optimizers(self) -> None:
+        self.optimizers = [spec.build() for spec in self.method.optimizer_specs(self.model)]
+        epochs = self.recipe.epochs
+        if self.recipe.schedule == "cosine":
+            factor = lambda e: 0.5 * (1 + math.cos(math.pi * e / epochs))  # noqa: E731
+        else:
+            factor = lambda e: 1.0  # noqa: E731
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in self.optimizers]
+
+    # -- one epoch ----------------------------------------------------------------------------
+    def train_epoch(self) -> tuple[float, float]:
+        self.model.train()
+        train = self.data.train
+        n = len(train)
+        device = train.labels.device
+        order = torch.randperm(n, generator=self.generators["order"], device=device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        batch = self.recipe.batch_size
+        for start in range(0, n, batch):
+            index = order[start:start + batch]
+            images = self.preprocess(train.images[index], augment=self.recipe.augmentation,
+                                     generator=self.generators["augmentation"])
+            labels = train.labels[index]
+            logits = self.model(images)
+            loss = F.cross_entropy(logits, labels)
+            for optimizer in self.optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for optimizer in self.optimizers:
+                optimizer.step()
+            loss_sum += loss.detach() * labels.shape[0]
+            correct += (logits.detach().argmax(1) == labels).sum()
+        for scheduler in self.schedulers:
+            scheduler.step()
+        return loss_sum.item() / n, correct.item() / n
+
+    def validate(self) -> float:
+        self.model.eval()
+        return accuracy(self.model, self.data.val, self.preprocess, self.recipe.eval_batch_size)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self) -> LoopState:
+        for callback in self.callbacks:
+            callback.on_run_start(self)
+        s = self.state
+        while not s.finished:
+            if s.epoch_in_round == 0:
+                self.method.begin_round(self.model, s.round_index)
+                self._build_optimizers()
+                s.best_val_acc, s.best_epoch, s.epochs_since_best, s.best_state = -1.0, 0, 0, None
+            started = time.perf_counter()
+            train_loss, train_acc = self.train_epoch()
+            val_acc = self.validate()
+            seconds = time.perf_counter() - started
+            s.epoch_in_round += 1
+            epoch = len(s.history) + 1
+            if val_acc > s.best_val_acc:
+                s.best_val_acc, s.best_epoch, s.epochs_since_best = val_acc, epoch, 0
+                s.best_state = _clone_state(self.model)
+            else:
+                s.epochs_since_best += 1
+            record = {"epoch": epoch, "round": s.round_index, "train_loss": train_loss,
+                      "train_acc": train_acc, "val_acc": val_acc, "seconds": seconds}
+            s.history.append(record)
+            s.elapsed_s += seconds
+            patience = self.recipe.patience
+            if s.epoch_in_round >= self.recipe.epochs or (patience and s.epochs_since_best >= patience):
+                self._end_round()
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, record)
+        for callback in self.callbacks:
+            callback.on_run_end(self)
+        return s
+
+    def _end_round(self) -> None:
+        """Back to the round's best-validation checkpoint; the next round (if any) starts there."""
+        s = self.state
+        self.model.load_state_dict(s.best_state)
+        if s.round_index + 1 < self.method.rounds:
+            s.round_index += 1
+            s.epoch_in_round = 0
+        else:
+            s.finished = True
+
+    @property
+    def best_val_acc(self) -> float:
+        return self.state.best_val_acc
+
+    @property
+    def epochs_to_best(self) -> int:
+        return self.state.best_epoch
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "model": self.model.state_dict(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [sch.state_dict() for sch in self.schedulers],
+            "generators": {name: g.get_state() for name, g in self.generators.items()},
+            "loop": {"round_index": s.round_index, "epoch_in_round": s.epoch_in_round,
+                     "history": s.history, "best_val_acc": s.best_val_acc,
+                     "best_epoch": s.best_epoch, "epochs_since_best": s.epochs_since_best,
+                     "elapsed_s": s.elapsed_s, "finished": s.finished},
+            "best_state": s.best_state,
+        }
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        for name, state in checkpoint["generators"].items():
+            self.generators[name].set_state(state.cpu() if state.device.type != "cpu" else state)
+        loop = checkpoint["loop"]
+        self.state = LoopState(**loop, best_state=checkpoint["best_state"])
+        if self.state.epoch_in_round > 0:  # mid-round: same optimisers, same momentum, same schedule
+            self._build_optimizers()
+            for optimizer, state in zip(self.optimizers, checkpoint["optimizers"]):
+                optimizer.load_state_dict(state)
+            for scheduler, state in zip(self.schedulers, checkpoint["schedulers"]):
+                scheduler.load_state_dict(state)
