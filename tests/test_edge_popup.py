@@ -104,8 +104,11 @@ def test_layer_scores_gradient_is_the_gradient_of_the_mask(smart_rescale):
         upstream = torch.randn(layer.weight.shape, generator=torch.Generator().manual_seed(index))
         (method.sampled_weight(layer) * upstream).sum().backward()
         scale = layer.scale.detach() if smart_rescale else 1.0
-        # d loss / d mask = upstream * w * s, for kept and removed weights alike
-        torch.testing.assert_close(layer.scores.grad, upstream * layer.weight * scale)
+        # The mask ranks |score| and hands d loss / d mask = upstream * w * s to |score| unchanged,
+        # for kept and removed weights alike; the chain rule through abs() (outside the
+        # straight-through function, as in the official code) then multiplies by sign(score).
+        expected = upstream * layer.weight * scale * torch.sign(layer.scores.detach())
+        torch.testing.assert_close(layer.scores.grad, expected)
         assert layer.weight.grad is None
 
 
