@@ -350,3 +350,19 @@ def test_initial_logits_are_zero_so_every_weight_starts_at_probability_one_half(
         assert torch.equal(layer.scores, torch.zeros_like(layer.weight))
         assert torch.equal(method.keep_probability(layer), torch.full_like(layer.weight, 0.5))
     assert methods.get("aslp") is ASLP and ASLP.stochastic
+
+
+def test_removed_weights_are_exact_zeros_even_with_a_non_finite_scale():
+    """base.extract documents exact zeros where a scale is not finite (0 * inf would be nan)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5))
+    method = ASLP(smart_rescale=True)
+    method.prepare(model)
+    with torch.no_grad():
+        model[0].scores.copy_(torch.randn(5, 6, generator=torch.Generator().manual_seed(1)))
+        model[0].scale.fill_(float("inf"))
+    extracted, stats = method.extract(model)
+    keep = model[0].scores >= 0
+    assert torch.all(extracted[0].weight[~keep] == 0)
+    assert torch.all(torch.isinf(extracted[0].weight[keep]))
+    assert stats.kept == int(keep.sum())

@@ -1,0 +1,211 @@
+"""docs/plugins.md and its example plugin: the guide's code is the example file, and the example
+really works as an external plugin (a real entry point, read by a fresh interpreter)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import methods
+from methods.base import MaskedLayer, masked_layers
+from tests.helpers import REPO, digits_batch, digits_net, last_json_line, run_python, write_distribution
+
+GUIDE = REPO / "docs" / "plugins.md"
+EXAMPLE = REPO / "docs" / "examples" / "example_plugin.py"
+
+
+def code_blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", GUIDE.read_text(), flags=re.S | re.M)
+
+
+def load_example():
+    """The example file as a module (in sys.modules, which its dataclass needs), not registered."""
+    name = "docs_example_plugin"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLE)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def snippet() -> dict:
+    blocks = code_blocks("toml")
+    assert len(blocks) == 1
+    return tomllib.loads(blocks[0])
+
+
+def test_the_guide_shows_the_example_file_verbatim():
+    assert EXAMPLE.read_text() in code_blocks("python")
+
+
+def test_the_guide_quotes_real_messages():
+    text = " ".join(GUIDE.read_text().split())
+    with pytest.raises(methods.OptionError) as info:
+        methods.get("aslp")(temperature=0.0)
+    assert f"`{info.value}`" in text
+    assert f"`{methods.origin('aslp')}`" in text
+    with pytest.raises(methods.UnknownMethodError) as unknown:
+        methods.get("edge_pop")
+    assert str(unknown.value).endswith("did you mean 'edge_popup'?")
+    assert "did you mean 'edge_popup'?" in text
+    assert "methods.get(\"edge_pop\")" in text
+    assert f"`{methods.ENTRY_POINT_GROUP}`" in text
+
+
+def test_the_pyproject_snippet_declares_the_example():
+    project = snippet()
+    entry_points = project["project"]["entry-points"][methods.ENTRY_POINT_GROUP]
+    example = load_example()
+    (name, value), = entry_points.items()
+    assert name == example.ThresholdMask.name == "threshold"
+    module, attribute = value.split(":")
+    assert attribute == "ThresholdMask"
+    assert project["tool"]["setuptools"]["py-modules"] == [module]
+
+
+def test_the_example_meets_the_common_method_properties():
+    example = load_example()
+    method = example.ThresholdMask(smart_rescale=True, threshold=0.002)
+    model = method.prepare(digits_net(), torch.Generator().manual_seed(0))
+    assert methods.trainable_tensor_names(model) == set(method.trainable_tensors()) == \
+        {"scores", "scale"}
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters()
+              if n.rpartition(".")[2] in ("weight", "bias")}
+    scores = {n: p.detach().clone() for n, p in model.named_parameters() if n.endswith("scores")}
+    optimisers = [spec.build() for spec in method.optimizer_specs(model)]
+    model.train()
+    for index, (_, layer) in enumerate(masked_layers(model)):
+        # straight-through: d loss / d mask = upstream * w * s reaches the scores unchanged
+        upstream = torch.randn(layer.weight.shape, generator=torch.Generator().manual_seed(index))
+        (method.sampled_weight(layer) * upstream).sum().backward()
+        torch.testing.assert_close(layer.scores.grad, upstream * layer.weight * layer.scale.detach())
+        assert torch.equal(method.sampled_weight(layer).detach() != 0, method.keep_mask(layer))
+    model.zero_grad()
+    F.cross_entropy(model(digits_batch()), torch.arange(6)).backward()
+    for optimiser in optimisers:
+        optimiser.step()
+    assert all(torch.equal(p, frozen[n]) for n, p in model.named_parameters() if n in frozen)
+    assert any(not torch.equal(p, scores[n]) for n, p in model.named_parameters() if n in scores)
+    extracted, stats = method.extract(model)
+    assert (stats.kept, stats.total) == methods.count_nonzero_weights(extracted)
+    assert 0 < stats.kept < stats.total
+    assert not any(isinstance(m, MaskedLayer) for m in extracted.modules())
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(extracted(digits_batch()), model(digits_batch()))
+    with pytest.raises(methods.OptionError, match="init_range=0"):
+        example.ThresholdMask(init_range=0)
+
+
+RUN_THE_PLUGIN = '''
+    import json
+    import torch
+    from torch.nn import functional as F
+    import methods
+    from benchmark.networks import ConvNet
+
+    Method = methods.get("threshold")
+    method = Method(smart_rescale=True)
+    model = method.prepare(ConvNet("conv2", in_channels=1, image_size=8, num_classes=10),
+                           torch.Generator().manual_seed(0))
+    weights = [p.detach().clone() for n, p in model.named_parameters() if n.endswith("weight")]
+    optimisers = [spec.build() for spec in method.optimizer_specs(model)]
+    model.train()
+    x = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    loss = F.cross_entropy(model(x), torch.arange(8) % 10)
+    loss.backward()
+    grads = [bool(torch.count_nonzero(layer.scores.grad)) for _, layer in methods.masked_layers(model)]
+    for optimiser in optimisers:
+        optimiser.step()
+    after = [p for n, p in model.named_parameters() if n.endswith("weight")]
+    extracted, stats = method.extract(model)
+    model.eval()
+    with torch.no_grad():
+        same = bool(torch.allclose(extracted(x), model(x), atol=1e-6))
+    print(json.dumps({
+        "names": methods.names(), "origin": methods.origin("threshold"),
+        "module": Method.__module__, "loss": float(loss), "score_grads": grads,
+        "weights_frozen": all(torch.equal(a, b) for a, b in zip(weights, after)),
+        "kept": stats.kept, "total": stats.total,
+        "nonzero": list(methods.count_nonzero_weights(extracted)), "extracted_matches": same,
+    }))
+'''
+
+
+def check_report(report: dict, module: str, origin: str) -> None:
+    assert "threshold" in report["names"]
+    assert report["names"] == sorted(["aslp", "dense", "edge_popup", "magnitude_pruning",
+                                      "random_pruning", "supermask", "threshold"])
+    assert report["origin"] == origin
+    assert report["module"] == module
+    assert report["loss"] == report["loss"] and report["loss"] > 0  # finite, not nan
+    assert report["score_grads"] == [True] * 5
+    assert report["weights_frozen"]
+    assert report["nonzero"] == [report["kept"], report["total"]]
+    assert 0 < report["kept"] < report["total"]
+    assert report["extracted_matches"]
+
+
+def test_the_example_runs_as_an_external_plugin(tmp_path):
+    """The entry point of the guide's pyproject snippet, in a real dist-info directory."""
+    project = snippet()
+    dist = project["project"]["name"]
+    entry_points = project["project"]["entry-points"][methods.ENTRY_POINT_GROUP]
+    module = project["tool"]["setuptools"]["py-modules"][0]
+    write_distribution(tmp_path, dist, entry_points, {module: EXAMPLE.read_text()})
+    report = last_json_line(run_python(RUN_THE_PLUGIN, tmp_path))
+    check_report(report, module, f"entry point 'threshold' = {entry_points['threshold']} "
+                                 f"(distribution {dist})")
+
+
+def test_the_snippet_installs_with_pip(tmp_path):
+    """The guide's pyproject.toml, built and installed by pip (offline) into a target directory."""
+    pytest.importorskip("setuptools")
+    source, target = tmp_path / "source", tmp_path / "site"
+    source.mkdir()
+    project = snippet()
+    module = project["tool"]["setuptools"]["py-modules"][0]
+    (source / "pyproject.toml").write_text(code_blocks("toml")[0])
+    shutil.copy(EXAMPLE, source / f"{module}.py")
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+                          "--no-build-isolation", "--target", str(target), str(source)],
+                         capture_output=True, text=True, timeout=300)
+    if pip.returncode != 0 and "No module named pip" in pip.stderr:
+        pytest.skip("pip is not available")
+    assert pip.returncode == 0, pip.stderr
+    installed = list(target.glob("*.dist-info/entry_points.txt"))
+    assert len(installed) == 1
+    assert "[subnetbench.methods]\nthreshold = subnetbench_threshold:ThresholdMask" in \
+        installed[0].read_text()
+    report = last_json_line(run_python(RUN_THE_PLUGIN, target))
+    check_report(report, module, "entry point 'threshold' = subnetbench_threshold:ThresholdMask "
+                                 "(distribution subnetbench-threshold)")
+
+
+def test_the_example_works_as_an_in_repo_module(tmp_path):
+    """As the guide says: saved as methods/threshold.py, it is found by convention."""
+    shutil.copytree(REPO / "methods", tmp_path / "methods",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(EXAMPLE, tmp_path / "methods" / "threshold.py")
+    report = last_json_line(run_python(RUN_THE_PLUGIN, tmp_path))
+    check_report(report, "methods.threshold", "class ThresholdMask in module methods.threshold")
+
+
+def test_the_guide_describes_every_interface_method():
+    text = GUIDE.read_text()
+    for hook in ("prepare", "init_layer", "after_prepare", "keep_mask", "sampled_weight",
+                 "deterministic_weight", "deterministic_scale", "optimizer_specs",
+                 "trainable_tensors", "rounds", "begin_round", "extract", "set_sample_generator"):
+        assert f"`{hook}" in text, hook
+        assert hasattr(methods.Method, hook), hook
+    assert Path(REPO / "docs" / "examples" / "example_plugin.py").exists()
