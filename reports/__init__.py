@@ -1,0 +1,54 @@
+"""subnetbench reports: a self-contained, paper-style HTML comparison report from result files.
+
+>>> import reports
+>>> html_path = reports.build_report("results", "report")          # doctest: +SKIP
+
+The report reads only the result files (docs/results-format.md) and the published values
+(reference_results/published.json). It writes, into the output directory:
+
+- ``report.html``: one self-contained file (figures embedded as base64 PNG, no external resources);
+- ``figures/*.png`` and ``figures/*.svg``;
+- ``tables/*.csv`` and ``tables/*.tex`` (booktabs).
+
+Command line (wired into ``subnetbench report``): :func:`add_arguments` and :func:`main_from_args`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from reports.build import build_report
+
+__all__ = ["add_arguments", "build_report", "main", "main_from_args"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``subnetbench report``."""
+    parser.add_argument("--results", required=True, metavar="DIR",
+                        help="results directory of the engine (result files under DIR/runs)")
+    parser.add_argument("--out", default="report", metavar="DIR",
+                        help="output directory for report.html, figures/ and tables/ (default: report)")
+    parser.add_argument("--title", default=None, help="title of the report")
+    parser.add_argument("--reference", default=None, metavar="FILE",
+                        help="published values (default: reference_results/published.json of the "
+                             "repository)")
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    """Build the report from parsed arguments; 0 on success, 2 when the results directory is missing."""
+    try:
+        path = build_report(args.results, args.out, title=getattr(args, "title", None),
+                            reference=getattr(args, "reference", None))
+    except FileNotFoundError as error:
+        print(f"subnetbench report: error: {error}", file=sys.stderr)
+        return 2
+    print(f"report written to {Path(path)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reports --results DIR --out DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return main_from_args(parser.parse_args(argv))

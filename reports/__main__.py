@@ -1,0 +1,5 @@
+import sys
+
+from reports import main
+
+sys.exit(main())
