@@ -1,0 +1,143 @@
+"""Assemble the report: load, analyse, draw, export, render the HTML (autoescaped Jinja2)."""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from reports import stats
+from reports.claims import MIN_PAIRS, evaluate_claims
+from reports.exports import write_tables
+from reports.figures import render_figures
+from reports.loading import Reference, ResultSet, load_reference, load_results
+from reports.output import atomic_write_text
+from reports.provenance import (
+    commit_text,
+    created_text,
+    device_text,
+    find_holes,
+    unidentified_runs,
+    versions_text,
+)
+from reports.tables import Config, build_tables, group_configs
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+REPORT_NAME = "report.html"
+MINUS = "\u2212"
+
+
+# -- formatting filters (return plain text; the template autoescapes it) ------------------------------
+def fmt_num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "\u2013"
+    return f"{value:.{digits}f}".replace("-", MINUS)
+
+
+def fmt_signed(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "\u2013"
+    if round(value, digits) == 0:
+        return f"{0:.{digits}f}"  # no "-0.0" or "+0.0"
+    return f"{value:+.{digits}f}".replace("-", MINUS)
+
+
+def fmt_pct(value: float | None, digits: int = 1) -> str:
+    return "\u2013" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def fmt_ci(summary: stats.Summary, digits: int = 1) -> str:
+    if summary.ci is None:
+        return f"n={summary.n}"
+    return f"[{fmt_num(summary.ci[0], digits)}, {fmt_num(summary.ci[1], digits)}]"
+
+
+def fmt_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=True,  # every value is HTML-escaped unless explicitly marked safe (never done)
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, ci=fmt_ci, value=fmt_value,
+                       css=lambda label: str(label).replace(" ", "-"))
+    env.globals.update(versions_text=versions_text, device_text=device_text, commit_text=commit_text,
+                       created_text=created_text)
+    return env
+
+
+def _published_usage(reference: Reference, configs: list[Config]) -> list[dict[str, Any]]:
+    rows = []
+    for p in reference.values:
+        matched = [c for c in configs if p.matches(c.dataset, c.network, c.method, c.variant)]
+        rows.append({"published": p, "matched": matched})
+    return rows
+
+
+def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None = None,
+                 reference: str | Path | None = None) -> Path:
+    """Write the HTML report, its figures (PNG, SVG) and tables (CSV, LaTeX) to ``out_dir``.
+
+    ``results_dir`` is the engine's results directory (result files under ``runs/``). ``reference``
+    is the published-values file (default: the repository's ``reference_results/published.json``).
+    Returns the path of the HTML file. Bad result files never raise: they are listed in the report.
+    """
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    results: ResultSet = load_results(results_dir)
+    ref = load_reference(reference)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    configs = group_configs(results.completed)
+    tables = build_tables(configs, ref)
+    claims = evaluate_claims(configs)
+    figures = render_figures(configs, out_dir)
+    holes, seed_universe = find_holes(results)
+    all_runs = sorted(results.completed, key=lambda r: r.run_id) + \
+        sorted(results.failed + results.running, key=lambda r: r.run_id)
+    exports = write_tables(out_dir, tables, claims, all_runs)
+
+    context = {
+        "title": title or f"subnetbench report: {results_dir.resolve().name}",
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "results_dir": str(results_dir),
+        "runs_dir": str(results.runs_dir),
+        "reference": ref,
+        "published_usage": _published_usage(ref, configs),
+        "configs": configs,
+        "tables": tables,
+        "claims": claims,
+        "figures": figures,
+        "completed": sorted(results.completed, key=lambda r: r.run_id),
+        "failed": sorted(results.failed, key=lambda r: r.run_id),
+        "running": sorted(results.running, key=lambda r: r.run_id),
+        "unidentified": unidentified_runs(results),
+        "skipped": results.skipped,
+        "warnings": results.warnings,
+        "holes": holes,
+        "seed_universe": seed_universe,
+        "exports": exports,
+        "rules": {
+            "tolerance": stats.REPRODUCTION_TOLERANCE_PP,
+            "accuracy_margin": stats.ACCURACY_MARGIN_PP,
+            "epochs_margin_relative": stats.EPOCHS_MARGIN_RELATIVE,
+            "epochs_margin_min": stats.EPOCHS_MARGIN_MIN,
+            "substantial": stats.SUBSTANTIAL_KEPT_FRACTION,
+            "resamples": stats.BOOTSTRAP_RESAMPLES,
+            "seed": stats.BOOTSTRAP_SEED,
+            "confidence": stats.CONFIDENCE,
+            "min_pairs": MIN_PAIRS,
+        },
+    }
+    html = environment().get_template("report.html.j2").render(**context)
+    return atomic_write_text(out_dir / REPORT_NAME, html)
+

@@ -1,0 +1,264 @@
+"""The four claims of PAPER.md section 5, each tested by paired comparisons of configurations.
+
+Pairing. Two configurations A and B are compared along one *axis* (the method, or one of the variant
+axes DA, SC, SR). B is a partner of A when it has the same dataset and network, the same values of the
+other variant axes, and (for a variant axis) the same method. A partner is *strict* when, in addition,
+the protocol is the same and every resolved option is equal except the options of the compared axis
+(for the method axis: all ``method.*`` options, which belong to the method). If A has strict partners
+only those are used; otherwise the partners with the fewest differing options are used and the report
+names the options that differ (for example edge-popup's own recipe). Runs of A and B are then paired
+by seed: the effect size is the mean of the per-seed differences, with its bootstrap CI.
+
+Verdict rules: :func:`reports.stats.directional_verdict`, :func:`reports.stats.equivalence_verdict`
+(claim 4) and :func:`reports.stats.aggregate_verdict` (over the comparisons of one part of a claim).
+A claim with several parts (claim 1: vs supermask and vs edge-popup; claim 3: SC and DA) is a
+conjunction: supported only if every part is supported; not supported if any part is not supported;
+mixed if a part is mixed; otherwise inconclusive.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reports import stats
+from reports.loading import VARIANT_AXES, VARIANT_SHORT
+from reports.stats import Summary, Verdict, summarise
+from reports.tables import MASK_ONLY, Config, method_sort_key, variant_label
+
+METHOD_AXIS = "method"
+# Options that implement each variant axis, by the last component of their dotted key.
+AXIS_OPTION_NAMES = {
+    "data_augmentation": {"augmentation", "data_augmentation"},
+    "signed_constant": {"init", "signed_constant", "weight_init"},
+    "smart_rescale": {"smart_rescale", "dynamic_weight_rescale", "weight_rescale"},
+}
+MIN_PAIRS = 2
+
+
+def _ignored(key: str, axis: str) -> bool:
+    last = key.split(".")[-1]
+    if last == "seed" or last.endswith("_seed"):
+        return True
+    if axis == METHOD_AXIS:
+        return key == "method" or key.startswith("method.")
+    return last in AXIS_OPTION_NAMES.get(axis, set())
+
+
+def pairing_context(config: Config, axis: str) -> dict:
+    """The options that must be equal for a strict pair along ``axis``."""
+    return {k: v for k, v in config.options.items() if not _ignored(k, axis)}
+
+
+def differing_options(a: Config, b: Config, axis: str) -> list[str]:
+    ca, cb = pairing_context(a, axis), pairing_context(b, axis)
+    keys = sorted(k for k in set(ca) | set(cb) if repr(ca.get(k, "<absent>")) != repr(cb.get(k, "<absent>")))
+    if a.protocol != b.protocol:
+        keys.insert(0, "protocol")
+    return keys
+
+
+def _same_other_axes(a: Config, b: Config, axis: str) -> bool:
+    return all(a.variant[x] == b.variant[x] for x in VARIANT_AXES if x != axis)
+
+
+def find_partners(a: Config, candidates: list[Config], axis: str) -> list[tuple[Config, bool, list[str]]]:
+    """Partners of ``a`` among ``candidates``: (config, strict, differing option keys)."""
+    found = [b for b in candidates
+             if b is not a and b.dataset == a.dataset and b.network == a.network
+             and _same_other_axes(a, b, axis) and (axis == METHOD_AXIS or b.method == a.method)]
+    if not found:
+        return []
+    scored = [(b, differing_options(a, b, axis)) for b in found]
+    strict = [(b, True, []) for b, diff in scored if not diff]
+    if strict:
+        return strict
+    fewest = min(len(diff) for _, diff in scored)
+    return [(b, False, diff) for b, diff in scored if len(diff) == fewest]
+
+
+def pair_by_seed(a: dict[int, float], b: dict[int, float]) -> list[tuple[int, float, float]]:
+    """(seed, a value, b value) for every seed present in both."""
+    return [(seed, a[seed], b[seed]) for seed in sorted(set(a) & set(b))]
+
+
+@dataclass
+class Comparison:
+    label: str
+    a: Config
+    b: Config | None  # None: within-run comparison (claim 4)
+    a_name: str
+    b_name: str
+    pairs: list[tuple[int, float, float]]
+    difference: Summary  # of a - b
+    verdict: Verdict
+    strict: bool = True
+    differing: list[str] = field(default_factory=list)
+    unpaired_a: list[int] = field(default_factory=list)
+    unpaired_b: list[int] = field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.pairs)
+
+
+@dataclass
+class Part:
+    title: str
+    comparisons: list[Comparison]
+    verdict: Verdict
+    needs: str | None = None
+
+
+@dataclass
+class Claim:
+    number: int
+    statement: str
+    test: str
+    unit: str
+    parts: list[Part]
+    verdict: Verdict
+
+
+def _part(title: str, comparisons: list[Comparison], needs: str) -> Part:
+    usable = [c for c in comparisons if c.n >= MIN_PAIRS]
+    if not usable:
+        have = (f" (found {len(comparisons)} comparison{'s' if len(comparisons) != 1 else ''} with "
+                f"fewer than {MIN_PAIRS} paired seeds)" if comparisons else "")
+        return Part(title, comparisons, Verdict(stats.INCONCLUSIVE, f"not enough runs: needs {needs}{have}"),
+                    needs)
+    return Part(title, comparisons, stats.aggregate_verdict([c.verdict for c in comparisons]))
+
+
+def _conjunction(parts: list[Part]) -> Verdict:
+    labels = [p.verdict.label for p in parts]
+    text = "; ".join(f"{p.title}: {p.verdict.label}" for p in parts)
+    if all(label == stats.SUPPORTED for label in labels):
+        return Verdict(stats.SUPPORTED, text)
+    if stats.NOT_SUPPORTED in labels:
+        return Verdict(stats.NOT_SUPPORTED, text)
+    if stats.MIXED in labels:
+        return Verdict(stats.MIXED, text)
+    return Verdict(stats.INCONCLUSIVE, text)
+
+
+def _setting(c: Config, axis: str) -> str:
+    shown = {x: v for x, v in c.variant.items() if x != axis}
+    flags = variant_label(shown) if any(shown.values()) else "none"
+    return f"{c.dataset} {c.network}, {flags}"
+
+
+def paired_comparisons(configs: list[Config], select_a: Callable[[Config], bool],
+                       select_b: Callable[[Config], bool], axis: str, metric: str, scale: float,
+                       verdict: Callable[[Summary, list[tuple[int, float, float]]], Verdict],
+                       name: Callable[[Config], str]) -> list[Comparison]:
+    out = []
+    b_candidates = [c for c in configs if select_b(c)]
+    for a in (c for c in configs if select_a(c)):
+        for b, strict, differing in find_partners(a, b_candidates, axis):
+            va, vb = a.by_seed(metric, scale), b.by_seed(metric, scale)
+            pairs = pair_by_seed(va, vb)
+            diff = summarise([x - y for _, x, y in pairs])
+            label = f"{_setting(a, axis)}: {name(a)} vs {name(b)}"
+            out.append(Comparison(label, a, b, name(a), name(b), pairs, diff, verdict(diff, pairs), strict,
+                                  differing, sorted(set(va) - set(vb)), sorted(set(vb) - set(va))))
+    return out
+
+
+def _accuracy_higher(diff: Summary, pairs) -> Verdict:
+    return stats.directional_verdict(diff.n, diff.ci, stats.ACCURACY_MARGIN_PP)
+
+
+def _fewer_epochs(diff: Summary, pairs) -> Verdict:
+    baseline = [b for _, _, b in pairs]
+    margin = max(stats.EPOCHS_MARGIN_MIN,
+                 stats.EPOCHS_MARGIN_RELATIVE * (sum(baseline) / len(baseline) if baseline else 0.0))
+    return stats.directional_verdict(diff.n, diff.ci, margin, direction=-1)
+
+
+def claim1(configs: list[Config]) -> Claim:
+    parts = []
+    for other in ("supermask", "edge_popup"):
+        comps = paired_comparisons(
+            configs, lambda c: c.method == "aslp", lambda c, o=other: c.method == o, METHOD_AXIS,
+            "final_test_acc", 100.0, _accuracy_higher, lambda c: c.method)
+        parts.append(_part(f"aslp vs {other}", comps,
+                           f"completed aslp and {other} runs of the same dataset, network and variant "
+                           f"(DA, SC, SR) with at least {MIN_PAIRS} seeds in common"))
+    return Claim(1, "ASLP reaches higher test accuracy than supermask and edge-popup under the same "
+                    "network and setting.",
+                 "Paired by seed: final_test_acc (extracted subnetwork) of aslp minus that of supermask / "
+                 "edge_popup, same dataset, network, DA, SC and SR. Claimed direction: > 0.",
+                 "pp", parts, _conjunction(parts))
+
+
+def claim2(configs: list[Config]) -> Claim:
+    comps = paired_comparisons(
+        configs, lambda c: c.method == "aslp" and c.variant["smart_rescale"],
+        lambda c: c.method == "aslp" and not c.variant["smart_rescale"], "smart_rescale",
+        "epochs_to_best", 1.0, _fewer_epochs, lambda c: "SR" if c.variant["smart_rescale"] else "no SR")
+    for comp in comps:
+        base = [b for _, _, b in comp.pairs]
+        if comp.difference.mean is not None and base and sum(base) > 0:
+            comp.note = f"relative change {comp.difference.mean / (sum(base) / len(base)):+.1%}"
+    part = _part("aslp: SR vs no SR", comps,
+                 "completed aslp runs with and without smart rescale (method.smart_rescale), otherwise "
+                 f"equal, with at least {MIN_PAIRS} seeds in common")
+    return Claim(2, "Smart rescale reduces the number of epochs needed to reach the best validation "
+                    "accuracy.",
+                 "Paired by seed: metrics.epochs_to_best of aslp with SR minus without SR, other options "
+                 "equal. Claimed direction: < 0. Margin of no practical difference: "
+                 f"{stats.EPOCHS_MARGIN_RELATIVE:.0%} of the no-SR mean (at least "
+                 f"{stats.EPOCHS_MARGIN_MIN:g} epoch). Published: -8.2% (Conv2), -19.7% (Conv4), "
+                 "-14.0% (Conv6).",
+                 "epochs", [part], part.verdict)
+
+
+def claim3(configs: list[Config]) -> Claim:
+    parts = []
+    mask_only = [c for c in configs if c.family == MASK_ONLY]
+    for axis, option in (("signed_constant", "init=signed_constant"), ("data_augmentation",
+                                                                        "augmentation=true")):
+        short = VARIANT_SHORT[axis]
+        comps = paired_comparisons(
+            mask_only, lambda c, x=axis: c.variant[x], lambda c, x=axis: not c.variant[x], axis,
+            "final_test_acc", 100.0, _accuracy_higher,
+            lambda c, x=axis, s=short: f"{c.method} {s}" if c.variant[x] else f"{c.method} no {s}")
+        comps.sort(key=lambda c: method_sort_key(c.a.method))
+        parts.append(_part(f"{short} (mask-only methods)", comps,
+                           f"completed runs of a mask-only method with and without {short} ({option}), "
+                           f"otherwise equal, with at least {MIN_PAIRS} seeds in common"))
+    return Claim(3, "Signed constant weights and data augmentation raise the accuracy of mask-only "
+                    "methods.",
+                 "Paired by seed, for each mask-only method (family from the result files): "
+                 "final_test_acc with SC minus without SC, and with DA minus without DA, other axes and "
+                 "options equal. Claimed direction: > 0.",
+                 "pp", parts, _conjunction(parts))
+
+
+def claim4(configs: list[Config]) -> Claim:
+    comps = []
+    for c in configs:
+        if c.method != "aslp":
+            continue
+        final, stochastic = c.by_seed("final_test_acc", 100.0), c.by_seed("test_acc", 100.0)
+        pairs = pair_by_seed(final, stochastic)
+        diff = summarise([x - y for _, x, y in pairs])
+        kept = summarise(c.values("kept_fraction"))
+        verdict = stats.equivalence_verdict(diff.n, diff.ci, stats.ACCURACY_MARGIN_PP, kept.mean)
+        note = None if kept.mean is None else f"learned pruning rate {1 - kept.mean:.1%}"
+        comps.append(Comparison(f"{c.dataset} {c.network}, {c.variant_label}", c, None, "extracted",
+                                "stochastic", pairs, diff, verdict, note=note))
+    part = _part("aslp: extracted vs stochastic", comps,
+                 f"at least {MIN_PAIRS} completed aslp runs of one configuration")
+    return Claim(4, "The extracted deterministic ASLP subnetwork is about as accurate as the stochastic "
+                    "network it came from, at a substantial learned pruning rate.",
+                 "Paired within each run: final_test_acc (extracted) minus test_acc (stochastic: mean over "
+                 "sampled masks). Supported when the CI lies within "
+                 f"±{stats.ACCURACY_MARGIN_PP:g} pp and the "
+                 f"mean kept fraction is at most {stats.SUBSTANTIAL_KEPT_FRACTION:.0%}.",
+                 "pp", [part], part.verdict)
+
+
+def evaluate_claims(configs: list[Config]) -> list[Claim]:
+    return [claim1(configs), claim2(configs), claim3(configs), claim4(configs)]

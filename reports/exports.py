@@ -1,0 +1,210 @@
+"""The report's tables as CSV (long format, every number) and LaTeX (booktabs, paper style)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from reports.claims import Claim
+from reports.loading import Run
+from reports.output import atomic_write_text, csv_text, latex_escape, latex_table
+from reports.stats import Summary
+from reports.tables import CellEntry, FamilyTable
+
+
+def _r(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _flag(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "other"
+
+
+def published_text(entry: CellEntry) -> str:
+    parts = []
+    for comp in entry.comparisons:
+        if comp.published is None:
+            parts.append("no published value")
+        else:
+            parts.append(f"{comp.published.value:.1f} ({comp.published.kind})")
+    return "; ".join(parts)
+
+
+def results_csv(tables: list[FamilyTable]) -> str:
+    header = ["family", "dataset", "network", "DA", "SC", "SR", "normalised", "method", "protocol",
+              "config_hash", "n", "seeds", "final_test_acc_mean_pct", "final_test_acc_std_pct",
+              "final_test_acc_ci95_low_pct", "final_test_acc_ci95_high_pct", "test_acc_mean_pct",
+              "kept_fraction_mean", "kept_fraction_std", "published_pct", "verdicts"]
+    rows = []
+    for t in tables:
+        for row in t.rows:
+            for method in t.methods:
+                for e in row.cells.get(method, []):
+                    c, a = e.config, e.accuracy
+                    rows.append([t.family, row.dataset, row.network, _flag(row.variant["data_augmentation"]),
+                                 _flag(row.variant["signed_constant"]), _flag(row.variant["smart_rescale"]),
+                                 c.normalisation, method, c.protocol, c.config_hash, a.n,
+                                 " ".join(map(str, c.seeds)), _r(a.mean, 3), _r(a.std, 3),
+                                 _r(a.ci[0] if a.ci else None, 3), _r(a.ci[1] if a.ci else None, 3),
+                                 _r(e.stochastic.mean, 3), _r(e.kept.mean, 4), _r(e.kept.std, 4),
+                                 published_text(e), "; ".join(p.verdict.label for p in e.comparisons)])
+    return csv_text(header, rows)
+
+
+def published_csv(tables: list[FamilyTable]) -> str:
+    header = ["family", "dataset", "network", "variant", "method", "config_hash", "n", "ours_mean_pct",
+              "ours_ci95_low_pct", "ours_ci95_high_pct", "published_pct", "published_kind",
+              "variant_fields_not_stated", "difference_pp", "verdict", "reason", "source"]
+    rows = []
+    for t in tables:
+        for e in t.entries:
+            c, a = e.config, e.accuracy
+            for p in e.comparisons:
+                pub = p.published
+                rows.append([t.family, c.dataset, c.network, c.variant_label, c.method, c.config_hash, a.n,
+                             _r(a.mean, 3), _r(a.ci[0] if a.ci else None, 3),
+                             _r(a.ci[1] if a.ci else None, 3), "" if pub is None else f"{pub.value:.1f}",
+                             "" if pub is None else pub.kind,
+                             "" if pub is None else " ".join(pub.unstated_axes),
+                             _r(p.difference, 2), p.verdict.label, p.verdict.reason,
+                             "" if pub is None else pub.source])
+    return csv_text(header, rows)
+
+
+def claims_csv(claims: list[Claim]) -> str:
+    header = ["claim", "claim_verdict", "part", "part_verdict", "comparison", "a", "b", "strict_pairing",
+              "differing_options", "n_pairs", "paired_seeds", "mean_difference", "ci95_low", "ci95_high",
+              "unit", "verdict", "reason", "note"]
+    rows = []
+    for claim in claims:
+        for part in claim.parts:
+            if not part.comparisons:
+                rows.append([claim.number, claim.verdict.label, part.title, part.verdict.label, "", "", "",
+                             "", "", 0, "", "", "", "", claim.unit, part.verdict.label,
+                             part.verdict.reason, ""])
+            for comp in part.comparisons:
+                d = comp.difference
+                rows.append([claim.number, claim.verdict.label, part.title, part.verdict.label, comp.label,
+                             comp.a_name, comp.b_name, _flag(comp.strict), " ".join(comp.differing),
+                             comp.n, " ".join(str(s) for s, _, _ in comp.pairs), _r(d.mean, 3),
+                             _r(d.ci[0] if d.ci else None, 3), _r(d.ci[1] if d.ci else None, 3), claim.unit,
+                             comp.verdict.label, comp.verdict.reason, comp.note or ""])
+    return csv_text(header, rows)
+
+
+def runs_csv(runs: list[Run]) -> str:
+    header = ["run_id", "status", "protocol", "method", "family", "config_hash", "seed", "dataset", "network",
+              "final_test_acc", "test_acc", "kept_fraction", "epochs_to_best", "device", "device_name",
+              "git_commit", "git_dirty", "subnetbench_version", "versions", "created", "file", "error"]
+    rows = []
+    for r in runs:
+        p = r.provenance
+        rows.append([r.run_id, r.status, r.protocol, r.method, r.family, r.config_hash, r.seed, r.dataset,
+                     r.network, r.metric("final_test_acc"), r.metric("test_acc"), r.metric("kept_fraction"),
+                     r.metric("epochs_to_best"), r.timings.get("device"), p.get("device_name"),
+                     p.get("git_commit"), p.get("git_dirty"), p.get("subnetbench_version"),
+                     json.dumps(p.get("versions"), sort_keys=True) if p.get("versions") else "",
+                     p.get("created"), r.path.name, r.error])
+    return csv_text(header, rows)
+
+
+# -- LaTeX ------------------------------------------------------------------------------------------
+def _latex_cell(e: CellEntry) -> str:
+    a: Summary = e.accuracy
+    if a.mean is None:
+        return "--"
+    std = f" \\pm {a.std:.1f}" if a.std is not None else ""
+    text = f"${a.mean:.1f}{std}$ ({a.n})"
+    if e.distinguishing:
+        text += " [" + latex_escape(", ".join(f"{k}={v}" for k, v in e.distinguishing.items())) + "]"
+    return text
+
+
+def results_latex(table: FamilyTable) -> str:
+    header = ["Dataset", "Network", "DA", "SC", "SR"] + table.methods
+    rows = []
+    for row in table.rows:
+        cells = [latex_escape(row.dataset), latex_escape(row.network)]
+        cells += ["\\checkmark" if row.variant[a] else "" for a in ("data_augmentation", "signed_constant",
+                                                                     "smart_rescale")]
+        for method in table.methods:
+            entries = row.cells.get(method, [])
+            cells.append("; ".join(_latex_cell(e) for e in entries) if entries else "--")
+        rows.append(cells)
+    notes = ("Test accuracy (%) of the extracted subnetwork: mean and standard deviation over seeds, "
+             "number of seeds in parentheses. DA: data augmentation; SC: signed constant weights; SR: "
+             "smart rescale (supermask: its dynamic weight rescaling). A check mark means the axis is on "
+             "(the check mark needs amssymb).")
+    return latex_table(header, rows, caption=table.title, label=f"tab:results-{slug(table.family)}",
+                       align="llccc" + "c" * len(table.methods), escape=False, notes=notes)
+
+
+def published_latex(tables: list[FamilyTable]) -> str:
+    header = ["Dataset", "Network", "Variant", "Method", "Ours (n)", "95% CI", "Published", "Diff.",
+              "Verdict"]
+    rows = []
+    for t in tables:
+        for e in t.entries:
+            a = e.accuracy
+            for p in e.comparisons:
+                if p.published is None:
+                    continue
+                ours = "--" if a.mean is None else f"{a.mean:.1f} ({a.n})"
+                ci = f"[{a.ci[0]:.1f}, {a.ci[1]:.1f}]" if a.ci else f"n={a.n}"
+                pub = f"{p.published.value:.1f} ({p.published.kind})"
+                diff = "" if p.difference is None else f"{p.difference:+.1f}"
+                c = e.config
+                rows.append([c.dataset, c.network, c.variant_label, c.method, ours,
+                             ci, pub, diff, p.verdict.label])
+    return latex_table(header, rows, caption="Our test accuracy (%) of the extracted subnetwork against "
+                                             "the published values", label="tab:published",
+                       align="llllrrrrl")
+
+
+def claims_latex(claims: list[Claim]) -> str:
+    header = ["Claim", "Comparison", "n", "Mean diff.", "95% CI", "Verdict"]
+    rows = []
+    for claim in claims:
+        for part in claim.parts:
+            if not part.comparisons:
+                rows.append([str(claim.number), part.title, "0", "", "", part.verdict.label])
+            for comp in part.comparisons:
+                d = comp.difference
+                ci = f"[{d.ci[0]:.2f}, {d.ci[1]:.2f}]" if d.ci else f"n={d.n}"
+                mean = "" if d.mean is None else f"{d.mean:+.2f} {claim.unit}"
+                rows.append([str(claim.number), comp.label, str(comp.n), mean, ci, comp.verdict.label])
+    return latex_table(header, rows, caption="The claims of the paper, tested by paired comparisons",
+                       label="tab:claims", align="rlrrrl")
+
+
+def write_tables(out_dir: Path, tables: list[FamilyTable], claims: list[Claim],
+                 runs: list[Run]) -> list[tuple[str, str]]:
+    """Write every CSV and LaTeX file under ``out_dir/tables``; returns (description, relative path)."""
+    table_dir = out_dir / "tables"
+    written: list[tuple[str, str]] = []
+
+    def put(name: str, content: str, description: str) -> None:
+        atomic_write_text(table_dir / name, content)
+        written.append((description, f"tables/{name}"))
+
+    put("results.csv", results_csv(tables), "All results, one line per configuration (CSV)")
+    used = set()
+    for t in tables:
+        name = slug(t.family)
+        while name in used:
+            name += "-x"
+        used.add(name)
+        put(f"results-{name}.tex", results_latex(t), f"{t.title} (LaTeX)")
+    for stale in table_dir.glob("results-*.tex"):  # a family of an earlier report must not linger
+        if f"tables/{stale.name}" not in {path for _, path in written}:
+            stale.unlink(missing_ok=True)
+    put("published-comparison.csv", published_csv(tables), "Comparison with published values (CSV)")
+    put("published-comparison.tex", published_latex(tables), "Comparison with published values (LaTeX)")
+    put("claims.csv", claims_csv(claims), "Claims and paired comparisons (CSV)")
+    put("claims.tex", claims_latex(claims), "Claims and paired comparisons (LaTeX)")
+    put("runs.csv", runs_csv(runs), "Every run read: used, failed and unfinished (CSV)")
+    return written

@@ -1,0 +1,360 @@
+"""The report's figures, drawn with matplotlib's object API (``Figure``; no pyplot state, Agg for PNG).
+
+Each figure function takes the configurations and returns a :class:`FigureSpec` with a drawing
+function, or a note when there is nothing to draw. :func:`render_figures` saves every figure as PNG
+and SVG (atomically) and keeps the PNG bytes for embedding in the HTML.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import matplotlib.patches
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from reports.loading import VARIANT_AXES
+from reports.output import atomic_write_bytes
+from reports.tables import MASK_ONLY, Config, dataset_sort_key, method_sort_key, natural_key
+
+MAX_PANELS = 12
+PNG_DPI = 130
+METHOD_COLOURS = {
+    "aslp": "#1f5fa8", "supermask": "#d1701f", "edge_popup": "#2e8b57",
+    "random_pruning": "#8c564b", "magnitude_pruning": "#9467bd", "dense": "#555555",
+}
+EXTRA_COLOURS = ["#c0392b", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#393b79"]
+# Variant colours: one colour per (DA, SC) combination; SR is the line style (solid with, dashed without).
+VARIANT_COLOURS = {(False, False): "#4c72b0", (False, True): "#dd8452", (True, False): "#55a868",
+                   (True, True): "#c44e52"}
+NETWORK_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+STYLE = {
+    "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
+    "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.spines.top": False,
+    "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.25, "grid.linewidth": 0.6,
+    "svg.hashsalt": "subnetbench", "svg.fonttype": "path", "font.family": "DejaVu Sans",
+}
+
+
+def text(value: object) -> str:
+    """A label safe for matplotlib: '$' would start mathtext (and can raise on odd input)."""
+    return str(value).replace("$", r"\$")
+
+
+def variant_style(variant: dict[str, bool]) -> tuple[str, str]:
+    colour = VARIANT_COLOURS[(bool(variant["data_augmentation"]), bool(variant["signed_constant"]))]
+    return colour, "-" if variant["smart_rescale"] else "--"
+
+
+class _Colours:
+    def __init__(self, methods: list[str]):
+        extra = iter(EXTRA_COLOURS * (1 + len(methods) // len(EXTRA_COLOURS)))
+        self.map = {m: METHOD_COLOURS.get(m) or next(extra)
+                    for m in sorted(set(methods), key=method_sort_key)}
+
+    def __call__(self, method: str) -> str:
+        return self.map.get(method, "#333333")
+
+
+@dataclass
+class FigureSpec:
+    name: str
+    title: str
+    caption: str
+    draw: Callable[[], Figure] | None = None
+    note: str | None = None
+
+
+@dataclass
+class RenderedFigure:
+    name: str
+    title: str
+    caption: str
+    number: int
+    note: str | None = None
+    data_uri: str | None = None
+    png: str | None = None  # file names relative to the output directory
+    svg: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def _grid(n: int, cols: int = 3, w: float = 3.3, h: float = 2.6) -> tuple[Figure, list]:
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(w * cols + 0.4, h * rows + 0.7), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _omitted(total: int, shown: int) -> str:
+    return f" Only the first {shown} of {total} panels are drawn." if total > shown else ""
+
+
+# ---------------------------------------------------------------------------------------------------
+def accuracy_vs_kept(configs: list[Config]) -> FigureSpec:
+    name, title = "accuracy-vs-kept", "Test accuracy against kept fraction"
+    caption = ("Test accuracy of the extracted subnetwork (final_test_acc) against the fraction of "
+               "prunable weights kept, one panel per dataset. Small faint points: single runs; large "
+               "points with bars: mean and standard deviation over seeds of one configuration. Colour: "
+               "method; marker: network.")
+    usable = [c for c in configs if c.runs]
+    if not usable:
+        return FigureSpec(name, title, caption, note="No completed runs: nothing to plot.")
+    datasets = sorted({c.dataset for c in usable}, key=dataset_sort_key)
+    colours = _Colours([c.method for c in usable])
+    networks = sorted({c.network for c in usable}, key=natural_key)
+    markers = {n: NETWORK_MARKERS[i % len(NETWORK_MARKERS)] for i, n in enumerate(networks)}
+
+    def draw() -> Figure:
+        fig, axes = _grid(len(datasets), cols=2, w=4.4, h=3.2)
+        for ax, dataset in zip(axes, datasets):
+            for c in (c for c in usable if c.dataset == dataset):
+                kept = np.array(c.values("kept_fraction"))
+                acc = np.array(c.values("final_test_acc", 100.0))
+                col, mk = colours(c.method), markers[c.network]
+                ax.scatter(kept, acc, s=10, color=col, marker=mk, alpha=0.3, linewidths=0)
+                ax.errorbar(kept.mean(), acc.mean(),
+                            xerr=kept.std(ddof=1) if kept.size > 1 else None,
+                            yerr=acc.std(ddof=1) if acc.size > 1 else None,
+                            fmt=mk, color=col, ms=5.5, mec="white", mew=0.6, elinewidth=0.9, capsize=2)
+            ax.set_title(text(dataset))
+            ax.set_xlabel("kept fraction of prunable weights")
+            ax.set_ylabel("test accuracy, extracted (%)")
+            ax.set_xlim(-0.02, 1.04)
+        handles = [Line2D([], [], color=colours(m), marker="o", ls="", label=text(m))
+                   for m in colours.map]
+        handles += [Line2D([], [], color="#444", marker=markers[n], ls="", mfc="none", label=text(n))
+                    for n in networks]
+        fig.legend(handles=handles, loc="outside right upper", frameon=False)
+        return fig
+
+    return FigureSpec(name, title, caption, draw)
+
+
+def validation_curves(configs: list[Config]) -> FigureSpec:
+    name, title = "validation-curves", "Validation accuracy per epoch"
+    base_caption = ("Validation accuracy per epoch of the mask-only methods: mean over seeds (line) and "
+                    "mean ± one standard deviation (band), one panel per dataset, network and method. Solid "
+                    "lines with smart rescale (SR; supermask: its dynamic weight rescaling), dashed without; "
+                    "the colour is the DA/SC combination, the same in every panel. Runs stop at "
+                    "different epochs under early stopping; later epochs average the runs still going.")
+    groups: dict[tuple, list[Config]] = defaultdict(list)
+    for c in configs:
+        if c.family == MASK_ONLY and any(r.curves and r.curves["val_acc"] for r in c.runs):
+            groups[(c.dataset, c.network, c.method)].append(c)
+    if not groups:
+        return FigureSpec(name, title, base_caption, note="No run of a mask-only method has a validation "
+                                                          "curve (curves.val_acc): nothing to plot.")
+    keys = sorted(groups, key=lambda k: (dataset_sort_key(k[0]), natural_key(k[1]), method_sort_key(k[2])))
+    shown = keys[:MAX_PANELS]
+    caption = base_caption + _omitted(len(keys), len(shown))
+
+    def draw() -> Figure:
+        fig, axes = _grid(len(shown))
+        for ax, key in zip(axes, shown):
+            for c in sorted(groups[key], key=lambda c: (c.variant_label, c.config_hash)):
+                per_epoch: dict[int, list[float]] = defaultdict(list)
+                for r in c.runs:
+                    if not r.curves:
+                        continue
+                    for e, v in zip(r.curves["epoch"], r.curves["val_acc"]):
+                        if v is not None:
+                            per_epoch[e].append(100.0 * v)
+                if not per_epoch:
+                    continue
+                epochs = np.array(sorted(per_epoch))
+                mean = np.array([np.mean(per_epoch[e]) for e in epochs])
+                std = np.array([np.std(per_epoch[e], ddof=1) if len(per_epoch[e]) > 1 else 0.0
+                                for e in epochs])
+                col, ls = variant_style(c.variant)
+                label = f"{c.variant_label} (n={len(c.runs)})"
+                ax.plot(epochs, mean, ls=ls, color=col, lw=1.2, label=text(label))
+                ax.fill_between(epochs, mean - std, mean + std, color=col, alpha=0.15, lw=0)
+            ax.set_title(text(f"{key[0]} {key[1]}: {key[2]}"))
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation accuracy (%)")
+            ax.legend(frameon=False, loc="lower right")
+        return fig
+
+    return FigureSpec(name, title, caption, draw)
+
+
+def layer_kept(configs: list[Config]) -> FigureSpec:
+    name, title = "layer-kept-fraction", "Kept fraction per layer"
+    base_caption = ("Fraction of weights kept in each prunable layer of the extracted subnetwork, per "
+                    "method: mean over all its runs on that network (all variants and seeds), bars "
+                    "show the standard deviation. One panel per dataset and network.")
+    groups: dict[tuple, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
+    for c in configs:
+        for r in c.runs:
+            if r.layer_kept_fraction:
+                groups[(c.dataset, c.network)][c.method].append(r.layer_kept_fraction)
+    if not groups:
+        return FigureSpec(name, title, base_caption, note="No run has per-layer kept fractions "
+                                                          "(layer_kept_fraction): nothing to plot.")
+    keys = sorted(groups, key=lambda k: (dataset_sort_key(k[0]), natural_key(k[1])))
+    shown = keys[:MAX_PANELS]
+    caption = base_caption + _omitted(len(keys), len(shown))
+    colours = _Colours([m for k in keys for m in groups[k]])
+
+    def draw() -> Figure:
+        fig, axes = _grid(len(shown), cols=2, w=4.6, h=2.9)
+        for ax, key in zip(axes, shown):
+            by_method = groups[key]
+            layers: list[str] = []
+            for maps in by_method.values():
+                for m in maps:
+                    layers += [layer for layer in m if layer not in layers]
+            methods_ = sorted(by_method, key=method_sort_key)
+            width = 0.8 / len(methods_)
+            x = np.arange(len(layers))
+            for i, method in enumerate(methods_):
+                values = [[m[layer] for m in by_method[method] if layer in m] for layer in layers]
+                mean = [np.mean(v) if v else np.nan for v in values]
+                std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+                ax.bar(x - 0.4 + width * (i + 0.5), mean, width, yerr=std, color=colours(method),
+                       label=text(method), error_kw={"elinewidth": 0.7, "capsize": 1.5})
+            ax.set_xticks(x, [text(layer) for layer in layers], rotation=35, ha="right")
+            ax.set_ylim(0, 1.05)
+            ax.set_ylabel("kept fraction")
+            ax.set_title(text(f"{key[0]} {key[1]}"))
+        handles = [matplotlib.patches.Patch(color=colours(m), label=text(m)) for m in colours.map]
+        fig.legend(handles=handles, loc="outside upper center", ncols=min(6, len(handles)), frameon=False)
+        return fig
+
+    return FigureSpec(name, title, caption, draw)
+
+
+def keep_probabilities(configs: list[Config]) -> FigureSpec:
+    name, title = "keep-probabilities", "Learned keep probabilities"
+    base_caption = ("Histogram of the learned keep probabilities at the end of training (methods that "
+                    "learn them: aslp, supermask), counts summed over seeds and shown as the fraction of "
+                    "prunable weights per bin; one line per variant (colours and line styles as in the "
+                    "validation curves). Weights at or above 0.5 are kept "
+                    "by the extraction.")
+    groups: dict[tuple, dict[tuple, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for c in configs:
+        for r in c.runs:
+            kp = r.keep_probabilities
+            if kp:
+                key = (c.variant_label, tuple(c.variant[a] for a in VARIANT_AXES), tuple(kp["bin_edges"]))
+                groups[(c.method, c.dataset, c.network)][key].append(np.array(kp["counts"]))
+    if not groups:
+        return FigureSpec(name, title, base_caption, note="No run recorded keep probabilities "
+                                                          "(keep_probabilities): nothing to plot.")
+    keys = sorted(groups, key=lambda k: (method_sort_key(k[0]), dataset_sort_key(k[1]), natural_key(k[2])))
+    shown = keys[:MAX_PANELS]
+    caption = base_caption + _omitted(len(keys), len(shown))
+
+    def draw() -> Figure:
+        fig, axes = _grid(len(shown))
+        for ax, key in zip(axes, shown):
+            lines = groups[key]
+            labels_seen = {}
+            for (label, flags, edges), counts in sorted(lines.items()):
+                col, ls = variant_style(dict(zip(VARIANT_AXES, flags)))
+                total = np.sum(counts, axis=0)
+                frac = total / total.sum() if total.sum() > 0 else total
+                n_label = labels_seen.setdefault(label, 0)
+                labels_seen[label] += 1
+                shown_label = f"{label} (n={len(counts)})" + (f" [{n_label + 1}]" if n_label else "")
+                ax.stairs(frac, np.array(edges), color=col, ls=ls, lw=1.2, label=text(shown_label))
+            ax.axvline(0.5, color="#999", lw=0.8, ls=":")
+            ax.set_yscale("log")
+            ax.set_xlabel("keep probability")
+            ax.set_ylabel("fraction of weights")
+            ax.set_title(text(f"{key[0]}: {key[1]} {key[2]}"))
+            ax.legend(frameon=False, loc="upper center")
+        return fig
+
+    return FigureSpec(name, title, caption, draw)
+
+
+def epochs_to_best(configs: list[Config]) -> FigureSpec:
+    name, title = "epochs-to-best", "Epochs to the best validation accuracy"
+    base_caption = ("Epochs (1-based, over all rounds) to the best validation accuracy "
+                    "(metrics.epochs_to_best), per method (colour) and variant (tick label): bar = mean over "
+                    "seeds, points = single runs. Filled bars have smart rescale (SR), hatched bars do not. "
+                    "One panel per "
+                    "dataset and network.")
+    groups: dict[tuple, list[tuple[Config, list[float]]]] = defaultdict(list)
+    for c in configs:
+        values = c.values("epochs_to_best")
+        if values:
+            groups[(c.dataset, c.network)].append((c, values))
+    if not groups:
+        return FigureSpec(name, title, base_caption, note="No run has metrics.epochs_to_best: nothing "
+                                                          "to plot.")
+    keys = sorted(groups, key=lambda k: (dataset_sort_key(k[0]), natural_key(k[1])))
+    shown = keys[:MAX_PANELS]
+    caption = base_caption + _omitted(len(keys), len(shown))
+    colours = _Colours([c.method for k in keys for c, _ in groups[k]])
+
+    def draw() -> Figure:
+        fig, axes = _grid(len(shown), cols=2, w=4.6, h=3.0)
+        for ax, key in zip(axes, shown):
+            items = sorted(groups[key], key=lambda cv: (method_sort_key(cv[0].method),
+                                                       cv[0].variant_label, cv[0].config_hash))
+            for i, (c, values) in enumerate(items):
+                col = colours(c.method)
+                sr = c.variant["smart_rescale"]
+                ax.bar(i, np.mean(values), 0.7, color=col if sr else "white", edgecolor=col,
+                       hatch=None if sr else "////", lw=1.0)
+                jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [0.0]
+                ax.scatter(i + np.asarray(jitter), values, s=9, color="#222", zorder=3, linewidths=0)
+            ax.set_xticks(range(len(items)), [text(c.variant_label) for c, _ in items],
+                          rotation=45, ha="right", fontsize=7)
+            ax.set_xlim(-0.6, len(items) - 0.4)
+            ax.set_ylabel("epochs to best validation")
+            ax.set_title(text(f"{key[0]} {key[1]}"))
+        handles = [matplotlib.patches.Patch(color=colours(m), label=text(m)) for m in colours.map]
+        handles += [matplotlib.patches.Patch(facecolor="#888", edgecolor="#888", label="with SR"),
+                    matplotlib.patches.Patch(facecolor="white", edgecolor="#888", hatch="////",
+                                             label="without SR")]
+        fig.legend(handles=handles, loc="outside upper center", ncols=min(8, len(handles)), frameon=False)
+        return fig
+
+    return FigureSpec(name, title, caption, draw)
+
+
+FIGURES = (accuracy_vs_kept, validation_curves, layer_kept, keep_probabilities, epochs_to_best)
+
+
+def render_figures(configs: list[Config], out_dir: Path) -> list[RenderedFigure]:
+    """Draw every figure, write PNG and SVG under ``out_dir/figures``, return them for the HTML."""
+    fig_dir = out_dir / "figures"
+    out = []
+    for number, make in enumerate(FIGURES, start=1):
+        spec = make(configs)
+        rendered = RenderedFigure(spec.name, spec.title, spec.caption, number, note=spec.note)
+        png_path, svg_path = fig_dir / f"{spec.name}.png", fig_dir / f"{spec.name}.svg"
+        if spec.draw is None:
+            for stale in (png_path, svg_path):  # a figure from an earlier report must not linger
+                stale.unlink(missing_ok=True)
+            out.append(rendered)
+            continue
+        with matplotlib.rc_context(STYLE):
+            fig = spec.draw()
+            png, svg = io.BytesIO(), io.BytesIO()
+            fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
+            fig.set_layout_engine("none")  # keep the layout computed for the PNG (saves a second pass)
+            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+            width, height = fig.get_size_inches() * PNG_DPI
+        atomic_write_bytes(png_path, png.getvalue())
+        atomic_write_bytes(svg_path, svg.getvalue())
+        rendered.data_uri = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+        rendered.png = f"figures/{png_path.name}"
+        rendered.svg = f"figures/{svg_path.name}"
+        rendered.width, rendered.height = int(round(width)), int(round(height))
+        out.append(rendered)
+    return out

@@ -1,0 +1,90 @@
+"""What the report used and what it could not use: runs, failures, unfinished runs and grid holes."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from reports.loading import ResultSet, Run
+
+
+def versions_text(run: Run) -> str:
+    p = run.provenance
+    parts = []
+    if p.get("subnetbench_version"):
+        parts.append(f"subnetbench {p['subnetbench_version']}")
+    if p.get("python"):
+        parts.append(f"python {p['python']}")
+    versions = p.get("versions")
+    if isinstance(versions, dict):
+        parts += [f"{k} {v}" for k, v in sorted(versions.items())]
+    return ", ".join(str(x) for x in parts) or "not recorded"
+
+
+def device_text(run: Run) -> str:
+    device = run.timings.get("device")
+    name = run.provenance.get("device_name")
+    if device and name and str(name) != str(device):
+        return f"{device} ({name})"
+    return str(device or name or "not recorded")
+
+
+def created_text(run: Run) -> str:
+    """'2026-11-24 18:40 +00:00' from an ISO timestamp; anything else as it is."""
+    created = run.provenance.get("created")
+    if not created:
+        return "not recorded"
+    text = str(created)
+    if len(text) >= 16 and text[10] == "T":
+        zone = " " + text[19:] if len(text) > 19 and text[19] in "+-Z" else ""
+        return text[:10] + " " + text[11:16] + zone
+    return text
+
+
+def commit_text(run: Run) -> str:
+    commit = run.provenance.get("git_commit")
+    if not commit:
+        return "not recorded"
+    text = str(commit)[:12]
+    if run.provenance.get("git_dirty"):
+        text += " (dirty)"
+    return text
+
+
+@dataclass
+class Hole:
+    protocol: str
+    method: str
+    config_hash: str
+    missing: list[tuple[int, str]]  # (seed, what is there instead: failed / running / no result file)
+    completed_seeds: list[int]
+
+
+def find_holes(results: ResultSet) -> tuple[list[Hole], list[int]]:
+    """For every configuration, the seeds that other configurations of the grid have but it lacks.
+
+    The grid is every configuration in the results directory; its seeds are the seeds of any result
+    file there. A configuration is (protocol, method, config_hash), including configurations whose
+    runs all failed or are unfinished.
+    """
+    universe = sorted({r.seed for r in results.all_runs if r.seed is not None})
+    state: dict[tuple[str, str, str], dict[int, str]] = defaultdict(dict)
+    for r in results.all_runs:
+        if r.protocol is None or r.method is None or r.config_hash is None or r.seed is None:
+            continue
+        key = (r.protocol, r.method, r.config_hash)
+        if state[key].get(r.seed) != "completed":
+            state[key][r.seed] = r.status
+    holes = []
+    for key in sorted(state):
+        seeds = state[key]
+        missing = [(s, seeds[s] if s in seeds else "no result file") for s in universe
+                   if seeds.get(s) != "completed"]
+        if missing:
+            holes.append(Hole(*key, missing, sorted(s for s, st in seeds.items() if st == "completed")))
+    return holes, universe
+
+
+def unidentified_runs(results: ResultSet) -> list[Run]:
+    """Failed or unfinished runs that do not say which configuration or seed they belong to."""
+    return [r for r in results.running + results.failed
+            if r.protocol is None or r.method is None or r.config_hash is None or r.seed is None]

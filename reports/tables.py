@@ -1,0 +1,241 @@
+"""The paper-style results tables: configurations, cells, comparison with published values.
+
+A *configuration* is (protocol, method, config_hash): the runs of one configuration differ only by
+seed. A table row is (dataset, network, DA, SC, SR); a column is a method; a cell holds one entry per
+configuration of that method in that row (usually one; more when other options differ, and then
+the entry shows which).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.loading import VARIANT_AXES, VARIANT_SHORT, Published, Reference, Run
+from reports.stats import Summary, Verdict, reproduction_verdict, summarise
+
+MASK_ONLY = "mask-only"
+WEIGHT_TRAINING = "weight-training"
+FAMILY_TITLES = {
+    MASK_ONLY: "Mask-only methods (frozen random weights; a mask is learned)",
+    WEIGHT_TRAINING: "Weight-training methods (the surviving weights are trained)",
+}
+KNOWN_ORDER = ["aslp", "supermask", "edge_popup", "random_pruning", "magnitude_pruning", "dense"]
+DATASET_ORDER = ["cifar10", "cifar100", "digits"]
+
+
+def natural_key(text: str) -> list:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", str(text)) if part]
+
+
+def method_sort_key(method: str) -> tuple:
+    return (KNOWN_ORDER.index(method) if method in KNOWN_ORDER else len(KNOWN_ORDER), method)
+
+
+def family_sort_key(family: str) -> tuple:
+    order = [MASK_ONLY, WEIGHT_TRAINING]
+    return (order.index(family) if family in order else len(order), family)
+
+
+def dataset_sort_key(dataset: str) -> tuple:
+    return (DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER),
+            natural_key(dataset))
+
+
+def variant_label(variant: dict[str, bool]) -> str:
+    """'none', 'SR', 'SC', 'SC+SR', 'DA+SC+SR'... (the paper's column names)."""
+    on = [VARIANT_SHORT[a] for a in ("data_augmentation", "signed_constant", "smart_rescale")
+          if variant.get(a)]
+    return "+".join(on) if on else "none"
+
+
+def row_id(dataset: str, network: str, variant: dict[str, bool]) -> str:
+    """A stable machine-readable row identifier (used as data-row in the HTML)."""
+    flags = "|".join(f"{VARIANT_SHORT[a]}={int(bool(variant[a]))}" for a in VARIANT_AXES)
+    return f"{dataset}|{network}|{flags}"
+
+
+def normalisation(options: dict[str, Any], augmentation: bool) -> str:
+    """'yes'/'no': whether inputs are normalised, from an option ending in ``normalise``.
+
+    ``None`` (the default) means "normalise iff data augmentation" (the official code).
+    No such option: 'not recorded'.
+    """
+    for key, value in options.items():
+        if key.split(".")[-1] in ("normalise", "normalize"):
+            if value is None:
+                return "yes" if augmentation else "no"
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            return str(value)
+    return "not recorded"
+
+
+@dataclass
+class Config:
+    protocol: str
+    method: str
+    config_hash: str
+    dataset: str
+    network: str
+    family: str
+    variant: dict[str, bool]
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.protocol, self.method, self.config_hash)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(r.seed for r in self.runs)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.runs[0].options if self.runs else {}
+
+    @property
+    def non_default_options(self) -> dict[str, Any]:
+        return self.runs[0].non_default_options if self.runs else {}
+
+    @property
+    def row_id(self) -> str:
+        return row_id(self.dataset, self.network, self.variant)
+
+    @property
+    def variant_label(self) -> str:
+        return variant_label(self.variant)
+
+    @property
+    def normalisation(self) -> str:
+        return normalisation(self.options, self.variant["data_augmentation"])
+
+    def values(self, metric: str, scale: float = 1.0) -> list[float]:
+        return [r.metric(metric) * scale for r in self.runs if r.metric(metric) is not None]
+
+    def by_seed(self, metric: str, scale: float = 1.0) -> dict[int, float]:
+        return {r.seed: r.metric(metric) * scale for r in self.runs if r.metric(metric) is not None}
+
+
+def group_configs(runs: list[Run]) -> list[Config]:
+    """Completed runs grouped by configuration, sorted for display."""
+    groups: dict[tuple, Config] = {}
+    for run in runs:
+        key = (run.protocol, run.method, run.config_hash, run.dataset, run.network, run.family,
+               tuple(run.variant[a] for a in VARIANT_AXES))
+        if key not in groups:
+            groups[key] = Config(run.protocol, run.method, run.config_hash, run.dataset, run.network,
+                                 run.family, dict(run.variant))
+        groups[key].runs.append(run)
+    for config in groups.values():
+        config.runs.sort(key=lambda r: r.seed)
+    return sorted(groups.values(), key=config_sort_key)
+
+
+def config_sort_key(c: Config) -> tuple:
+    return (family_sort_key(c.family), dataset_sort_key(c.dataset), natural_key(c.network),
+            tuple(c.variant[a] for a in VARIANT_AXES), method_sort_key(c.method), c.protocol,
+            c.config_hash)
+
+
+@dataclass
+class PublishedComparison:
+    published: Published | None
+    difference: float | None  # ours - published, pp
+    verdict: Verdict
+
+
+@dataclass
+class CellEntry:
+    config: Config
+    accuracy: Summary  # final_test_acc, percent (the extracted subnetwork)
+    stochastic: Summary  # test_acc, percent (before extraction)
+    kept: Summary  # kept_fraction
+    comparisons: list[PublishedComparison]
+    distinguishing: dict[str, Any] = field(default_factory=dict)  # when a cell has several configs
+
+
+@dataclass
+class Row:
+    id: str
+    dataset: str
+    network: str
+    variant: dict[str, bool]
+    cells: dict[str, list[CellEntry]] = field(default_factory=dict)
+
+    @property
+    def variant_label(self) -> str:
+        return variant_label(self.variant)
+
+    @property
+    def normalisation(self) -> str:
+        labels = sorted({e.config.normalisation for entries in self.cells.values() for e in entries})
+        return labels[0] if len(labels) == 1 else "mixed: " + ", ".join(labels)
+
+
+@dataclass
+class FamilyTable:
+    family: str
+    title: str
+    methods: list[str]
+    rows: list[Row]
+
+    @property
+    def entries(self) -> list[CellEntry]:
+        return [e for row in self.rows for m in self.methods for e in row.cells.get(m, [])]
+
+
+def compare_published(config: Config, accuracy: Summary, reference: Reference) -> list[PublishedComparison]:
+    matches = reference.lookup(config.dataset, config.network, config.method, config.variant)
+    if not matches:
+        return [PublishedComparison(None, None, reproduction_verdict(None, accuracy))]
+    return [PublishedComparison(p, None if accuracy.mean is None else accuracy.mean - p.value,
+                                reproduction_verdict(p.value, accuracy)) for p in matches]
+
+
+def build_tables(configs: list[Config], reference: Reference) -> list[FamilyTable]:
+    tables: dict[str, FamilyTable] = {}
+    rows: dict[tuple[str, str], Row] = {}
+    for config in configs:
+        family = config.family
+        if family not in tables:
+            title = FAMILY_TITLES.get(family, f"Methods of family {family!r} (unknown family)")
+            tables[family] = FamilyTable(family, title, [], [])
+        table = tables[family]
+        if config.method not in table.methods:
+            table.methods.append(config.method)
+        rid = config.row_id
+        if (family, rid) not in rows:
+            row = Row(rid, config.dataset, config.network, dict(config.variant))
+            rows[(family, rid)] = row
+            table.rows.append(row)
+        row = rows[(family, rid)]
+        accuracy = summarise(config.values("final_test_acc", 100.0))
+        entry = CellEntry(config, accuracy, summarise(config.values("test_acc", 100.0)),
+                          summarise(config.values("kept_fraction")),
+                          compare_published(config, accuracy, reference))
+        row.cells.setdefault(config.method, []).append(entry)
+    for table in tables.values():
+        table.methods.sort(key=method_sort_key)
+        table.rows.sort(key=lambda r: (dataset_sort_key(r.dataset), natural_key(r.network),
+                                       tuple(r.variant[a] for a in VARIANT_AXES)))
+        for row in table.rows:
+            for entries in row.cells.values():
+                if len(entries) > 1:
+                    _mark_distinguishing(entries)
+    return [tables[f] for f in sorted(tables, key=family_sort_key)]
+
+
+def _mark_distinguishing(entries: list[CellEntry]) -> None:
+    """Several configurations in one cell: record the options whose values differ among them."""
+    keys = set()
+    for entry in entries:
+        keys |= set(entry.config.non_default_options)
+    differing = sorted(k for k in keys if len({repr(e.config.non_default_options.get(k))
+                                                for e in entries}) > 1)
+    for entry in entries:
+        entry.distinguishing = {k: entry.config.non_default_options.get(k, "(default)")
+                                for k in differing}
+        if not differing and entry.config.protocol:
+            entry.distinguishing = {"protocol": entry.config.protocol}
