@@ -1,0 +1,525 @@
+"""Tests of the report package: statistics, verdict rules, pairing, robustness, exports, escaping."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reports
+from reports import stats
+from reports.claims import evaluate_claims, find_partners, pair_by_seed
+from reports.loading import load_reference, load_results
+from reports.output import atomic_write_text, latex_escape, latex_table
+from reports.tables import build_tables, group_configs
+from tests.report_fixtures import (
+    XSS_METHOD,
+    XSS_OPTION,
+    make_result,
+    write_hostile,
+    write_result,
+    write_results,
+)
+
+
+# ---------------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------------
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_html(text: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(text)
+    return parser
+
+
+def grid(tmp_path: Path, items: list[dict]) -> Path:
+    for item in items:
+        write_result(tmp_path, item)
+    return tmp_path
+
+
+def runs_of(method: str, accs: dict[int, float], **kwargs) -> list[dict]:
+    base = {"protocol": "cifar10-conv2", "dataset": "cifar10", "network": "conv2"}
+    base.update(kwargs)
+    return [make_result(method=method, seed=s, final_acc=a, **base) for s, a in accs.items()]
+
+
+def configs_from(directory: Path):
+    return group_configs(load_results(directory).completed)
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    """The fixture grid through the command-line entry points, built once for this module."""
+    root = tmp_path_factory.mktemp("full")
+    write_results(root / "results")
+    parser = argparse.ArgumentParser()
+    reports.add_arguments(parser)
+    args = parser.parse_args(["--results", str(root / "results"), "--out", str(root / "out"), "--title", "T"])
+    assert reports.main_from_args(args) == 0
+    return root / "results", root / "out", (root / "out" / "report.html").read_text()
+
+
+# ---------------------------------------------------------------------------------------------------
+# bootstrap
+# ---------------------------------------------------------------------------------------------------
+def test_bootstrap_is_deterministic_with_the_fixed_seed():
+    values = [68.1, 68.9, 67.7, 68.4, 69.0]
+    assert stats.bootstrap_ci(values) == stats.bootstrap_ci(values)
+    other = stats.bootstrap_ci(values, seed=stats.BOOTSTRAP_SEED + 1)
+    assert other != stats.bootstrap_ci(values)
+    assert other == pytest.approx(stats.bootstrap_ci(values), abs=0.15)
+
+
+def test_bootstrap_ci_is_undefined_for_one_value():
+    assert stats.bootstrap_ci([0.7]) is None
+    summary = stats.summarise([70.0])
+    assert (summary.n, summary.mean, summary.std, summary.ci) == (1, 70.0, None, None)
+    assert stats.summarise([]).n == 0
+
+
+def test_bootstrap_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        stats.bootstrap_means([])
+    with pytest.raises(ValueError, match="non-finite"):
+        stats.bootstrap_ci([1.0, float("nan")])
+    with pytest.raises(ValueError, match="confidence"):
+        stats.bootstrap_ci([1.0, 2.0], confidence=1.5)
+
+
+def test_bootstrap_ci_of_constant_values_is_a_point():
+    assert stats.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0)
+
+
+def test_bootstrap_ci_brackets_the_mean_and_matches_the_normal_theory_width():
+    rng = np.random.default_rng(0)
+    values = rng.normal(10.0, 2.0, size=400)
+    low, high = stats.bootstrap_ci(values)
+    assert low < values.mean() < high
+    se = values.std(ddof=1) / math.sqrt(values.size)
+    assert (high - low) == pytest.approx(2 * 1.96 * se, rel=0.1)
+
+
+def test_bootstrap_coverage_is_near_nominal():
+    """Of 200 samples (n=30) from N(0, 1), about 95% of the intervals contain the true mean 0."""
+    rng = np.random.default_rng(123)
+    hits = 0
+    for _ in range(200):
+        low, high = stats.bootstrap_ci(rng.normal(0.0, 1.0, size=30), n_resamples=2000)
+        hits += low <= 0.0 <= high
+    assert 0.88 <= hits / 200 <= 0.99
+
+
+def test_bootstrap_resamples_in_chunks_for_large_samples():
+    values = np.arange(20_000, dtype=float)
+    means = stats.bootstrap_means(values, n_resamples=500)
+    assert means.shape == (500,)
+    assert abs(means.mean() - values.mean()) < 200
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), min_size=2, max_size=12))
+def test_bootstrap_ci_lies_within_the_sample_range(values):
+    low, high = stats.bootstrap_ci(values, n_resamples=300)
+    assert min(values) - 1e-9 <= low <= high <= max(values) + 1e-9
+
+
+# ---------------------------------------------------------------------------------------------------
+# verdict rules
+# ---------------------------------------------------------------------------------------------------
+def S(n, mean, ci):
+    return stats.Summary(n, mean, 0.5 if n > 1 else None, ci)
+
+
+@pytest.mark.parametrize("published, summary, label", [
+    (68.7, S(3, 68.5, (68.1, 69.0)), stats.REPRODUCED),        # inside the CI
+    (70.0, S(3, 68.5, (68.1, 69.0)), stats.REPRODUCED),        # inside CI + 1 pp (edge)
+    (67.1, S(3, 68.5, (68.1, 69.0)), stats.REPRODUCED),        # inside CI - 1 pp (edge)
+    (70.1, S(3, 68.5, (68.1, 69.0)), stats.NOT_REPRODUCED),    # beyond the tolerance
+    (66.0, S(3, 68.5, (68.1, 69.0)), stats.NOT_REPRODUCED),
+    (68.7, S(1, 68.5, None), stats.INCONCLUSIVE),              # n=1: CI undefined
+    (None, S(3, 68.5, (68.1, 69.0)), stats.NO_PUBLISHED),      # nothing to compare with
+])
+def test_reproduction_verdict(published, summary, label):
+    assert stats.reproduction_verdict(published, summary).label == label
+
+
+@pytest.mark.parametrize("n, ci, direction, label", [
+    (3, (0.5, 2.0), +1, stats.SUPPORTED),
+    (3, (-2.0, -0.5), +1, stats.NOT_SUPPORTED),     # the opposite is observed
+    (3, (-0.5, 0.8), +1, stats.NOT_SUPPORTED),      # contains 0, within the 1 pp margin
+    (3, (-0.5, 3.0), +1, stats.INCONCLUSIVE),       # contains 0, wider than the margin
+    (1, None, +1, stats.INCONCLUSIVE),
+    (3, (-9.0, -7.0), -1, stats.SUPPORTED),         # claimed "lower" (claim 2)
+    (3, (7.0, 9.0), -1, stats.NOT_SUPPORTED),
+])
+def test_directional_verdict(n, ci, direction, label):
+    verdict = stats.directional_verdict(n, ci, 1.0, direction=direction)
+    assert verdict.label == label
+    if label == stats.SUPPORTED:
+        assert ("below" if direction < 0 else "above") in verdict.reason
+
+
+@pytest.mark.parametrize("ci, kept, label, words", [
+    ((-0.6, 0.3), 0.45, stats.SUPPORTED, "kept"),
+    ((-0.6, 0.3), 0.95, stats.NOT_SUPPORTED, "not substantial"),
+    ((-3.0, -1.5), 0.45, stats.NOT_SUPPORTED, "worse"),
+    ((1.2, 2.0), 0.45, stats.NOT_SUPPORTED, "better"),
+    ((-1.5, 0.2), 0.45, stats.INCONCLUSIVE, "straddles"),
+])
+def test_equivalence_verdict(ci, kept, label, words):
+    verdict = stats.equivalence_verdict(3, ci, 1.0, kept)
+    assert verdict.label == label and words in verdict.reason
+    assert stats.equivalence_verdict(1, None, 1.0, 0.4).label == stats.INCONCLUSIVE
+
+
+def test_aggregate_verdict():
+    sup, nots, inc = (stats.Verdict(stats.SUPPORTED, ""), stats.Verdict(stats.NOT_SUPPORTED, ""),
+                      stats.Verdict(stats.INCONCLUSIVE, ""))
+    assert stats.aggregate_verdict([sup, inc]).label == stats.SUPPORTED
+    assert stats.aggregate_verdict([nots, inc]).label == stats.NOT_SUPPORTED
+    assert stats.aggregate_verdict([sup, nots]).label == stats.MIXED
+    assert stats.aggregate_verdict([inc, inc]).label == stats.INCONCLUSIVE
+    assert stats.aggregate_verdict([]).label == stats.INCONCLUSIVE
+    assert "1 supported, 1 not supported, 0 inconclusive of 2" in stats.aggregate_verdict([sup, nots]).reason
+
+
+# ---------------------------------------------------------------------------------------------------
+# pairing by seed and the claims
+# ---------------------------------------------------------------------------------------------------
+def test_pair_by_seed_uses_common_seeds_only():
+    pairs = pair_by_seed({0: 1.0, 1: 2.0, 2: 3.0}, {2: 30.0, 0: 10.0, 5: 50.0})
+    assert pairs == [(0, 1.0, 10.0), (2, 3.0, 30.0)]
+
+
+def test_claim1_pairs_by_seed_not_by_file_order(tmp_path):
+    # aslp beats supermask by exactly 2 pp on every seed; the seeds' accuracies differ a lot, so pairing by
+    # position or an unpaired comparison would give a wide interval.
+    aslp = runs_of("aslp", {0: 0.60, 1: 0.70, 2: 0.80})
+    supermask = runs_of("supermask", {2: 0.78, 0: 0.58, 1: 0.68, 3: 0.5})
+    configs = configs_from(grid(tmp_path, aslp + supermask))
+    claim = evaluate_claims(configs)[0]
+    part = claim.parts[0]
+    (comp,) = part.comparisons
+    assert comp.strict and comp.n == 3 and comp.unpaired_b == [3]
+    assert comp.difference.mean == pytest.approx(2.0)
+    assert comp.difference.ci == pytest.approx((2.0, 2.0))
+    assert comp.verdict.label == stats.SUPPORTED
+    # no edge_popup runs: the claim says what it needs, and the conjunction is not "supported"
+    assert claim.parts[1].verdict.label == stats.INCONCLUSIVE
+    assert "not enough runs: needs completed aslp and edge_popup runs" in claim.parts[1].verdict.reason
+    assert claim.verdict.label == stats.INCONCLUSIVE
+
+
+def test_pairing_is_strict_when_only_the_axis_differs_and_loose_otherwise(tmp_path):
+    items = runs_of("aslp", {0: 0.7, 1: 0.71}, recipe={"init": "signed_constant", "augmentation": True})
+    items += runs_of("edge_popup", {0: 0.68, 1: 0.69}, recipe={"init": "signed_constant"})  # own recipe
+    items += runs_of("aslp", {0: 0.6, 1: 0.61}, recipe={"augmentation": True})  # no SC
+    configs = configs_from(grid(tmp_path, items))
+    aslp_sc = next(c for c in configs if c.method == "aslp" and c.variant["signed_constant"])
+    aslp_no_sc = next(c for c in configs if c.method == "aslp" and not c.variant["signed_constant"])
+    edge = next(c for c in configs if c.method == "edge_popup")
+    ((partner, strict, differing),) = find_partners(aslp_sc, [edge], "method")
+    assert partner is edge and not strict
+    assert set(differing) == {"recipe.batch_size", "recipe.epochs", "recipe.patience", "recipe.schedule"}
+    ((partner, strict, differing),) = find_partners(aslp_sc, [aslp_no_sc, edge], "signed_constant")
+    assert partner is aslp_no_sc and strict and differing == []
+    # a partner must agree on the other variant axes
+    assert find_partners(aslp_sc, [aslp_no_sc], "smart_rescale") == []
+
+
+def test_claim2_smart_rescale_fewer_epochs(tmp_path):
+    items = [make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=s,
+                         method_options={"smart_rescale": True}, epochs_to_best=40 + s) for s in range(3)]
+    items += [make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=s,
+                          epochs_to_best=50 + 2 * s) for s in range(3)]
+    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[1]
+    (comp,) = claim.parts[0].comparisons
+    assert comp.difference.mean == pytest.approx(-11.0)
+    assert claim.verdict.label == stats.SUPPORTED
+    assert "relative change -21" in comp.note
+
+
+def test_claim3_uses_the_family_from_the_result_files(tmp_path):
+    items = []
+    for method, family in (("my_mask_method", "mask-only"), ("dense", "weight-training")):
+        for sc in (False, True):
+            items += [make_result(protocol="p", dataset="digits", network="conv2", method=method, seed=s,
+                                  family=family, recipe={"init": "signed_constant"} if sc else {},
+                                  final_acc=0.8 + (0.05 if sc else 0) + 0.01 * s) for s in range(2)]
+    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[2]
+    sc_part = claim.parts[0]
+    assert [c.a.method for c in sc_part.comparisons] == ["my_mask_method"]
+    assert sc_part.verdict.label == stats.SUPPORTED
+    assert claim.parts[1].verdict.reason.startswith("not enough runs: needs")
+
+
+def test_claim4_requires_a_substantial_pruning_rate(tmp_path):
+    items = [make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=s,
+                         final_acc=0.9,
+                         test_acc=0.9 + 0.001 * s, kept=0.95) for s in range(3)]
+    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[3]
+    assert claim.verdict.label == stats.NOT_SUPPORTED
+    assert "not substantial" in claim.parts[0].comparisons[0].verdict.reason
+
+
+def test_claims_without_runs_say_what_they_need(tmp_path):
+    claims = evaluate_claims([])
+    assert [c.verdict.label for c in claims] == [stats.INCONCLUSIVE] * 4
+    for claim in claims:
+        for part in claim.parts:
+            assert part.verdict.reason.startswith("not enough runs: needs ")
+
+
+# ---------------------------------------------------------------------------------------------------
+# tables and published values
+# ---------------------------------------------------------------------------------------------------
+def test_published_values_are_matched_and_missing_ones_are_never_guessed(tmp_path):
+    items = runs_of("aslp", {0: 0.687, 1: 0.690, 2: 0.684})                       # published 68.7
+    items += runs_of("aslp", {0: 0.70, 1: 0.71}, protocol="cifar10-conv4", network="conv4")  # none known
+    items += runs_of("supermask", {0: 0.65})                                      # n=1, primary + secondary
+    configs = configs_from(grid(tmp_path, items))
+    tables = build_tables(configs, load_reference())
+    entries = {(e.config.method, e.config.network): e for e in tables[0].entries}
+    aslp2 = entries[("aslp", "conv2")]
+    assert [(p.published.value, p.verdict.label) for p in aslp2.comparisons] == [(68.7, stats.REPRODUCED)]
+    aslp4 = entries[("aslp", "conv4")]
+    assert [(p.published, p.verdict.label) for p in aslp4.comparisons] == [(None, stats.NO_PUBLISHED)]
+    sm = entries[("supermask", "conv2")]
+    assert [(p.published.value, p.published.kind, p.verdict.label) for p in sm.comparisons] == [
+        (64.4, "primary", stats.INCONCLUSIVE), (66.0, "secondary", stats.INCONCLUSIVE)]
+    assert sm.accuracy.ci is None
+
+
+def test_several_configurations_in_one_cell_are_told_apart(tmp_path):
+    items = runs_of("edge_popup", {0: 0.7, 1: 0.71}, recipe={"init": "signed_constant"})
+    items += runs_of("edge_popup", {0: 0.6, 1: 0.61}, recipe={"init": "signed_constant"},
+                     method_options={"keep_fraction": 0.3})
+    (table,) = build_tables(configs_from(grid(tmp_path, items)), load_reference())
+    (row,) = table.rows
+    assert sorted(e.distinguishing["method.keep_fraction"] for e in row.cells["edge_popup"]
+                  if "method.keep_fraction" in e.distinguishing and e.distinguishing["method.keep_fraction"]
+                  != "(default)") == [0.3]
+
+
+def test_reference_problems_are_reported_not_raised(tmp_path):
+    assert "not found" in load_reference(tmp_path / "missing.json").problem
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    ref = load_reference(bad)
+    assert ref.values == [] and "unreadable" in ref.problem
+
+
+# ---------------------------------------------------------------------------------------------------
+# robustness: bad files are listed, never fatal, never silent
+# ---------------------------------------------------------------------------------------------------
+BAD_FILES = {
+    "invalid.json": b'{"format": "subnetbench.result", "format_ver',
+    "list.json": b"[1, 2, 3]",
+    "other-format.json": json.dumps({"format": "something.else", "format_version": 1}).encode(),
+    "binary.json": b"\xff\xfe\x00garbage",
+    "empty.json": b"",
+}
+
+
+def test_corrupt_and_foreign_files_are_skipped_with_a_reason(tmp_path):
+    good = make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=0)
+    write_result(tmp_path, good)
+    runs = tmp_path / "runs"
+    for name, content in BAD_FILES.items():
+        (runs / name).write_bytes(content)
+    variants = {
+        "version-2.json": dict(good, format_version=2),
+        "no-metrics.json": {k: v for k, v in good.items() if k != "metrics"},
+        "percent.json": dict(good, metrics=dict(good["metrics"], final_test_acc=73.2)),
+        "nan.json": dict(good, metrics=dict(good["metrics"], kept_fraction=float("nan"))),
+        "bad-variant.json": dict(good, variant={"data_augmentation": "yes", "signed_constant": False,
+                                                "smart_rescale": False}),
+        "bad-status.json": dict(good, status="done"),
+        "seed-string.json": dict(good, seed="0"),
+        "duplicate.json": good,
+    }
+    for name, data in variants.items():
+        (runs / name).write_text(json.dumps(data))
+    results = load_results(tmp_path)
+    reasons = {s.file: s.reason for s in results.skipped}
+    assert set(reasons) == set(BAD_FILES) | set(variants)
+    assert "invalid JSON" in reasons["invalid.json"]
+    assert "expected a JSON object" in reasons["list.json"]
+    assert "format is 'something.else'" in reasons["other-format.json"]
+    assert "not UTF-8" in reasons["binary.json"]
+    assert "format_version is 2" in reasons["version-2.json"]
+    assert "missing key 'metrics'" in reasons["no-metrics.json"]
+    assert "not a fraction in [0, 1]" in reasons["percent.json"]
+    assert "finite number" in reasons["nan.json"]
+    assert "variant.'data_augmentation'" in reasons["bad-variant.json"]
+    assert "status" in reasons["bad-status.json"]
+    assert "'seed' is str" in reasons["seed-string.json"]
+    assert "duplicate run_id" in reasons["duplicate.json"]
+    assert [r.run_id for r in results.completed] == [good["run_id"]]
+
+    html = reports.build_report(tmp_path, tmp_path / "out").read_text()
+    parsed = parse_html(html)
+    skipped_table = html[html.index('id="skipped"'):]
+    for name in reasons:
+        assert name in skipped_table
+    assert 'id="n-skipped">13<' in html
+    assert parsed.tags  # valid HTML
+
+
+def test_malformed_optional_sections_become_warnings(tmp_path):
+    good = make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=0)
+    good["keep_probabilities"] = {"bin_edges": [0, 1], "counts": [1, 2, 3]}
+    good["curves"] = {"epoch": [1, 2], "val_acc": [0.5]}
+    good["layer_kept_fraction"] = {"features.0": 3}
+    write_result(tmp_path, good)
+    results = load_results(tmp_path)
+    assert len(results.completed) == 1
+    messages = " ".join(w.message for w in results.warnings)
+    assert "keep_probabilities" in messages and "curves" in messages and "layer_kept_fraction" in messages
+
+
+def test_failed_running_and_holes_are_listed(full_report):
+    _, _, html = full_report
+    assert "CUDA out of memory" in html[html.index('id="runs-failed"'):]
+    assert "digits-conv2.supermask." in html[html.index('id="runs-running"'):]
+    holes = html[html.index('id="holes"'):]
+    assert "seed 2 (failed)" in holes and "seed 2 (running)" in holes
+
+
+def test_missing_results_directory_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        reports.build_report(tmp_path / "nope", tmp_path / "out")
+    parser = argparse.ArgumentParser()
+    reports.add_arguments(parser)
+    args = parser.parse_args(["--results", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    assert reports.main_from_args(args) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_empty_results_directory_gives_a_report_with_notes(tmp_path):
+    (tmp_path / "runs").mkdir()
+    path = reports.build_report(tmp_path, tmp_path / "out")
+    html = path.read_text()
+    assert 'id="no-results"' in html
+    assert html.count('class="nodata"') == 5
+    assert "not enough runs: needs" in html
+    assert not list((tmp_path / "out" / "figures").glob("*.png"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# outputs: files, atomicity, CSV, LaTeX
+# ---------------------------------------------------------------------------------------------------
+def test_build_report_writes_every_output_atomically(full_report):
+    _, out, html = full_report
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    for fig in ("accuracy-vs-kept", "validation-curves", "layer-kept-fraction", "keep-probabilities",
+                "epochs-to-best"):
+        assert {f"figures/{fig}.png", f"figures/{fig}.svg"} <= names
+        assert (out / "figures" / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / "figures" / f"{fig}.svg").read_text().lstrip().startswith("<?xml")
+    assert {"tables/results.csv", "tables/results-mask-only.tex", "tables/results-weight-training.tex",
+            "tables/claims.csv", "tables/claims.tex", "tables/published-comparison.csv",
+            "tables/published-comparison.tex", "tables/runs.csv"} <= names
+    assert not [n for n in names if n.endswith(".tmp") or Path(n).name.startswith(".")]
+    # self-contained: images are data URIs, nothing is fetched
+    imgs = [attrs for tag, attrs in parse_html(html).tags if tag == "img"]
+    assert len(imgs) == 5 and all(a["src"].startswith("data:image/png;base64,") for a in imgs)
+    assert not [a for tag, a in parse_html(html).tags if tag in ("link", "script", "iframe")]
+
+
+def test_stale_figures_are_removed_when_their_data_is_gone(tmp_path):
+    grid(tmp_path / "results", runs_of("aslp", {0: 0.7}))
+    out = tmp_path / "out"
+    reports.build_report(tmp_path / "results", out)
+    assert (out / "figures" / "keep-probabilities.png").exists()
+    for path in (tmp_path / "results" / "runs").glob("*.json"):
+        path.unlink()
+    reports.build_report(tmp_path / "results", out)
+    assert not (out / "figures" / "keep-probabilities.png").exists()
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "a" / "file.txt"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["file.txt"]
+
+
+def test_latex_escape_covers_every_special_character():
+    assert latex_escape(r"a_b & 50% $x$ #1 {y} ~ ^ \ <t>") == (
+        r"a\_b \& 50\% \$x\$ \#1 \{y\} \textasciitilde{} \textasciicircum{} \textbackslash{} "
+        r"\textless{}t\textgreater{}")
+
+
+def test_latex_tables_use_booktabs_and_escape_names(tmp_path):
+    items = runs_of("edge_popup", {0: 0.7, 1: 0.72}, recipe={"init": "signed_constant"})
+    items += runs_of("odd&name%", {0: 0.6, 1: 0.61})
+    reports.build_report(grid(tmp_path, items), tmp_path / "out")
+    tex = (tmp_path / "out" / "tables" / "results-mask-only.tex").read_text()
+    assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule")
+    assert r"edge\_popup" in tex and r"odd\&name\%" in tex
+    assert "edge_popup" not in tex.replace(r"edge\_popup", "")
+    assert "(2)" in tex
+    claims_tex = (tmp_path / "out" / "tables" / "claims.tex").read_text()
+    assert r"\toprule" in claims_tex and r"\bottomrule" in claims_tex
+    with pytest.raises(ValueError, match="cells"):
+        latex_table(["a", "b"], [["1"]], caption="c", label="l")
+
+
+def test_csv_has_one_line_per_configuration_and_numbers(full_report):
+    results_dir, out, _ = full_report
+    rows = list(csv.DictReader(io.StringIO((out / "tables" / "results.csv").read_text())))
+    configs = configs_from(results_dir)
+    assert len(rows) == len(configs)
+    aslp = next(r for r in rows if r["method"] == "aslp" and r["dataset"] == "cifar10" and r["DA"] == "no"
+                and r["SC"] == "no" and r["SR"] == "no")
+    assert aslp["n"] == "3" and aslp["normalised"] == "no"
+    assert float(aslp["final_test_acc_ci95_low_pct"]) <= float(aslp["final_test_acc_mean_pct"]) <= float(
+        aslp["final_test_acc_ci95_high_pct"])
+    assert aslp["published_pct"] == "68.7 (primary)"
+    runs = list(csv.DictReader(io.StringIO((out / "tables" / "runs.csv").read_text())))
+    assert {r["status"] for r in runs} == {"completed", "failed", "running"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# escaping: markup in names and options shows as text
+# ---------------------------------------------------------------------------------------------------
+def test_markup_in_names_and_options_is_escaped(tmp_path):
+    write_hostile(tmp_path)
+    title = "<script>alert('title')</script>"
+    html = reports.build_report(tmp_path, tmp_path / "out", title=title).read_text()
+    parsed = parse_html(html)
+    tags = [tag for tag, _ in parsed.tags]
+    assert "script" not in tags
+    assert "<b>key</b>" not in html and "<i>hash</i>" not in html and XSS_METHOD not in html
+    assert not [a for tag, a in parsed.tags if any(k.startswith("on") for k in a)]
+    assert not [a for tag, a in parsed.tags if tag == "img" and not a["src"].startswith("data:image/png")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in html
+    assert "&lt;b&gt;key&lt;/b&gt;" in html and "&lt;i&gt;hash&lt;/i&gt;" in html
+    text = "".join(parsed.text)
+    assert XSS_METHOD in text and XSS_OPTION in text and "<script>alert('title')</script>" in text
+    # the figures drew the hostile name (and a mathtext '$') without failing
+    assert (tmp_path / "out" / "figures" / "accuracy-vs-kept.png").exists()

@@ -1,0 +1,196 @@
+"""The rendered report, opened in headless Chromium (Debian's chromium + chromium-driver, via Selenium).
+
+Checks the page as a reader gets it: the results tables have the expected rows, every image loaded,
+the console has no errors, markup in names is shown as text and never runs, and a screenshot is
+saved to ``test-artifacts/report.png``. Skipped, with the reason, when Chromium, its driver or
+Selenium is missing (CI installs them: see .ci/run).
+
+Regenerate the README screenshot (docs/report.png) with ``python -m tests.test_report_browser``.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import reports
+from tests.report_fixtures import XSS_METHOD, XSS_OPTION, write_hostile, write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("SUBNETBENCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = (os.environ.get("SUBNETBENCH_CHROMEDRIVER") or shutil.which("chromedriver")
+                or "/usr/bin/chromedriver")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1"]
+WIDTH = 1280
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return (f"Chromium not found at {CHROMIUM} (install the Debian packages chromium and "
+                "chromium-driver, or set SUBNETBENCH_CHROMIUM)")
+    if not Path(CHROMEDRIVER).exists():
+        return (f"chromedriver not found at {CHROMEDRIVER} (install the Debian package chromium-driver, or "
+                "set SUBNETBENCH_CHROMEDRIVER)")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium)"
+    return None
+
+
+def launch(user_data_dir: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in CHROMIUM_ARGS + [f"--user-data-dir={user_data_dir}"]:
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: Selenium Manager never tries to download a browser or a driver.
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_window_size(WIDTH, 1000)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def screenshot(driver, path: Path, height: int | None = None) -> Path:
+    """A PNG of the whole page (or its top ``height`` pixels), through the DevTools protocol."""
+    full = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    clip = {"x": 0, "y": 0, "width": WIDTH, "height": min(full, height or full), "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
+                                                             "clip": clip})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def expected_rows(results_dir: Path) -> dict[str, set[str]]:
+    """Family -> row ids, read straight from the completed result files (independently of reports)."""
+    rows: dict[str, set[str]] = {}
+    for path in (results_dir / "runs").glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+            if data.get("status") != "completed" or data.get("format_version") != 1:
+                continue
+            v = data["variant"]
+            rows.setdefault(data["family"], set()).add(
+                f"{data['dataset']}|{data['network']}|DA={int(v['data_augmentation'])}|"
+                f"SC={int(v['signed_constant'])}|SR={int(v['smart_rescale'])}")
+            float(data["metrics"]["final_test_acc"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a corrupt file: the report lists it as skipped, no row expected
+    return rows
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("browser")
+    results_dir = write_results(root / "results")
+    write_hostile(results_dir)
+    html = reports.build_report(results_dir, root / "out", title="subnetbench report (browser test)")
+    driver = launch(str(root / "chromium-profile"))
+    try:
+        driver.get(html.as_uri())
+        driver.execute_script("return document.fonts ? document.fonts.ready : null")
+        yield driver, results_dir
+    finally:
+        driver.quit()
+
+
+def test_tables_have_the_expected_rows(page):
+    driver, results_dir = page
+    expected = expected_rows(results_dir)
+    assert expected, "the fixture wrote no completed run"
+    found: dict[str, set[str]] = driver.execute_script("""
+        const out = {};
+        for (const table of document.querySelectorAll('table.results')) {
+            out[table.dataset.family] = Array.from(table.querySelectorAll('tbody tr'), tr => tr.dataset.row);
+        }
+        return out;""")
+    assert {family: set(rows) for family, rows in found.items()} == expected
+    headers = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.results th.method'), th => th.textContent)")
+    assert {"aslp", "supermask", "edge_popup", "random_pruning", "magnitude_pruning", "dense"} <= set(headers)
+    verdicts = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.results .badge'), b => b.textContent)")
+    assert "reproduced" in verdicts and "no published value" in verdicts
+    claims = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#claims-summary tbody tr'), tr => tr.dataset.claim)")
+    assert claims == ["1", "2", "3", "4"]
+
+
+def test_every_image_loaded(page):
+    driver, _ = page
+    images = driver.execute_script("""
+        return Array.from(document.images, img => ({src: img.src.slice(0, 30), complete: img.complete,
+                                                    width: img.naturalWidth, height: img.naturalHeight}));""")
+    assert len(images) == 5
+    for image in images:
+        assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
+        assert image["src"].startswith("data:image/png;base64,")
+
+
+def test_no_console_errors(page):
+    driver, _ = page
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+
+
+def test_markup_is_shown_as_text_and_never_runs(page):
+    driver, _ = page
+    count = "return document.querySelectorAll(arguments[0]).length"
+    assert driver.execute_script(count, "script") == 0
+    assert driver.execute_script(count, "[onerror], [onload], [onclick], iframe, object, embed") == 0
+    body = driver.execute_script("return document.body.textContent")
+    assert XSS_METHOD in body and XSS_OPTION in body
+    headers = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.results th.method'), th => th.textContent)")
+    assert XSS_METHOD in headers
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 - an alert() would have opened a dialog
+
+
+def test_screenshot_is_saved(page):
+    driver, _ = page
+    path = screenshot(driver, ARTIFACTS / "report.png")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+def main(out: Path = ROOT / "docs" / "report.png", height: int = 2100) -> int:
+    """Regenerate the README screenshot: the top of the report of the fixture grid."""
+    reason = _missing()
+    if reason:
+        print(reason, file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        results_dir = write_results(Path(tmp) / "results")
+        html = reports.build_report(results_dir, Path(tmp) / "out",
+                                    title="subnetbench report: CIFAR-10 and digits")
+        driver = launch(str(Path(tmp) / "profile"))
+        try:
+            driver.get(html.as_uri())
+            screenshot(driver, out, height)
+        finally:
+            driver.quit()
+    print(f"screenshot written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
