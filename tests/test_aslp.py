@@ -11,11 +11,16 @@ from torch import nn
 from torch.nn import functional as F
 
 import methods
-from methods.aslp import (ASLP, binary_concrete, gumbel_noise, logistic_noise,
-                          two_logit_gumbel_softmax)
+from methods.aslp import ASLP, binary_concrete, gumbel_noise, logistic_noise, two_logit_gumbel_softmax
 from methods.base import masked_layers
-from tests.helpers import (binomial_tolerance, digits_batch, ks_critical, ks_two_sample, prepared,
-                           randomise_scores)
+from tests.helpers import (
+    binomial_tolerance,
+    digits_batch,
+    ks_critical,
+    ks_two_sample,
+    prepared,
+    randomise_scores,
+)
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 

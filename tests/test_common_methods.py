@@ -11,8 +11,15 @@ from torch.nn import functional as F
 
 import methods
 from methods.base import MASK_ONLY, WEIGHT_TRAINING, MaskedLayer, masked_layers
-from tests.helpers import (ALL_CONFIGS, MASK_ONLY_CONFIGS, WEIGHT_TRAINING_CONFIGS, config_id,
-                           digits_batch, make_nontrivial, prepared)
+from tests.helpers import (
+    ALL_CONFIGS,
+    MASK_ONLY_CONFIGS,
+    WEIGHT_TRAINING_CONFIGS,
+    config_id,
+    digits_batch,
+    make_nontrivial,
+    prepared,
+)
 
 DOCUMENTED_TRAINABLE = {
     "aslp": {"scores"}, "supermask": {"scores"}, "edge_popup": {"scores"},

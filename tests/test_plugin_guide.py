@@ -3,12 +3,10 @@ really works as an external plugin (a real entry point, read by a fresh interpre
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,11 @@ from torch.nn import functional as F
 import methods
 from methods.base import MaskedLayer, masked_layers
 from tests.helpers import REPO, digits_batch, digits_net, last_json_line, run_python, write_distribution
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 GUIDE = REPO / "docs" / "plugins.md"
 EXAMPLE = REPO / "docs" / "examples" / "example_plugin.py"
