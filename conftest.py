@@ -1,10 +1,17 @@
-"""Root pytest configuration: the --runslow switch of the benchmark suite."""
+"""Root pytest configuration: the options of the benchmark suite (``pytest benchmark/ --runslow``)."""
 import pytest
 
 
 def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False,
-                     help="run the full protocols (CIFAR needs CUDA and the data)")
+    group = parser.getgroup("subnetbench")
+    group.addoption("--runslow", action="store_true", default=False,
+                    help="run the full protocols (CIFAR cases need CUDA and the data)")
+    group.addoption("--seeds", default="0,1,2", help="seeds of the full protocols (default 0,1,2)")
+    group.addoption("--results-dir", default="results/benchmark",
+                    help="where the full protocols keep their results (finished runs are reused)")
+    group.addoption("--report-dir", default="report/benchmark",
+                    help="where the report of the full protocols is written at the end")
+    group.addoption("--device", default="auto", help="device of the full protocols: cpu, cuda, auto")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -215,8 +215,10 @@ def build_method_options(method_name: str, overrides: dict[str, str]) -> Any:
     values = {}
     for key, text in overrides.items():
         if key not in known:
-            raise _unknown(f"method.{key}", [f"method.{k}" for k in known],
-                           f"method {method_name!r}")
+            error = _unknown(f"method.{key}", [f"method.{k}" for k in known],
+                             f"method {method_name!r}")
+            raise ConfigError(f"{error} (to set an option of some methods only, write "
+                              f"NAME.{key}=VALUE, e.g. aslp.{key}={text})")
         values[key] = _parse_typed(text, known[key], f"method.{key}")
     try:
         return cls.Options(**values)

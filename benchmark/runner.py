@@ -8,7 +8,6 @@ run ends with exactly the result of an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,9 +18,10 @@ from benchmark import protocols
 from benchmark.callbacks import Checkpoint, Progress
 from benchmark.config import (RECIPE_PRESETS, ConfigError, RunConfig, build_method_options,
                               build_recipe, split_overrides)
+from benchmark.data import DATASET_INFO
 from benchmark.data import load as load_data
 from benchmark.networks import build_network
-from benchmark.results import (FORMAT, FORMAT_VERSION, atomic_write_json, checkpoint_path,
+from benchmark.results import (FORMAT, FORMAT_VERSION, atomic_torch_save, atomic_write_json, checkpoint_path,
                                provenance, read_result, run_path)
 from benchmark.seeding import make_generator
 from benchmark.training import Trainer, accuracy, sampled_accuracy
@@ -92,8 +92,12 @@ def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) 
 def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = None,
             data_dir: str | Path | None = None, download: bool = True, force: bool = False,
             progress: bool | None = None, deterministic: bool = False,
-            checkpoint_every: int = 1) -> dict[str, Any]:
-    """Run ``config`` (or return its finished result) and write its result file."""
+            checkpoint_every: int = 1, save_subnetwork: bool = False) -> dict[str, Any]:
+    """Run ``config`` (or return its finished result) and write its result file.
+
+    ``save_subnetwork`` also writes the extracted network's state dict to
+    ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`).
+    """
     results_dir = Path(results_dir)
     path = run_path(results_dir, config.run_id)
     ckpt = checkpoint_path(results_dir, config.run_id)
@@ -107,22 +111,41 @@ def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = 
     record = _base_record(config, torch_device)
     atomic_write_json(path, record)
     try:
-        result = _train_and_evaluate(config, record, torch_device, data_dir, download, ckpt,
-                                     progress, deterministic, checkpoint_every)
+        extracted, result = _train_and_evaluate(config, record, torch_device, data_dir, download,
+                                                ckpt, progress, deterministic, checkpoint_every)
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt):
             record.update(status="failed", error=f"{type(error).__name__}: {error}")
             atomic_write_json(path, record)
         raise
+    if save_subnetwork:
+        atomic_torch_save(subnetwork_path(results_dir, config.run_id),
+                          {k: v.cpu() for k, v in extracted.state_dict().items()})
     atomic_write_json(path, result)
     ckpt.unlink(missing_ok=True)
     return result
 
 
+def subnetwork_path(results_dir: str | Path, run_id: str) -> Path:
+    return Path(results_dir) / "subnetworks" / f"{run_id}.pt"
+
+
+def load_subnetwork(results_dir: str | Path, result: dict[str, Any]) -> torch.nn.Module:
+    """The extracted network a run saved, as a plain ConvNet (weights_only loading)."""
+    spec = protocols.get(result["protocol"])
+    info = DATASET_INFO[spec.dataset]
+    model = build_network(spec.network, info.in_channels, info.image_size, info.num_classes,
+                          bias=result["options"]["recipe"]["bias"])
+    state = torch.load(subnetwork_path(results_dir, result["run_id"]), map_location="cpu",
+                       weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()
+
+
 def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch.device,
                         data_dir: str | Path | None, download: bool, ckpt: Path,
                         progress: bool | None, deterministic: bool,
-                        checkpoint_every: int) -> dict[str, Any]:
+                        checkpoint_every: int) -> tuple[torch.nn.Module, dict[str, Any]]:
     set_deterministic(device, deterministic)
     spec = protocols.get(config.protocol)
     recipe = config.recipe
@@ -147,7 +170,6 @@ def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch
                       callbacks=[Checkpoint(ckpt, checkpoint_every), Progress(label, enabled=progress)])
     if ckpt.exists():
         trainer.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True))
-    started = time.perf_counter()
     state = trainer.fit()
 
     model.eval()
@@ -166,7 +188,7 @@ def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch
         raise AssertionError(f"extraction reports {stats.kept}/{stats.total} kept weights but the "
                              f"extracted network has {nonzero}/{total} nonzero")
     history = state.history
-    return {
+    return extracted, {
         **record,
         "status": "completed",
         "metrics": {
@@ -182,7 +204,7 @@ def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch
         "keep_probabilities": _keep_probability_histogram(method, model),
         "curves": {key: [h[key] for h in history]
                    for key in ("epoch", "round", "train_loss", "train_acc", "val_acc")},
-        "timings": {"total_s": state.elapsed_s + (time.perf_counter() - started) * 0,
+        "timings": {"total_s": state.elapsed_s,
                     "epoch_s": [h["seconds"] for h in history], "device": device.type},
     }
 

@@ -1,0 +1,191 @@
+"""The ``subnetbench`` command: list, run, report.
+
+    subnetbench list [--json]
+    subnetbench run PROTOCOL [PROTOCOL ...] --method NAME [--method NAME ...] --seeds 0,1,2
+                    --results DIR [--set KEY=VALUE ...] [--report DIR]
+    subnetbench run --grid digits --seeds 0,1,2 --results DIR --report DIR
+    subnetbench report --results DIR --out DIR
+
+Every option of every run is validated before the first run starts; errors are one paragraph.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import methods
+from benchmark import grids, protocols
+from benchmark.config import RECIPE_PRESETS, ConfigError, Recipe, parse_assignments
+from benchmark.data import DataUnavailableError
+from benchmark.runner import execute, make_config, resolve_device, summarise
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r} is not allowed; expected comma-separated integers "
+                          "such as 0,1,2") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
+    return seeds
+
+
+def _method_info(name: str) -> dict[str, Any]:
+    cls = methods.get(name)
+    return {"name": name, "family": cls.family, "origin": methods.origin(name),
+            "options": dataclasses.asdict(cls.Options()), "doc": (cls.__doc__ or "").strip()}
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    info = {
+        "methods": [_method_info(name) for name in methods.names()],
+        "protocols": [{"name": p.name, "dataset": p.dataset, "network": p.network,
+                       "needs_gpu": p.needs_gpu, "recipe": dataclasses.asdict(p.recipe)}
+                      for p in (protocols.get(n) for n in protocols.names())],
+        "grids": sorted(grids.GRIDS),
+        "recipe_options": dataclasses.asdict(Recipe()),
+        "recipes": RECIPE_PRESETS,
+    }
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print("methods:")
+    for m in info["methods"]:
+        options = ", ".join(f"{k}={v}" for k, v in m["options"].items())
+        print(f"  {m['name']:<18} {m['family']:<16} {options}")
+    print("protocols:")
+    for p in info["protocols"]:
+        print(f"  {p['name']:<16} {'GPU' if p['needs_gpu'] else 'CPU'}-sized, epochs "
+              f"{p['recipe']['epochs']}, batch {p['recipe']['batch_size']}")
+    print("grids: " + ", ".join(info["grids"]))
+    print("recipe options (--set KEY=VALUE): " + ", ".join(
+        f"{k}={v}" for k, v in info["recipe_options"].items()))
+    return 0
+
+
+def _planned(args: argparse.Namespace) -> list:
+    """Every run's configuration, validated before anything runs."""
+    seeds = _parse_seeds(args.seeds)
+    overrides = parse_assignments(args.set or [])
+    if args.grid:
+        if args.protocols or args.method:
+            raise ConfigError("--grid replaces the protocols and --method; give one or the other")
+        cells = [(cell.protocols, cell.methods, {**cell.overrides, **overrides})
+                 for cell in grids.get(args.grid)]
+    else:
+        if not args.protocols:
+            raise ConfigError("no protocol given; name one or more (e.g. digits-conv2, or digits for "
+                              f"all digits protocols) or use --grid {sorted(grids.GRIDS)}")
+        chosen = args.method or ["all"]
+        names = methods.names() if "all" in chosen else chosen
+        for name in names:
+            methods.get(name)
+        cells = [(protocols.expand(args.protocols), names, overrides)]
+    configs = []
+    for protocol_names, method_names, cell_overrides in cells:
+        for protocol in protocol_names:
+            for method in method_names:
+                for seed in seeds:
+                    configs.append(make_config(protocol, method, seed, cell_overrides,
+                                               list(method_names), args.recipe))
+    return configs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    configs = _planned(args)
+    device = resolve_device(args.device)
+    results = []
+    for index, config in enumerate(configs, 1):
+        result = execute(config, args.results, device=str(device), data_dir=args.data,
+                         download=not args.no_download, force=args.force,
+                         progress=False if args.no_progress else None,
+                         deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
+        state = "skipped (done)" if result.get("skipped") else "done"
+        metrics = result["metrics"]
+        print(f"[{index}/{len(configs)}] {config.run_id}: {state}, extracted test acc "
+              f"{100 * metrics['final_test_acc']:.2f}%, kept {100 * metrics['kept_fraction']:.1f}%",
+              flush=True)
+        results.append(result)
+    print()
+    print(summarise(results))
+    if args.report:
+        return _report(Path(args.results), Path(args.report))
+    return 0
+
+
+def _report(results_dir: Path, out_dir: Path) -> int:
+    import reports
+
+    html = reports.build_report(results_dir, out_dir)
+    print(f"report: {html}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return _report(Path(args.results), Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="subnetbench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_list = sub.add_parser("list", help="methods, protocols, grids and options")
+    p_list.add_argument("--json", action="store_true", help="machine-readable output")
+    p_list.set_defaults(func=cmd_list)
+
+    p_run = sub.add_parser("run", help="run protocols x methods x seeds")
+    p_run.add_argument("protocols", nargs="*", help="protocol names ({dataset}-{network}) or a "
+                       "dataset name for all its protocols")
+    p_run.add_argument("--method", action="append", help="method name (repeatable); 'all' for "
+                       "every registered method (the default)")
+    p_run.add_argument("--grid", help=f"a named grid instead of protocols and methods: "
+                       f"{', '.join(sorted(grids.GRIDS))}")
+    p_run.add_argument("--seeds", default="0", help="comma-separated root seeds (default 0)")
+    p_run.add_argument("--results", default="results", help="results directory (default results)")
+    p_run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="an option: a recipe key (epochs=5), method.KEY for every method, or "
+                       "NAME.KEY for method NAME only (repeatable)")
+    p_run.add_argument("--recipe", choices=sorted(RECIPE_PRESETS), help="a recipe preset: aslp "
+                       "(the default) or edge_popup (SGD, cosine, 100 epochs, batch 128, DA)")
+    p_run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p_run.add_argument("--data", help="data cache directory (default $SUBNETBENCH_DATA or "
+                       "~/.cache/subnetbench)")
+    p_run.add_argument("--no-download", action="store_true", help="never download data")
+    p_run.add_argument("--force", action="store_true", help="run again even if finished")
+    p_run.add_argument("--no-progress", action="store_true", help="no progress line")
+    p_run.add_argument("--deterministic", action="store_true",
+                       help="deterministic CUDA kernels (slower); CPU runs always are")
+    p_run.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
+                       help="checkpoint interval in epochs (default 1)")
+    p_run.add_argument("--report", metavar="DIR", help="write the report of the results "
+                       "directory here at the end")
+    p_run.set_defaults(func=cmd_run)
+
+    p_report = sub.add_parser("report", help="HTML report of a results directory")
+    p_report.add_argument("--results", required=True, help="results directory")
+    p_report.add_argument("--out", required=True, help="output directory")
+    p_report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, methods.UnknownMethodError, methods.OptionError,
+            DataUnavailableError) as error:
+        print(f"subnetbench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nsubnetbench: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The benchmark suite: protocols x methods x seeds.
+
+Without ``--runslow`` only CPU smoke cases run (digits-conv2, every method, a few epochs). With
+``--runslow`` every cell of the digits, CIFAR-10 and CIFAR-100 grids runs with the full protocol
+and ``--seeds``; CIFAR cases need CUDA and the data and are skipped otherwise, with the reason.
+Finished runs in ``--results-dir`` are reused, so an interrupted session resumes.
+
+Each run asserts that it completed and its invariants; each configuration with a published value in
+reference_results/ asserts that the mean over its seeds lies within ``TOLERANCE_PP`` percentage
+points of it, and prints the difference. Test ids read ``{protocol}-{method}[-variant]-seed{seed}``,
+so ``-k aslp``, ``-k digits-conv2`` or ``-k "conv6 and sr"`` select what they say.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import methods
+from benchmark import grids, protocols
+from benchmark.results import REPO_ROOT
+from benchmark.runner import execute, load_subnetwork, make_config, resolve_device
+
+# The published values are single numbers read off bar charts (one decimal, no std); our mean
+# over seeds must lie within this many percentage points of them.
+TOLERANCE_PP = 2.0
+# Sanity floor of the extracted subnetworks on digits (no published value exists there).
+DIGITS_FLOOR = 0.80
+SMOKE_EPOCHS = "3"
+
+
+def _variant_suffix(overrides: dict[str, str]) -> str:
+    parts = []
+    if overrides.get("augmentation") == "true":
+        parts.append("da")
+    if overrides.get("init") in ("signed_constant", "scaled_signed_constant"):
+        parts.append("sc")
+    if "true" in (overrides.get("method.smart_rescale"), overrides.get("method.dynamic_weight_rescale")):
+        parts.append("sr")
+    return "".join(f"-{p}" for p in parts)
+
+
+def _configurations() -> list[tuple[str, str, dict[str, str], str]]:
+    """(protocol, method, overrides, id) of every cell of the digits, CIFAR-10 and CIFAR-100 grids."""
+    out = []
+    for grid in ("digits-full", "cifar10", "cifar100"):
+        for cell in grids.get(grid):
+            for protocol in cell.protocols:
+                for method in cell.methods:
+                    out.append((protocol, method, dict(cell.overrides),
+                                f"{protocol}-{method}{_variant_suffix(cell.overrides)}"))
+    return out
+
+
+CONFIGURATIONS = _configurations()
+
+
+def _seeds(config) -> list[int]:
+    return [int(s) for s in config.getoption("--seeds").split(",") if s.strip()]
+
+
+def pytest_generate_tests(metafunc):
+    if "full_run" in metafunc.fixturenames:
+        seeds = _seeds(metafunc.config)
+        params = [pytest.param((p, m, o, s), id=f"{label}-seed{s}")
+                  for p, m, o, label in CONFIGURATIONS for s in seeds]
+        metafunc.parametrize("full_run", params)
+    if "full_configuration" in metafunc.fixturenames:
+        params = [pytest.param((p, m, o), id=label) for p, m, o, label in CONFIGURATIONS]
+        metafunc.parametrize("full_configuration", params)
+
+
+@functools.lru_cache(maxsize=None)
+def _cifar_missing_reason(dataset: str, device: str) -> str | None:
+    if dataset == "digits":
+        return None
+    if resolve_device(device).type != "cuda":
+        return f"{dataset} protocols need CUDA (device here: {resolve_device(device)})"
+    from benchmark.data import DataUnavailableError, load_raw
+
+    try:
+        load_raw(dataset, download=False)
+    except DataUnavailableError as error:
+        return str(error)
+    return None
+
+
+def _skip_unless_runnable(request, protocol: str) -> None:
+    reason = _cifar_missing_reason(protocols.get(protocol).dataset, request.config.getoption("--device"))
+    if reason:
+        pytest.skip(reason)
+
+
+def assert_invariants(result: dict, results_dir: Path) -> None:
+    assert result["status"] == "completed", result.get("error")
+    metrics = result["metrics"]
+    assert 0.0 < metrics["kept_fraction"] <= 1.0
+    assert 0.0 <= metrics["final_test_acc"] <= 1.0 and 0.0 <= metrics["test_acc"] <= 1.0
+    assert 1 <= metrics["epochs_to_best"] <= metrics["epochs_run"]
+    assert len(result["curves"]["val_acc"]) == metrics["epochs_run"]
+    # The recorded kept fractions are the counts in the extracted network itself.
+    network = load_subnetwork(results_dir, result)
+    nonzero, total = methods.count_nonzero_weights(network)
+    assert nonzero == round(metrics["kept_fraction"] * total)
+    for name, fraction in result["layer_kept_fraction"].items():
+        weight = network.get_submodule(name).weight
+        assert int(torch.count_nonzero(weight)) == round(fraction * weight.numel()), name
+    if result["family"] == methods.WEIGHT_TRAINING and result["method"] == "dense":
+        assert metrics["kept_fraction"] == 1.0
+
+
+# -- smoke cases: CPU, seconds ---------------------------------------------------------------------
+@pytest.mark.parametrize("method", methods.names())
+def test_smoke_digits_conv2(method, tmp_path):
+    config = make_config("digits-conv2", method, 0, {"epochs": SMOKE_EPOCHS, "patience": "0"})
+    result = execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
+    assert_invariants(result, tmp_path)
+    assert result["metrics"]["epochs_run"] == int(SMOKE_EPOCHS) * methods.get(method)(
+        config.method_options).rounds
+
+
+# -- full protocols ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_full_run(full_run, request, results_dir):
+    protocol, method, overrides, seed = full_run
+    _skip_unless_runnable(request, protocol)
+    config = make_config(protocol, method, seed, overrides, [method])
+    result = execute(config, results_dir, device=request.config.getoption("--device"),
+                     progress=False, save_subnetwork=True)
+    assert_invariants(result, results_dir)
+    if protocols.get(protocol).dataset == "digits":
+        assert result["metrics"]["final_test_acc"] >= DIGITS_FLOOR
+
+
+def _published() -> list[dict]:
+    return json.loads((REPO_ROOT / "reference_results" / "published.json").read_text())["results"]
+
+
+def published_value(dataset: str, network: str, method: str, variant: dict) -> dict | None:
+    """The primary published entry matching exactly (null variant fields match anything)."""
+    matches = [r for r in _published()
+               if (r["dataset"], r["network"], r["method"]) == (dataset, network, method)
+               and all(v is None or variant[k] == v for k, v in r["variant"].items())]
+    matches.sort(key=lambda r: (r["kind"] != "primary", sum(v is None for v in r["variant"].values())))
+    return matches[0] if matches else None
+
+
+@pytest.mark.slow
+def test_published_value(full_configuration, request, results_dir):
+    protocol, method, overrides = full_configuration
+    _skip_unless_runnable(request, protocol)
+    spec = protocols.get(protocol)
+    seeds = _seeds(request.config)
+    configs = [make_config(protocol, method, seed, overrides, [method]) for seed in seeds]
+    reference = published_value(spec.dataset, spec.network, method, configs[0].variant())
+    if reference is None:
+        pytest.skip(f"no published value for {protocol} {method} {configs[0].variant()}")
+    results = [execute(c, results_dir, device=request.config.getoption("--device"), progress=False,
+                       save_subnetwork=True) for c in configs]
+    mean = 100 * sum(r["metrics"]["final_test_acc"] for r in results) / len(results)
+    delta = mean - reference["test_acc_percent"]
+    print(f"{protocol} {method} {configs[0].variant()}: ours {mean:.2f}% over {len(results)} seeds, "
+          f"published {reference['test_acc_percent']}% ({reference['kind']}), delta {delta:+.2f} pp")
+    assert abs(delta) <= TOLERANCE_PP
