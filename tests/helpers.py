@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -17,6 +18,18 @@ from benchmark.networks import ConvNet
 from methods.base import masked_layers
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    """Run a test module on one intra-op thread (imported by each module, so it is autouse there).
+
+    The tensors are small; two OpenMP threads on a 2-core machine that other jobs share spin against
+    each other (the suite measured 4x slower under load)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 # ---------------------------------------------------------------------------------------------------
 # statistics (numpy and math only: scipy is not a dependency of the project)

@@ -20,6 +20,7 @@ from tests.helpers import (
     ks_two_sample,
     prepared,
     randomise_scores,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
 )
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)

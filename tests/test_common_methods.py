@@ -19,6 +19,7 @@ from tests.helpers import (
     digits_batch,
     make_nontrivial,
     prepared,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
 )
 
 DOCUMENTED_TRAINABLE = {

@@ -12,7 +12,12 @@ from torch.nn import functional as F
 
 from methods.base import masked_layers, round_half_up
 from methods.edge_popup import EdgePopup, TopKStraightThrough, top_k_mask
-from tests.helpers import digits_batch, prepared, randomise_scores
+from tests.helpers import (
+    digits_batch,
+    prepared,
+    randomise_scores,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 keep_fractions = st.floats(0.01, 1.0, exclude_min=False)

@@ -14,6 +14,7 @@ import methods
 from benchmark.networks import ConvNet
 from methods.base import prunable_layers
 from methods.initialisation import INITIALISATIONS, initialise
+from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 GAIN = math.sqrt(2.0)  # ReLU
 

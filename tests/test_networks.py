@@ -8,6 +8,7 @@ from torch import nn
 import methods
 from benchmark.networks import ARCHITECTURES, ConvNet, build_network
 from methods.base import prunable_layers
+from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 SPEC = {  # conv widths and the fully connected input on 3x32x32 images
     "conv2": ([64, 64], 16384),

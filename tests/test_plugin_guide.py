@@ -15,7 +15,15 @@ from torch.nn import functional as F
 
 import methods
 from methods.base import MaskedLayer, masked_layers
-from tests.helpers import REPO, digits_batch, digits_net, last_json_line, run_python, write_distribution
+from tests.helpers import (
+    REPO,
+    digits_batch,
+    digits_net,
+    last_json_line,
+    run_python,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
+    write_distribution,
+)
 
 try:
     import tomllib

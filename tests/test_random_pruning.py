@@ -12,7 +12,11 @@ from torch import nn
 
 from methods.base import masked_layers, round_half_up
 from methods.random_pruning import RandomPruning, erk_densities, random_mask
-from tests.helpers import chi_square_sf, prepared
+from tests.helpers import (
+    chi_square_sf,
+    prepared,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 keep_fractions = st.floats(0.01, 1.0)

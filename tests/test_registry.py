@@ -12,7 +12,13 @@ import methods
 from methods.aslp import ASLP
 from methods.base import Method
 from methods.registry import RegistryError, _add
-from tests.helpers import REPO, last_json_line, run_python, write_distribution
+from tests.helpers import (
+    REPO,
+    last_json_line,
+    run_python,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
+    write_distribution,
+)
 
 SIX = ["aslp", "dense", "edge_popup", "magnitude_pruning", "random_pruning", "supermask"]
 

@@ -11,7 +11,13 @@ from torch.nn import functional as F
 
 from methods.base import masked_layers
 from methods.supermask import Supermask, dwr_factor
-from tests.helpers import binomial_tolerance, digits_batch, prepared, randomise_scores
+from tests.helpers import (
+    binomial_tolerance,
+    digits_batch,
+    prepared,
+    randomise_scores,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 seeds = st.integers(0, 2**31 - 1)
