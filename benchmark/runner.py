@@ -8,6 +8,7 @@ run ends with exactly the result of an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -168,8 +169,10 @@ def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch
     label = f"{config.protocol} {config.method} seed {seed}"
     trainer = Trainer(model, method, data, recipe, generators,
                       callbacks=[Checkpoint(ckpt, checkpoint_every), Progress(label, enabled=progress)])
+    started = time.perf_counter()
     if ckpt.exists():
         trainer.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True))
+    resumed_s = trainer.state.elapsed_s  # epochs of earlier, interrupted sessions
     state = trainer.fit()
 
     model.eval()
@@ -204,7 +207,7 @@ def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch
         "keep_probabilities": _keep_probability_histogram(method, model),
         "curves": {key: [h[key] for h in history]
                    for key in ("epoch", "round", "train_loss", "train_acc", "val_acc")},
-        "timings": {"total_s": state.elapsed_s,
+        "timings": {"total_s": resumed_s + time.perf_counter() - started,
                     "epoch_s": [h["seconds"] for h in history], "device": device.type},
     }
 
