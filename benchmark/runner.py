@@ -8,6 +8,7 @@ run ends with exactly the result of an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -103,9 +104,16 @@ def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = 
     path = run_path(results_dir, config.run_id)
     ckpt = checkpoint_path(results_dir, config.run_id)
     existing = read_result(path)
-    if existing is not None and existing.get("status") == "completed" and not force:
-        existing["skipped"] = True
-        return existing
+    if existing is not None and not force:
+        # Defaults stay out of the hash; a changed default must not pass old results off as new.
+        stored = existing.get("options")
+        if stored is not None and stored != json.loads(json.dumps(config.options_dict())):
+            raise ConfigError(f"{path} holds run {config.run_id} with other options than now (a "
+                              f"default changed since it ran?): stored {stored}, now "
+                              f"{config.options_dict()}; move it away or pass --force to rerun it")
+        if existing.get("status") == "completed":
+            existing["skipped"] = True
+            return existing
     if force:
         ckpt.unlink(missing_ok=True)
     torch_device = resolve_device(device)
