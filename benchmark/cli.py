@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import torch
 
 import methods
 from benchmark import grids, protocols
@@ -99,12 +104,18 @@ def _planned(args: argparse.Namespace) -> list:
 def cmd_run(args: argparse.Namespace) -> int:
     configs = _planned(args)
     device = resolve_device(args.device)
+    if args.jobs < 1 or args.threads < 1:
+        raise ConfigError(f"--jobs {args.jobs} / --threads {args.threads} are not allowed; both "
+                          "must be integers >= 1")
+    if args.jobs > 1 and device.type != "cpu":
+        raise ConfigError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
+                          "--jobs 1")
+    options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
+                   force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
+                   deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
     results = []
-    for index, config in enumerate(configs, 1):
-        result = execute(config, args.results, device=str(device), data_dir=args.data,
-                         download=not args.no_download, force=args.force,
-                         progress=False if args.no_progress else None,
-                         deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
+    for index, (config, result) in enumerate(_execute_all(configs, args.results, options,
+                                                          args.jobs, args.threads), 1):
         state = "skipped (done)" if result.get("skipped") else "done"
         metrics = result["metrics"]
         print(f"[{index}/{len(configs)}] {config.run_id}: {state}, extracted test acc "
@@ -116,6 +127,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report:
         return _report(Path(args.results), Path(args.report))
     return 0
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _execute_one(config, results_dir: str, options: dict[str, Any]) -> dict[str, Any]:
+    return execute(config, results_dir, **options)
+
+
+def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs: int,
+                 threads: int) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Each run, in order. On a CPU every run uses ``threads`` torch threads (so its numbers do not
+    depend on ``jobs``); ``jobs`` > 1 runs that many at once in worker processes."""
+    if options["device"] == "cpu":
+        torch.set_num_threads(threads)
+    if jobs == 1:
+        for config in configs:
+            yield config, _execute_one(config, results_dir, options)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        futures = [pool.submit(_execute_one, config, results_dir, options) for config in configs]
+        for config, future in zip(configs, futures):
+            yield config, future.result()
 
 
 def _report(results_dir: Path, out_dir: Path) -> int:
@@ -161,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--no-progress", action="store_true", help="no progress line")
     p_run.add_argument("--deterministic", action="store_true",
                        help="deterministic CUDA kernels (slower); CPU runs always are")
+    p_run.add_argument("--jobs", type=int, default=1, help="CPU runs at once, in worker processes "
+                       "(default 1)")
+    p_run.add_argument("--threads", type=int, default=1, help="torch threads of each CPU run "
+                       "(default 1: for these small networks one thread a run and one run a core is "
+                       "fastest; the numbers do not depend on --jobs)")
     p_run.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
                        help="checkpoint interval in epochs (default 1)")
     p_run.add_argument("--report", metavar="DIR", help="write the report of the results "
