@@ -98,6 +98,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
     out_dir.mkdir(parents=True, exist_ok=True)
 
     configs = group_configs(results.completed)
+    inconsistent = [(c, c.inconsistent_options) for c in configs if c.inconsistent_options]
     tables = build_tables(configs, ref)
     claims = evaluate_claims(configs)
     figures = render_figures(configs, out_dir)
@@ -114,6 +115,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
         "reference": ref,
         "published_usage": _published_usage(ref, configs),
         "configs": configs,
+        "inconsistent": inconsistent,
         "tables": tables,
         "claims": claims,
         "figures": figures,

@@ -111,6 +111,25 @@ class Config:
     def normalisation(self) -> str:
         return normalisation(self.options, self.variant["data_augmentation"])
 
+    @property
+    def inconsistent_options(self) -> list[str]:
+        """Resolved options whose values differ among this configuration's runs (one text per option).
+
+        Runs of one config_hash should differ only by seed; they do not when, for example, a protocol's
+        defaults changed between runs (the hash covers only non-default values).
+        """
+        out = []
+        keys = sorted({k for r in self.runs for k in r.options})
+        for key in keys:
+            by_value: dict[str, list[int]] = {}
+            for r in self.runs:
+                by_value.setdefault(repr(r.options.get(key, "<absent>")), []).append(r.seed)
+            if len(by_value) > 1:
+                parts = [f"{value} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+                         for value, seeds in by_value.items()]
+                out.append(f"{key}: " + "; ".join(parts))
+        return out
+
     def values(self, metric: str, scale: float = 1.0) -> list[float]:
         return [r.metric(metric) * scale for r in self.runs if r.metric(metric) is not None]
 

@@ -322,6 +322,16 @@ def test_several_configurations_in_one_cell_are_told_apart(tmp_path):
                   != "(default)") == [0.3]
 
 
+def test_runs_of_one_configuration_with_different_options_are_flagged(tmp_path):
+    # Same config_hash, different resolved options: e.g. a protocol default changed between runs.
+    items = runs_of("aslp", {0: 0.7, 1: 0.71, 2: 0.72})
+    items[0]["options"]["recipe"]["batch_size"] = 64
+    (config,) = configs_from(grid(tmp_path, items))
+    assert config.inconsistent_options == ["recipe.batch_size: 64 (seed 0); 256 (seeds 1, 2)"]
+    html = reports.build_report(tmp_path, tmp_path / "out").read_text()
+    assert 'id="inconsistent"' in html and "differs between seeds: recipe.batch_size" in html
+
+
 def test_reference_problems_are_reported_not_raised(tmp_path):
     assert "not found" in load_reference(tmp_path / "missing.json").problem
     bad = tmp_path / "bad.json"
