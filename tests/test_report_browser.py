@@ -5,7 +5,7 @@ the console has no errors, markup in names is shown as text and never runs, and 
 saved to ``test-artifacts/report.png``. Skipped, with the reason, when Chromium, its driver or
 Selenium is missing (CI installs them: see .ci/run).
 
-Regenerate the README screenshot (docs/report.png) with ``python -m tests.test_report_browser``.
+Regenerate the README screenshot with ``python -m tests.test_report_browser [RESULTS_DIR]``.
 """
 from __future__ import annotations
 
@@ -172,23 +172,33 @@ def test_screenshot_is_saved(page):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
 
 
-def main(out: Path = ROOT / "docs" / "report.png", height: int = 2100) -> int:
-    """Regenerate the README screenshot: the top of the report of the fixture grid."""
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate the README screenshot (the top of the report) from RESULTS_DIR, or from the fixture.
+
+    ``python -m tests.test_report_browser [RESULTS_DIR] [--out docs/report.png] [--height 2100]``
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.test_report_browser")
+    parser.add_argument("results", nargs="?", help="results directory (default: the synthetic fixture)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "report.png"))
+    parser.add_argument("--height", type=int, default=2100, help="pixels from the top; 0: whole page")
+    parser.add_argument("--title", default=None)
+    args = parser.parse_args(argv)
     reason = _missing()
     if reason:
         print(reason, file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        results_dir = write_results(Path(tmp) / "results")
-        html = reports.build_report(results_dir, Path(tmp) / "out",
-                                    title="subnetbench report: CIFAR-10 and digits")
+        results_dir = Path(args.results) if args.results else write_results(Path(tmp) / "results")
+        html = reports.build_report(results_dir, Path(tmp) / "out", title=args.title)
         driver = launch(str(Path(tmp) / "profile"))
         try:
             driver.get(html.as_uri())
-            screenshot(driver, out, height)
+            screenshot(driver, Path(args.out), args.height or None)
         finally:
             driver.quit()
-    print(f"screenshot written to {out}")
+    print(f"screenshot written to {args.out}")
     return 0
 
 
