@@ -3,7 +3,7 @@
 Checks the page as a reader gets it: the results tables have the expected rows, every image loaded,
 the console has no errors, markup in names is shown as text and never runs, and a screenshot is
 saved to ``test-artifacts/report.png``. Skipped, with the reason, when Chromium, its driver or
-Selenium is missing (CI installs them: see .ci/run).
+Selenium is missing, unless SUBNETBENCH_REQUIRE_BROWSER is set (as in .ci/run): then it fails.
 
 Regenerate the README screenshot with ``python -m tests.test_report_browser [RESULTS_DIR]``.
 """
@@ -96,6 +96,8 @@ def expected_rows(results_dir: Path) -> dict[str, set[str]]:
 def page(tmp_path_factory):
     reason = _missing()
     if reason:
+        if os.environ.get("SUBNETBENCH_REQUIRE_BROWSER"):  # CI: the browser test must run
+            pytest.fail(f"SUBNETBENCH_REQUIRE_BROWSER is set but {reason}", pytrace=False)
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("browser")
     results_dir = write_results(root / "results")
