@@ -16,6 +16,21 @@ def _r(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _math(value: float | None, digits: int = 1, signed: bool = False) -> str:
+    """A number for LaTeX, in math mode so a minus sign is a minus; no "-0.0"."""
+    if value is None:
+        return "--"
+    if round(value, digits) == 0:
+        return f"${0:.{digits}f}$"
+    return f"${value:+.{digits}f}$" if signed else f"${value:.{digits}f}$"
+
+
+def _math_ci(summary: Summary, digits: int = 1) -> str:
+    if summary.ci is None:
+        return f"n={summary.n}"
+    return f"$[{_math(summary.ci[0], digits)[1:-1]}, {_math(summary.ci[1], digits)[1:-1]}]$"
+
+
 def _flag(value: bool) -> str:
     return "yes" if value else "no"
 
@@ -153,16 +168,15 @@ def published_latex(tables: list[FamilyTable]) -> str:
             for p in e.comparisons:
                 if p.published is None:
                     continue
-                ours = "--" if a.mean is None else f"{a.mean:.1f} ({a.n})"
-                ci = f"[{a.ci[0]:.1f}, {a.ci[1]:.1f}]" if a.ci else f"n={a.n}"
-                pub = f"{p.published.value:.1f} ({p.published.kind})"
-                diff = "" if p.difference is None else f"{p.difference:+.1f}"
+                ours = "--" if a.mean is None else f"{_math(a.mean)} ({a.n})"
+                pub = f"{_math(p.published.value)} ({latex_escape(p.published.kind)})"
                 c = e.config
-                rows.append([c.dataset, c.network, c.variant_label, c.method, ours,
-                             ci, pub, diff, p.verdict.label])
+                rows.append([latex_escape(x) for x in (c.dataset, c.network, c.variant_label, c.method)]
+                            + [ours, _math_ci(a), pub, _math(p.difference, signed=True),
+                               latex_escape(p.verdict.label)])
     return latex_table(header, rows, caption="Our test accuracy (%) of the extracted subnetwork against "
                                              "the published values", label="tab:published",
-                       align="llllrrrrl")
+                       align="llllrrrrl", escape=False)
 
 
 def claims_latex(claims: list[Claim]) -> str:
@@ -171,14 +185,15 @@ def claims_latex(claims: list[Claim]) -> str:
     for claim in claims:
         for part in claim.parts:
             if not part.comparisons:
-                rows.append([str(claim.number), part.title, "0", "", "", part.verdict.label])
+                rows.append([str(claim.number), latex_escape(part.title), "0", "", "",
+                             latex_escape(part.verdict.label)])
             for comp in part.comparisons:
                 d = comp.difference
-                ci = f"[{d.ci[0]:.2f}, {d.ci[1]:.2f}]" if d.ci else f"n={d.n}"
-                mean = "" if d.mean is None else f"{d.mean:+.2f} {claim.unit}"
-                rows.append([str(claim.number), comp.label, str(comp.n), mean, ci, comp.verdict.label])
+                mean = "" if d.mean is None else f"{_math(d.mean, 2, signed=True)} {claim.unit}"
+                rows.append([str(claim.number), latex_escape(comp.label), str(comp.n), mean, _math_ci(d, 2),
+                             latex_escape(comp.verdict.label)])
     return latex_table(header, rows, caption="The claims of the paper, tested by paired comparisons",
-                       label="tab:claims", align="rlrrrl")
+                       label="tab:claims", align="rlrrrl", escape=False)
 
 
 def write_tables(out_dir: Path, tables: list[FamilyTable], claims: list[Claim],
