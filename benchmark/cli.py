@@ -91,14 +91,15 @@ def _planned(args: argparse.Namespace) -> list:
         for name in names:
             methods.get(name)
         cells = [(protocols.expand(args.protocols), names, overrides)]
-    configs = []
+    configs = {}  # by run id: a run named twice (--seeds 0,0, a repeated --method) runs once
     for protocol_names, method_names, cell_overrides in cells:
         for protocol in protocol_names:
             for method in method_names:
                 for seed in seeds:
-                    configs.append(make_config(protocol, method, seed, cell_overrides,
-                                               list(method_names), args.recipe))
-    return configs
+                    config = make_config(protocol, method, seed, cell_overrides,
+                                         list(method_names), args.recipe)
+                    configs.setdefault(config.run_id, config)
+    return list(configs.values())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
