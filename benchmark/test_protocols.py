@@ -8,8 +8,9 @@ Finished runs in ``--results-dir`` are reused, so an interrupted session resumes
 Each run asserts that it completed and its invariants; each configuration with a published value in
 reference_results/ asserts that the mean over its seeds lies within ``TOLERANCE_PP`` percentage
 points of it, and prints the difference. Digits has no published value: its configurations assert
-sanity floors instead (mean extracted accuracy well above chance; ASLP on digits-conv2 >= 90%). Test ids read ``{protocol}-{method}[-variant]-seed{seed}``,
-so ``-k aslp``, ``-k digits-conv2`` or ``-k "conv6 and sr"`` select what they say.
+sanity floors instead (mean extracted accuracy well above chance; ASLP on digits-conv2 >= 90%).
+Test ids read ``{protocol}-{method}[-variant]-seed{seed}``, so ``-k aslp``, ``-k digits-conv2`` or
+``-k "conv6 and sr"`` select what they say.
 """
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("full_configuration", params)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cifar_missing_reason(dataset: str, device: str) -> str | None:
     if dataset == "digits":
         return None
