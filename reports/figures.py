@@ -96,6 +96,13 @@ def _grid(n: int, cols: int = 3, w: float = 3.3, h: float = 2.6) -> tuple[Figure
     return fig, axes[:n]
 
 
+def _legend_columns(fig: Figure, handles: list) -> int:
+    """As many legend columns as fit the figure's width (about 1.5 inches per entry)."""
+    longest = max((len(h.get_label()) for h in handles), default=8)
+    per_entry = 0.45 + 0.075 * longest
+    return max(1, min(len(handles), int(fig.get_figwidth() / per_entry)))
+
+
 def _omitted(total: int, shown: int) -> str:
     return f" Only the first {shown} of {total} panels are drawn." if total > shown else ""
 
@@ -183,7 +190,7 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
             ax.set_title(text(f"{key[0]} {key[1]}: {key[2]}"))
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation accuracy (%)")
-            ax.legend(frameon=False, loc="lower right")
+            ax.legend(frameon=True, framealpha=0.85, edgecolor="none", loc="best", fontsize=6.5)
         return fig
 
     return FigureSpec(name, title, caption, draw)
@@ -229,7 +236,8 @@ def layer_kept(configs: list[Config]) -> FigureSpec:
             ax.set_ylabel("kept fraction")
             ax.set_title(text(f"{key[0]} {key[1]}"))
         handles = [matplotlib.patches.Patch(color=colours(m), label=text(m)) for m in colours.map]
-        fig.legend(handles=handles, loc="outside upper center", ncols=min(6, len(handles)), frameon=False)
+        fig.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(fig, handles),
+                   frameon=False)
         return fig
 
     return FigureSpec(name, title, caption, draw)
@@ -274,7 +282,7 @@ def keep_probabilities(configs: list[Config]) -> FigureSpec:
             ax.set_xlabel("keep probability")
             ax.set_ylabel("fraction of weights")
             ax.set_title(text(f"{key[0]}: {key[1]} {key[2]}"))
-            ax.legend(frameon=False, loc="upper center")
+            ax.legend(frameon=True, framealpha=0.85, edgecolor="none", loc="best", fontsize=6.5)
         return fig
 
     return FigureSpec(name, title, caption, draw)
@@ -321,7 +329,8 @@ def epochs_to_best(configs: list[Config]) -> FigureSpec:
         handles += [matplotlib.patches.Patch(facecolor="#888", edgecolor="#888", label="with SR"),
                     matplotlib.patches.Patch(facecolor="white", edgecolor="#888", hatch="////",
                                              label="without SR")]
-        fig.legend(handles=handles, loc="outside upper center", ncols=min(8, len(handles)), frameon=False)
+        fig.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(fig, handles),
+                   frameon=False)
         return fig
 
     return FigureSpec(name, title, caption, draw)

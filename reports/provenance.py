@@ -29,13 +29,15 @@ def device_text(run: Run) -> str:
 
 
 def created_text(run: Run) -> str:
-    """'2026-11-24 18:40 +00:00' from an ISO timestamp; anything else as it is."""
+    """'2026-11-24 18:40 UTC' from an ISO timestamp (other zones as an offset); anything else as is."""
     created = run.provenance.get("created")
     if not created:
         return "not recorded"
     text = str(created)
     if len(text) >= 16 and text[10] == "T":
         zone = " " + text[19:] if len(text) > 19 and text[19] in "+-Z" else ""
+        if zone in (" +00:00", " Z"):
+            zone = " UTC"
         return text[:10] + " " + text[11:16] + zone
     return text
 
