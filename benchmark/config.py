@@ -26,6 +26,11 @@ import methods
 from methods.initialisation import INITIALISATIONS
 
 SCHEDULES = ("constant", "cosine")
+AUTOCAST_MODES = ("none", "bf16")
+# Recipe keys added after results of format version 1 were first written. At their defaults they are
+# left out of a result's "options" (runner.execute compares stored options with the current ones, so
+# results written before these keys existed stay reusable, and a run's file does not change).
+LATER_RECIPE_KEYS = ("channels_last", "autocast", "compile")
 
 
 class ConfigError(ValueError):
@@ -46,6 +51,12 @@ class Recipe:
     validation_fraction: float = 0.1
     bias: bool = True  # the ASLP networks have (frozen, unpruned) biases; edge-popup's have none
     eval_batch_size: int = 1024
+    # The fast path (python -m benchmark.speed measures each step on and off), off by default: the
+    # results of today's configurations stay as they are. They change float arithmetic, not the
+    # recipe; a run with one on has its own configuration hash.
+    channels_last: bool = False  # NHWC activations and 4-D parameters in training and evaluation
+    autocast: str = "none"  # "bf16": bfloat16 autocast of the training step; CUDA only (refused elsewhere)
+    compile: bool = False  # torch.compile of the training forward (the model itself stays eager)
 
     def __post_init__(self) -> None:
         _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size",
@@ -60,6 +71,10 @@ class Recipe:
                "validation_fraction", self.validation_fraction, "a number in (0, 0.5]")
         _check(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1,
                "eval_batch_size", self.eval_batch_size, "an integer >= 1")
+        _check(isinstance(self.channels_last, bool), "channels_last", self.channels_last, "true or false")
+        _check(self.autocast in AUTOCAST_MODES, "autocast", self.autocast,
+               f"one of {AUTOCAST_MODES} (bf16 runs on CUDA only)")
+        _check(isinstance(self.compile, bool), "compile", self.compile, "true or false")
 
     @property
     def normalises(self) -> bool:
@@ -108,8 +123,11 @@ class RunConfig:
         return f"{self.protocol}.{self.method}.{self.config_hash}.seed{self.seed}"
 
     def options_dict(self) -> dict[str, Any]:
-        return {"recipe": dataclasses.asdict(self.recipe),
-                "method": dataclasses.asdict(self.method_options)}
+        recipe = dataclasses.asdict(self.recipe)
+        for key in LATER_RECIPE_KEYS:
+            if recipe[key] == getattr(Recipe, key):
+                del recipe[key]
+        return {"recipe": recipe, "method": dataclasses.asdict(self.method_options)}
 
     def variant(self) -> dict[str, bool]:
         """The paper's variant axes: DA, SC and SR (supermask's SR column is its DWR)."""
