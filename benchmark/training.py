@@ -7,9 +7,18 @@ loads with ``torch.load(..., weights_only=True)``.
 
 Metrics of an epoch are accumulated on the device and read once at its end: no host
 synchronisation inside the epoch.
+
+The recipe's fast-path options (all off by default; ``python -m benchmark.speed`` measures them):
+``channels_last`` converts the model's 4-D tensors and every preprocessed batch (training and
+evaluation) to NHWC; ``autocast="bf16"`` runs the training step's forward and loss under bfloat16
+autocast, on CUDA only (a CPU run refuses it: CPU bf16 autocast is slow on most processors and would
+silently give other numbers), evaluation stays in float32; ``compile`` trains through
+``torch.compile(model)`` (the model, its state dict and evaluation stay eager; mask sampling from the
+run's seeded generators is a graph break, one per masked layer).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.config import Recipe
+from benchmark.config import ConfigError, Recipe
 from benchmark.data import DeviceData, Preprocess, Split
 from methods import Method, set_mask_sampling
 
@@ -75,6 +84,27 @@ def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def check_recipe_device(recipe: Recipe, device: torch.device | str) -> None:
+    """Refuse fast-path options that the device cannot honour (before any work starts)."""
+    device = torch.device(device)
+    if recipe.autocast == "bf16" and device.type != "cuda":
+        raise ConfigError(f"option autocast='bf16' is only used on CUDA, and this run's device is "
+                          f"{device.type}; leave autocast=none on a CPU (bf16 autocast there is slow "
+                          f"on most processors and would give other numbers)")
+
+
+class ChannelsLast:
+    """A preprocessing step followed by a conversion of the batch to NHWC (channels_last)."""
+
+    def __init__(self, preprocess: Preprocess) -> None:
+        self.preprocess = preprocess
+
+    def __call__(self, images: torch.Tensor, augment: bool = False,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        x = self.preprocess(images, augment=augment, generator=generator)
+        return x.contiguous(memory_format=torch.channels_last)
+
+
 class Trainer:
     def __init__(self, model: nn.Module, method: Method, data: DeviceData, recipe: Recipe,
                  generators: dict[str, torch.Generator], callbacks: Sequence[Callback] = ()) -> None:
@@ -84,7 +114,14 @@ class Trainer:
         self.recipe = recipe
         self.generators = generators
         self.callbacks = list(callbacks)
-        self.preprocess = Preprocess(data.info, recipe.normalises, data.train.images.device)
+        device = data.train.images.device
+        check_recipe_device(recipe, device)
+        self.preprocess: Preprocess | ChannelsLast = Preprocess(data.info, recipe.normalises, device)
+        if recipe.channels_last:
+            model.to(memory_format=torch.channels_last)
+            self.preprocess = ChannelsLast(self.preprocess)
+        # The training forward: the model, or its compiled form (state dicts stay the model's own).
+        self.forward: nn.Module = torch.compile(model) if recipe.compile else model
         self.state = LoopState()
         self.optimizers: list[torch.optim.Optimizer] = []
         self.schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
@@ -100,6 +137,12 @@ class Trainer:
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in self.optimizers]
 
     # -- one epoch ----------------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context of the training step's forward and loss (bf16 autocast, or nothing)."""
+        if self.recipe.autocast == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def train_epoch(self) -> tuple[float, float]:
         self.model.train()
         train = self.data.train
@@ -114,8 +157,9 @@ class Trainer:
             images = self.preprocess(train.images[index], augment=self.recipe.augmentation,
                                      generator=self.generators["augmentation"])
             labels = train.labels[index]
-            logits = self.model(images)
-            loss = F.cross_entropy(logits, labels)
+            with self.autocast():
+                logits = self.forward(images)
+                loss = F.cross_entropy(logits, labels)
             for optimizer in self.optimizers:
                 optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -137,33 +181,44 @@ class Trainer:
             callback.on_run_start(self)
         s = self.state
         while not s.finished:
-            if s.epoch_in_round == 0:
-                self.method.begin_round(self.model, s.round_index)
-                self._build_optimizers()
-                s.best_val_acc, s.best_epoch, s.epochs_since_best, s.best_state = -1.0, 0, 0, None
+            self.begin_epoch()
             started = time.perf_counter()
             train_loss, train_acc = self.train_epoch()
             val_acc = self.validate()
-            seconds = time.perf_counter() - started
-            s.epoch_in_round += 1
-            epoch = len(s.history) + 1
-            if val_acc > s.best_val_acc:
-                s.best_val_acc, s.best_epoch, s.epochs_since_best = val_acc, epoch, 0
-                s.best_state = _clone_state(self.model)
-            else:
-                s.epochs_since_best += 1
-            record = {"epoch": epoch, "round": s.round_index, "train_loss": train_loss,
-                      "train_acc": train_acc, "val_acc": val_acc, "seconds": seconds}
-            s.history.append(record)
-            s.elapsed_s += seconds
-            patience = self.recipe.patience
-            if s.epoch_in_round >= self.recipe.epochs or (patience and s.epochs_since_best >= patience):
-                self._end_round()
-            for callback in self.callbacks:
-                callback.on_epoch_end(self, record)
+            self.end_epoch(train_loss, train_acc, val_acc, time.perf_counter() - started)
         for callback in self.callbacks:
             callback.on_run_end(self)
         return s
+
+    def begin_epoch(self) -> None:
+        """Start the round (method hook, fresh optimisers, best reset) if no epoch of it ran yet."""
+        s = self.state
+        if s.epoch_in_round == 0:
+            self.method.begin_round(self.model, s.round_index)
+            self._build_optimizers()
+            s.best_val_acc, s.best_epoch, s.epochs_since_best, s.best_state = -1.0, 0, 0, None
+
+    def end_epoch(self, train_loss: float, train_acc: float, val_acc: float,
+                  seconds: float) -> dict[str, Any]:
+        """Record the epoch, keep the best checkpoint, stop the round early, call the callbacks."""
+        s = self.state
+        s.epoch_in_round += 1
+        epoch = len(s.history) + 1
+        if val_acc > s.best_val_acc:
+            s.best_val_acc, s.best_epoch, s.epochs_since_best = val_acc, epoch, 0
+            s.best_state = _clone_state(self.model)
+        else:
+            s.epochs_since_best += 1
+        record = {"epoch": epoch, "round": s.round_index, "train_loss": train_loss,
+                  "train_acc": train_acc, "val_acc": val_acc, "seconds": seconds}
+        s.history.append(record)
+        s.elapsed_s += seconds
+        patience = self.recipe.patience
+        if s.epoch_in_round >= self.recipe.epochs or (patience and s.epochs_since_best >= patience):
+            self._end_round()
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, record)
+        return record
 
     def _end_round(self) -> None:
         """Back to the round's best-validation checkpoint; the next round (if any) starts there."""
