@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,13 +21,13 @@ from benchmark import protocols
 from benchmark.callbacks import Checkpoint, Progress
 from benchmark.config import (RECIPE_PRESETS, ConfigError, RunConfig, build_method_options,
                               build_recipe, split_overrides)
-from benchmark.data import DATASET_INFO
+from benchmark.data import DATASET_INFO, DeviceData
 from benchmark.data import load as load_data
 from benchmark.networks import build_network
 from benchmark.results import (FORMAT, FORMAT_VERSION, atomic_torch_save, atomic_write_json, checkpoint_path,
                                provenance, read_result, run_path)
 from benchmark.seeding import make_generator
-from benchmark.training import Trainer, accuracy, sampled_accuracy
+from benchmark.training import Trainer, accuracy, check_recipe_device, sampled_accuracy
 from methods.initialisation import initialise
 
 KEEP_PROBABILITY_BINS = 20
@@ -103,20 +104,13 @@ def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = 
     results_dir = Path(results_dir)
     path = run_path(results_dir, config.run_id)
     ckpt = checkpoint_path(results_dir, config.run_id)
-    existing = read_result(path)
-    if existing is not None and not force:
-        # Defaults stay out of the hash; a changed default must not pass old results off as new.
-        stored = existing.get("options")
-        if stored is not None and stored != json.loads(json.dumps(config.options_dict())):
-            raise ConfigError(f"{path} holds run {config.run_id} with other options than now (a "
-                              f"default changed since it ran?): stored {stored}, now "
-                              f"{config.options_dict()}; move it away or pass --force to rerun it")
-        if existing.get("status") == "completed":
-            existing["skipped"] = True
-            return existing
+    existing = stored_result(config, results_dir, force)
+    if existing is not None:
+        return existing
     if force:
         ckpt.unlink(missing_ok=True)
     torch_device = resolve_device(device)
+    check_recipe_device(config.recipe, torch_device)
     record = _base_record(config, torch_device)
     atomic_write_json(path, record)
     try:
@@ -133,6 +127,25 @@ def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = 
     atomic_write_json(path, result)
     ckpt.unlink(missing_ok=True)
     return result
+
+
+def stored_result(config: RunConfig, results_dir: str | Path, force: bool) -> dict[str, Any] | None:
+    """The completed result of ``config`` to return instead of running it (marked ``skipped``),
+    or None (not run, unfinished, or ``force``). A stored run with other options is an error."""
+    path = run_path(Path(results_dir), config.run_id)
+    existing = read_result(path)
+    if existing is None or force:
+        return None
+    # Defaults stay out of the hash; a changed default must not pass old results off as new.
+    stored = existing.get("options")
+    if stored is not None and stored != json.loads(json.dumps(config.options_dict())):
+        raise ConfigError(f"{path} holds run {config.run_id} with other options than now (a "
+                          f"default changed since it ran?): stored {stored}, now "
+                          f"{config.options_dict()}; move it away or pass --force to rerun it")
+    if existing.get("status") == "completed":
+        existing["skipped"] = True
+        return existing
+    return None
 
 
 def subnetwork_path(results_dir: str | Path, run_id: str) -> Path:
@@ -156,14 +169,44 @@ def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch
                         progress: bool | None, deterministic: bool,
                         checkpoint_every: int) -> tuple[torch.nn.Module, dict[str, Any]]:
     set_deterministic(device, deterministic)
+    parts = build_run(config, device, data_dir=data_dir, download=download)
+    label = f"{config.protocol} {config.method} seed {config.seed}"
+    trainer = Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
+                      callbacks=[Checkpoint(ckpt, checkpoint_every), Progress(label, enabled=progress)])
+    started = time.perf_counter()
+    if ckpt.exists():
+        trainer.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True))
+    resumed_s = trainer.state.elapsed_s  # epochs of earlier, interrupted sessions
+    trainer.fit()
+    return evaluate_run(config, record, trainer, started, resumed_s)
+
+
+@dataclass
+class RunParts:
+    """What a run trains: its network prepared by its method, its data and its random streams."""
+
+    model: torch.nn.Module
+    method: methods.Method
+    data: DeviceData
+    generators: dict[str, torch.Generator]
+
+
+def build_run(config: RunConfig, device: torch.device, data: DeviceData | None = None,
+              data_dir: str | Path | None = None, download: bool = True) -> RunParts:
+    """Seeded construction of a run (what :func:`execute` trains), on ``device``.
+
+    ``data`` replaces the protocol's data set (already on the device), e.g. generated data of the
+    same shape for a speed measurement; without it the seeded split of the real data is loaded.
+    """
     spec = protocols.get(config.protocol)
     recipe = config.recipe
     seed = config.seed
     # Initialisation streams live on the CPU so a network starts the same on every device.
     generators = {name: make_generator(seed, name, device=device)
                   for name in ("order", "augmentation", "mask-sampling")}
-    data = load_data(spec.dataset, recipe.validation_fraction, make_generator(seed, "split"),
-                     device, data_dir, download)
+    if data is None:
+        data = load_data(spec.dataset, recipe.validation_fraction, make_generator(seed, "split"),
+                         device, data_dir, download)
     info = data.info
     model = build_network(spec.network, info.in_channels, info.image_size, info.num_classes,
                           bias=recipe.bias)
@@ -173,16 +216,20 @@ def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch
     method.prepare(model, make_generator(seed, "method-init"))
     model.to(device)
     method.set_sample_generator(generators["mask-sampling"])
+    return RunParts(model, method, data, generators)
 
-    label = f"{config.protocol} {config.method} seed {seed}"
-    trainer = Trainer(model, method, data, recipe, generators,
-                      callbacks=[Checkpoint(ckpt, checkpoint_every), Progress(label, enabled=progress)])
-    started = time.perf_counter()
-    if ckpt.exists():
-        trainer.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True))
-    resumed_s = trainer.state.elapsed_s  # epochs of earlier, interrupted sessions
-    state = trainer.fit()
 
+def evaluate_run(config: RunConfig, record: dict[str, Any], trainer: Trainer, started: float,
+                 resumed_s: float) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Test evaluation, extraction and the completed result record of a trained run.
+
+    ``started`` is the ``time.perf_counter()`` at which this session's training began, and
+    ``resumed_s`` the training time of earlier sessions of the run.
+    """
+    model, method, data, state = trainer.model, trainer.method, trainer.data, trainer.state
+    recipe = config.recipe
+    seed = config.seed
+    device = data.test.labels.device
     model.eval()
     batch = recipe.eval_batch_size
     samples = getattr(config.method_options, "eval_samples", 1)
