@@ -111,12 +111,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs > 1 and device.type != "cpu":
         raise ConfigError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
                           "--jobs 1")
+    if args.seed_batch < 1 or (args.seed_batch > 1 and args.jobs > 1):
+        raise ConfigError(f"--seed-batch {args.seed_batch} is not allowed here; expected an "
+                          "integer >= 1, and --jobs 1 with a seed batch (one process trains it)")
     options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
                    force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
                    deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
+    if args.seed_batch > 1:
+        runs = _execute_seed_batches(configs, args.results, options, args.seed_batch,
+                                     args.seed_batch_mode, args.threads)
+    else:
+        runs = _execute_all(configs, args.results, options, args.jobs, args.threads)
     results = []
-    for index, (config, result) in enumerate(_execute_all(configs, args.results, options,
-                                                          args.jobs, args.threads), 1):
+    for index, (config, result) in enumerate(runs, 1):
         state = "skipped (done)" if result.get("skipped") else "done"
         metrics = result["metrics"]
         print(f"[{index}/{len(configs)}] {config.run_id}: {state}, extracted test acc "
@@ -154,6 +161,27 @@ def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs:
         futures = [pool.submit(_execute_one, config, results_dir, options) for config in configs]
         for config, future in zip(configs, futures):
             yield config, future.result()
+
+
+def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, Any], size: int,
+                          mode: str, threads: int) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """--seed-batch: up to ``size`` seeds of one configuration trained together in this process
+    (benchmark/seed_batched.py), in the planned order. Every batch is validated (supported method,
+    options) before the first one runs."""
+    from benchmark.seed_batched import check_batchable, execute_seed_batch
+
+    by_configuration: dict[tuple[str, str, str], list] = {}
+    for config in configs:
+        key = (config.protocol, config.method, config.config_hash)
+        by_configuration.setdefault(key, []).append(config)
+    batches = [runs[i:i + size] for runs in by_configuration.values()
+               for i in range(0, len(runs), size)]
+    for batch in batches:
+        check_batchable(batch)
+    if options["device"] == "cpu":
+        torch.set_num_threads(threads)
+    for batch in batches:
+        yield from zip(batch, execute_seed_batch(batch, results_dir, mode=mode, **options))
 
 
 def _report(results_dir: Path, out_dir: Path) -> int:
@@ -208,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="checkpoint interval in epochs (default 1)")
     p_run.add_argument("--report", metavar="DIR", help="write the report of the results "
                        "directory here at the end")
+    p_run.add_argument("--seed-batch", type=int, default=1, metavar="K",
+                       help="train up to K seeds of one configuration together in one process "
+                       "(the result files and run ids of separate runs; methods aslp, supermask, "
+                       "edge_popup, dense, random_pruning; see benchmark/seed_batched.py)")
+    p_run.add_argument("--seed-batch-mode", choices=("auto", "grouped", "loop"), default="auto",
+                       help="grouped: one grouped convolution for all seeds (for GPUs); loop: each "
+                       "seed's own forward, the arithmetic of separate runs; auto (default): "
+                       "grouped on CUDA, loop on a CPU")
     p_run.set_defaults(func=cmd_run)
 
     p_report = sub.add_parser("report", help="HTML report of a results directory")
