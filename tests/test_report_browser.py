@@ -174,6 +174,73 @@ def test_screenshot_is_saved(page):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
 
 
+# -- the same page from real runs of the engine on digits ---------------------------------------------
+REAL_METHODS = ("aslp", "supermask", "edge_popup", "random_pruning", "magnitude_pruning", "dense")
+
+
+def write_real_digits_results(results_dir: Path) -> Path:
+    """Real (short) runs of the engine: every method on digits-conv2, and ASLP with smart rescale
+    and with signed constants, two seeds each, two epochs (about a minute on two cores)."""
+    import torch
+
+    from benchmark.runner import execute, make_config
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the CLI's runs: one thread is fastest for these small networks
+    cells = [(REAL_METHODS, {}), (("aslp",), {"method.smart_rescale": "true"}),
+             (("aslp",), {"init": "signed_constant"})]
+    for methods_, overrides in cells:
+        for method in methods_:
+            for seed in (0, 1):
+                config = make_config("digits-conv2", method, seed,
+                                     {"epochs": "2", "patience": "0", **overrides}, [method])
+                execute(config, results_dir, device="cpu", progress=False)
+    torch.set_num_threads(threads)
+    return results_dir
+
+
+@pytest.fixture(scope="module")
+def real_page(tmp_path_factory):
+    reason = _missing()
+    if reason:
+        if os.environ.get("SUBNETBENCH_REQUIRE_BROWSER"):
+            pytest.fail(f"SUBNETBENCH_REQUIRE_BROWSER is set but {reason}", pytrace=False)
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("browser-real")
+    results_dir = write_real_digits_results(root / "results")
+    html = reports.build_report(results_dir, root / "out", title="subnetbench report (digits runs)")
+    driver = launch(str(root / "chromium-profile"))
+    try:
+        driver.get(html.as_uri())
+        yield driver, results_dir
+    finally:
+        driver.quit()
+
+
+def test_real_digits_report_in_the_browser(real_page):
+    driver, results_dir = real_page
+    found = driver.execute_script("""
+        const out = {};
+        for (const table of document.querySelectorAll('table.results')) {
+            out[table.dataset.family] = Array.from(table.querySelectorAll('tbody tr'), tr => tr.dataset.row);
+        }
+        return out;""")
+    assert {family: set(rows) for family, rows in found.items()} == expected_rows(results_dir)
+    headers = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.results th.method'), th => th.textContent)")
+    assert set(REAL_METHODS) <= set(headers)
+    verdicts = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.results .badge'), b => b.textContent)")
+    assert verdicts and set(verdicts) == {"no published value"}  # digits has none, never a guess
+    images = driver.execute_script(
+        "return Array.from(document.images, img => img.complete && img.naturalWidth > 0)")
+    assert len(images) == 5 and all(images)
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+    path = screenshot(driver, ARTIFACTS / "report-digits.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Regenerate the README screenshot (the top of the report) from RESULTS_DIR, or from the fixture.
 
