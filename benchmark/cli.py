@@ -193,7 +193,9 @@ def _report(results_dir: Path, out_dir: Path) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    return _report(Path(args.results), Path(args.out))
+    import reports
+
+    return reports.main_from_args(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.set_defaults(func=cmd_run)
 
     p_report = sub.add_parser("report", help="HTML report of a results directory")
-    p_report.add_argument("--results", required=True, help="results directory")
-    p_report.add_argument("--out", required=True, help="output directory")
+    import reports
+
+    reports.add_arguments(p_report)
     p_report.set_defaults(func=cmd_report)
     return parser
 
