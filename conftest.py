@@ -1,5 +1,12 @@
 """Root pytest configuration: the options of the benchmark suite (``pytest benchmark/ --runslow``)."""
 import pytest
+import torch
+
+
+def pytest_configure(config):
+    # One torch thread, as the CLI's CPU runs: for these small networks it is the fastest setting on
+    # two cores, and two threads slow down catastrophically when another process is busy.
+    torch.set_num_threads(1)
 
 
 def pytest_addoption(parser):
