@@ -8,9 +8,19 @@
 
 See ``methods/base.py`` for the interface and the README for how to add a method.
 """
-from methods.base import (FAMILIES, MASK_ONLY, WEIGHT_TRAINING, Method, OptimizerSpec, OptionError,
-                          SparsityStats, count_nonzero_weights, masked_layers, set_mask_sampling,
-                          trainable_tensor_names)
+from methods.base import (
+                          FAMILIES,
+                          MASK_ONLY,
+                          WEIGHT_TRAINING,
+                          Method,
+                          OptimizerSpec,
+                          OptionError,
+                          SparsityStats,
+                          count_nonzero_weights,
+                          masked_layers,
+                          set_mask_sampling,
+                          trainable_tensor_names,
+)
 from methods.registry import ENTRY_POINT_GROUP, RegistryError, UnknownMethodError, get, names, origin, refresh
 
 __all__ = ["ENTRY_POINT_GROUP", "FAMILIES", "MASK_ONLY", "WEIGHT_TRAINING", "Method", "OptimizerSpec",

@@ -21,8 +21,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -100,10 +101,10 @@ class MaskedLayer:
     mode), or True/False to force one of the two, e.g. for stochastic evaluation.
     """
 
-    method: "Method"
+    method: Method
     mask_sampling: bool | None
 
-    def _attach(self, method: "Method") -> None:
+    def _attach(self, method: Method) -> None:
         self.method = method
         self.mask_sampling = None
 
@@ -136,7 +137,7 @@ class MaskedLinear(MaskedLayer, nn.Linear):
         return F.linear(x, self.effective_weight(), self.bias)
 
 
-def _masked_copy(layer: nn.Module, method: "Method") -> MaskedLayer:
+def _masked_copy(layer: nn.Module, method: Method) -> MaskedLayer:
     """A masked layer holding the very same parameter tensors as ``layer``."""
     cls = MaskedConv2d if isinstance(layer, nn.Conv2d) else MaskedLinear
     masked = cls.__new__(cls)

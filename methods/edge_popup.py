@@ -4,8 +4,9 @@ A score per weight (Kaiming uniform, a = sqrt(5)); every forward pass keeps, in 
 ``keep_fraction`` of weights with the largest |score| (exactly round_half_up(keep_fraction * n) of
 them; ties go to the lower flat index); the backward pass hands the incoming gradient unchanged to
 |score| (straight-through), so a score receives sign(score) times it, as in the official
-``GetSubnet.apply(scores.abs(), k)``. ``keep_fraction`` is the fraction KEPT (0.9 keeps 90%), never the fraction removed: the
-official ``prune_rate`` was read both ways (hidden-networks issue #9).
+``GetSubnet.apply(scores.abs(), k)``. ``keep_fraction`` is the fraction KEPT (0.9 keeps 90%),
+never the fraction removed: the official ``prune_rate`` was read both ways (hidden-networks
+issue #9).
 """
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from methods.base import (MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_keep_fraction,
-                          round_half_up)
+from methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_keep_fraction, round_half_up
 
 
 def top_k_mask(scores: Tensor, keep_fraction: float) -> Tensor:

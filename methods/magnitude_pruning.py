@@ -17,8 +17,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from methods.base import (FixedMaskWeightTrainingMethod, MaskedLayer, WeightTrainingOptions,
-                          check_keep_fraction, check_option, masked_layers, round_half_up)
+from methods.base import (
+    FixedMaskWeightTrainingMethod,
+    MaskedLayer,
+    WeightTrainingOptions,
+    check_keep_fraction,
+    check_option,
+    masked_layers,
+    round_half_up,
+)
 
 SCOPES = ("global", "layer")
 SCHEDULES = ("one_shot", "iterative")

@@ -14,8 +14,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import (FixedMaskWeightTrainingMethod, WeightTrainingOptions, check_keep_fraction,
-                          check_option, masked_layers, round_half_up)
+from methods.base import (
+    FixedMaskWeightTrainingMethod,
+    WeightTrainingOptions,
+    check_keep_fraction,
+    check_option,
+    masked_layers,
+    round_half_up,
+)
 
 DISTRIBUTIONS = ("uniform", "erk")
 
