@@ -1,0 +1,300 @@
+"""The fast paths compute what the plain path computes.
+
+- seed batching (benchmark/seed_batched.py): in ``loop`` mode the result files of k seeds trained
+  together equal those of k separate runs (timings aside), per-seed early stopping and best
+  checkpoints included; in ``grouped`` mode (one grouped convolution for all seeds, the GPU path) the
+  logits and gradients of a step agree to float tolerance and the seeds' accuracies stay close;
+- ``channels_last`` gives the same numbers to float tolerance on a CPU; ``autocast=bf16`` is refused
+  off CUDA; the fast-path options at their defaults leave result files unchanged;
+- CPU runs stay bit-reproducible;
+- ``python -m benchmark.speed`` writes the documented JSON (a smoke test on a tiny budget: speed
+  targets live in the benchmark's output, never in tests).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import pytest
+import torch
+
+import methods
+from benchmark import cli, speed
+from benchmark.config import ConfigError, Recipe
+from benchmark.data import DATASET_INFO, DeviceData, Split
+from benchmark.networks import build_network
+from benchmark.runner import execute, make_config
+from benchmark.seed_batched import execute_seed_batch, fit_batched, grouped_forward
+from benchmark.training import Trainer
+from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
+
+PROTOCOL = "digits-conv2"
+OVERRIDES = {"epochs": "2", "patience": "0"}
+SEEDS = (0, 1)
+
+
+def _comparable(result: dict) -> dict:
+    """A result without what legitimately differs between two sessions (wall times, provenance)."""
+    result = copy.deepcopy(result)
+    result.pop("timings")
+    result.pop("provenance")
+    result.pop("skipped", None)
+    return result
+
+
+def _configs(method: str, overrides: dict | None = None) -> list:
+    return [make_config(PROTOCOL, method, seed, overrides or OVERRIDES) for seed in SEEDS]
+
+
+@pytest.fixture(scope="module")
+def separate_aslp(tmp_path_factory) -> list[dict]:
+    results = tmp_path_factory.mktemp("separate")
+    return [execute(c, results, device="cpu", progress=False) for c in _configs("aslp")]
+
+
+# -- seed batching, end to end ------------------------------------------------------------------------
+def test_seed_batch_loop_writes_the_result_files_of_separate_runs(separate_aslp, tmp_path):
+    batched = execute_seed_batch(_configs("aslp"), tmp_path, device="cpu", progress=False,
+                                 mode="loop", save_subnetwork=True)
+    assert [r["run_id"] for r in batched] == [r["run_id"] for r in separate_aslp]
+    for alone, together in zip(separate_aslp, batched):
+        assert _comparable(together) == _comparable(alone)  # curves, metrics, histograms: exact
+        assert together["timings"]["seed_batch"] == len(SEEDS)
+        assert together["timings"]["seed_batch_mode"] == "loop"
+        stored = json.loads((tmp_path / "runs" / f"{together['run_id']}.json").read_text())
+        assert stored["status"] == "completed" and stored["run_id"] == together["run_id"]
+        assert (tmp_path / "subnetworks" / f"{together['run_id']}.pt").exists()
+    assert not list((tmp_path / "checkpoints").glob("*.pt"))
+    # asked again, the finished seeds are skipped, as with separate runs
+    again = execute_seed_batch(_configs("aslp"), tmp_path, device="cpu", progress=False, mode="loop")
+    assert all(r.get("skipped") for r in again)
+
+
+def test_seed_batch_grouped_stays_close_to_separate_runs(separate_aslp, tmp_path):
+    grouped = execute_seed_batch(_configs("aslp"), tmp_path, device="cpu", progress=False,
+                                 mode="grouped")
+    for alone, together in zip(separate_aslp, grouped):
+        assert together["run_id"] == alone["run_id"]
+        assert together["metrics"]["epochs_run"] == alone["metrics"]["epochs_run"]
+        # the first epoch's loss agrees to float tolerance; later, rare mask flips may diverge
+        assert together["curves"]["train_loss"][0] == pytest.approx(alone["curves"]["train_loss"][0],
+                                                                    rel=1e-4)
+        assert abs(together["metrics"]["final_test_acc"] - alone["metrics"]["final_test_acc"]) <= 0.05
+    mean = lambda rs: sum(r["metrics"]["final_test_acc"] for r in rs) / len(rs)  # noqa: E731
+    assert abs(mean(grouped) - mean(separate_aslp)) <= 0.03
+
+
+def test_seed_batch_through_the_command_line(separate_aslp, tmp_path, capsys):
+    code = cli.main(["run", PROTOCOL, "--method", "aslp", "--seeds", ",".join(map(str, SEEDS)),
+                     "--set", "epochs=2", "--set", "patience=0", "--results", str(tmp_path),
+                     "--device", "cpu", "--no-progress", "--seed-batch", "2",
+                     "--seed-batch-mode", "loop"])
+    assert code == 0
+    for alone in separate_aslp:
+        stored = json.loads((tmp_path / "runs" / f"{alone['run_id']}.json").read_text())
+        assert _comparable(stored) == _comparable(alone)
+
+
+def test_seed_batch_is_refused_with_parallel_jobs(tmp_path, capsys):
+    code = cli.main(["run", PROTOCOL, "--method", "aslp", "--seeds", "0,1", "--results",
+                     str(tmp_path), "--device", "cpu", "--seed-batch", "2", "--jobs", "2"])
+    assert code == 2 and "--seed-batch" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_seed_batch_refuses_what_it_does_not_support(tmp_path):
+    with pytest.raises(ConfigError, match="aslp, supermask, edge_popup, dense"):
+        execute_seed_batch(_configs("magnitude_pruning"), tmp_path, device="cpu")
+    mixed = [make_config(PROTOCOL, "aslp", 0, OVERRIDES), make_config(PROTOCOL, "aslp", 1)]
+    with pytest.raises(ConfigError, match="differ in more than the seed"):
+        execute_seed_batch(mixed, tmp_path, device="cpu")
+    with pytest.raises(ConfigError, match="compile"):
+        execute_seed_batch(_configs("aslp", {**OVERRIDES, "compile": "true"}), tmp_path,
+                           device="cpu")
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+# -- seed batching, the loop and the step -------------------------------------------------------------
+def _split(n: int, seed: int) -> Split:
+    generator = torch.Generator().manual_seed(seed)
+    return Split(torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=generator),
+                 torch.randint(0, 10, (n,), generator=generator))
+
+
+def _trainer(seed: int, method_name: str = "aslp", **recipe) -> Trainer:
+    data = DeviceData(DATASET_INFO["digits"], _split(40, seed), _split(8, 100 + seed),
+                      _split(8, 200 + seed))
+    recipe = Recipe(**{"batch_size": 16, "epochs": 6, "patience": 2, "augmentation": True,
+                       **recipe})
+    torch.manual_seed(seed)
+    model = build_network("conv2", 1, 8, 10)
+    method = methods.get(method_name)()
+    method.prepare(model, torch.Generator().manual_seed(seed + 1))
+    generators = {name: torch.Generator().manual_seed(10 * seed + i)
+                  for i, name in enumerate(("order", "augmentation", "mask-sampling"))}
+    method.set_sample_generator(generators["mask-sampling"])
+    return Trainer(model, method, data, recipe, generators)
+
+
+def _scripted(trainer: Trainer, values: list[float]) -> Trainer:
+    queue = list(values)
+    trainer.validate = lambda: queue.pop(0)
+    return trainer
+
+
+# Validation accuracies per seed: seed 0 stops after epoch 4 (patience 2), seed 1 after 3, seed 2
+# runs all 6 epochs; each ends on its own best checkpoint.
+SCRIPTS = [[0.1, 0.5, 0.4, 0.3, 0.9, 0.9], [0.6, 0.2, 0.1, 0.9, 0.9, 0.9],
+           [0.1, 0.2, 0.3, 0.2, 0.4, 0.3]]
+
+
+def test_fit_batched_stops_each_seed_on_its_own_and_keeps_its_best_checkpoint():
+    alone = [_scripted(_trainer(seed), script) for seed, script in enumerate(SCRIPTS)]
+    for trainer in alone:
+        trainer.fit()
+    together = [_scripted(_trainer(seed), script) for seed, script in enumerate(SCRIPTS)]
+    finished = []
+    fit_batched(together, "loop", on_finished=lambda t: finished.append(together.index(t)))
+    assert [len(t.state.history) for t in together] == [4, 3, 6]
+    assert finished == [1, 0, 2]  # in the order they stopped
+    for a, b in zip(alone, together):
+        assert b.state.history == [dict(r, seconds=h["seconds"]) for r, h in
+                                   zip(a.state.history, b.state.history)]
+        assert (b.state.best_epoch, b.state.best_val_acc) == (a.state.best_epoch, a.state.best_val_acc)
+        for key, value in a.model.state_dict().items():
+            assert torch.equal(value, b.model.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("method_name", ["aslp", "supermask", "edge_popup", "dense"])
+def test_grouped_step_matches_separate_steps(method_name):
+    trainers = [_trainer(seed, method_name) for seed in range(3)]
+    twins = [_trainer(seed, method_name) for seed in range(3)]
+    images = [t.preprocess(t.data.train.images[:16]) for t in trainers]
+    labels = [t.data.train.labels[:16] for t in trainers]
+    for t in trainers + twins:
+        t.model.train()
+    logits = grouped_forward([t.model for t in trainers], images)
+    torch.autograd.backward([torch.nn.functional.cross_entropy(out, y)
+                             for out, y in zip(logits.unbind(0), labels)])
+    for i, twin in enumerate(twins):  # same masks: the twins sample from identical generators
+        alone = twin.model(images[i])
+        torch.nn.functional.cross_entropy(alone, labels[i]).backward()
+        torch.testing.assert_close(logits[i], alone, rtol=1e-5, atol=1e-5)
+        grads = {n: p.grad for n, p in trainers[i].model.named_parameters() if p.grad is not None}
+        expected = {n: p.grad for n, p in twin.model.named_parameters() if p.grad is not None}
+        assert grads.keys() == expected.keys() and grads
+        for name in grads:
+            torch.testing.assert_close(grads[name], expected[name], rtol=1e-4, atol=1e-5)
+
+
+# -- fast-path options ----------------------------------------------------------------------------
+@pytest.mark.parametrize("method_name", ["aslp", "dense"])
+def test_channels_last_gives_the_same_numbers_within_float_tolerance(method_name):
+    plain = _trainer(0, method_name, epochs=2, patience=0)
+    fast = _trainer(0, method_name, epochs=2, patience=0, channels_last=True)
+    assert fast.model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    a, b = plain.fit(), fast.fit()
+    for ra, rb in zip(a.history, b.history):
+        assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
+        assert rb["train_acc"] == pytest.approx(ra["train_acc"], abs=1 / 40)
+    for key, value in plain.model.state_dict().items():
+        torch.testing.assert_close(fast.model.state_dict()[key].contiguous(), value, rtol=1e-3,
+                                   atol=1e-3)
+
+
+def test_autocast_is_refused_off_cuda_and_validated(tmp_path):
+    config = make_config(PROTOCOL, "dense", 0, {"autocast": "bf16", "epochs": "1"})
+    with pytest.raises(ConfigError, match="autocast='bf16' is only used on CUDA"):
+        execute(config, tmp_path, device="cpu", progress=False)
+    assert not (tmp_path / "runs").exists()  # refused before the run's file was written
+    with pytest.raises(ConfigError, match="autocast"):
+        Recipe(autocast="fp16")
+    with pytest.raises(ConfigError, match="channels_last"):
+        Recipe(channels_last="yes")
+
+
+def test_fast_path_options_at_their_defaults_change_no_result_file():
+    plain = make_config(PROTOCOL, "aslp", 0)
+    explicit = make_config(PROTOCOL, "aslp", 0, {"channels_last": "false", "autocast": "none",
+                                                 "compile": "false"})
+    assert explicit.run_id == plain.run_id
+    assert explicit.options_dict() == plain.options_dict()
+    assert not {"channels_last", "autocast", "compile"} & set(plain.options_dict()["recipe"])
+    fast = make_config(PROTOCOL, "aslp", 0, {"channels_last": "true"})
+    assert fast.run_id != plain.run_id
+    assert fast.options_dict()["recipe"]["channels_last"] is True
+    recipe = dataclasses.asdict(plain.recipe)
+    assert {k: recipe[k] for k in ("channels_last", "autocast", "compile")} == {
+        "channels_last": False, "autocast": "none", "compile": False}
+
+
+def test_cpu_runs_are_bit_reproducible(separate_aslp, tmp_path):
+    again = [execute(c, tmp_path / "again", device="cpu", progress=False) for c in _configs("aslp")]
+    assert [_comparable(r) for r in again] == [_comparable(r) for r in separate_aslp]
+    grouped = [execute_seed_batch(_configs("aslp"), tmp_path / f"grouped{i}", device="cpu",
+                                  progress=False, mode="grouped") for i in range(2)]
+    assert [_comparable(r) for r in grouped[0]] == [_comparable(r) for r in grouped[1]]
+
+
+# -- the speed benchmark (smoke) ------------------------------------------------------------------
+ROW_KEYS = {"network", "method", "device", "variant", "seeds_batched", "seed_batch_mode",
+            "batch_size", "ours_images_per_s", "reference_images_per_s", "ratio", "ours_epoch_s",
+            "reference_epoch_s", "peak_memory_kind", "ours_peak_memory_bytes",
+            "reference_peak_memory_bytes", "train_flop_per_image", "ours_flop_per_s",
+            "reference_flop_per_s"}
+
+
+def test_speed_benchmark_writes_the_documented_json(tmp_path, capsys):
+    path = tmp_path / "speed.json"
+    code = speed.main(["--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
+                       "--methods", "aslp", "--variants", "channels_last", "--seed-batches", "1,2",
+                       "--seed-modes", "loop", "--batch-size", "4", "--batches", "1", "--repeats",
+                       "1", "--eval-images", "4", "--reference-workers", "1", "--silent",
+                       "--json", str(path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ours img/s" in out and "ratio" in out
+    result = json.loads(path.read_text())
+    assert result["format"] == "subnetbench.speed" and result["device"] == "cpu"
+    rows = result["rows"]
+    assert [(r["variant"], r["seeds_batched"]) for r in rows] == [
+        ("default", None), ("channels_last", None), ("default", 1), ("default", 2)]
+    for row in rows:
+        assert ROW_KEYS <= set(row)
+        assert row["network"] == "conv2" and row["method"] == "aslp"
+        assert row["ours_images_per_s"] > 0 and row["reference_images_per_s"] > 0
+        assert row["ratio"] == pytest.approx(row["ours_images_per_s"] / row["reference_images_per_s"])
+        assert row["peak_memory_kind"] in ("cpu_peak_rss_growth", "cpu_ru_maxrss_growth")
+        assert row["train_flop_per_image"] == 6 * speed.forward_macs(
+            build_network("conv2", 1, 8, 10), 8)
+    assert rows[3]["seed_batch_mode"] == "loop"
+    for row in rows[1:]:  # timed in alternation with epochs of the default pipeline
+        assert row["speedup_vs_default"] > 0 and len(row["default_epoch_s_all"]) == 1
+    assert result["eval"][0]["network"] == "conv2"
+    assert result["grid_estimate"] is None  # digits: no CIFAR grid
+
+
+def test_grid_estimate_arithmetic():
+    rows = [{"network": "conv2", "method": m, "variant": "default", "seeds_batched": None,
+             "seed_batch_mode": None, "ours_images_per_s": 4500.0, "reference_images_per_s": 900.0}
+            for m in ("aslp", "supermask", "edge_popup")]
+    evals = [{"network": "conv2", "ours_images_per_s": 5000.0, "reference_images_per_s": 1000.0}]
+    g = speed.grid_estimate(rows, evals, epochs_to_best=200)
+    assert g["epochs_per_run"] == 300
+    cells = {c["method"]: c for c in g["cells"]}
+    assert cells["aslp"]["ours_epoch_s"] == pytest.approx(45000 / 4500 + 5000 / 5000)
+    assert cells["aslp"]["reference_epoch_s"] == pytest.approx(45000 / 900 + 5000 / 1000)
+    # aslp+SR: the reference steps twice per batch (Lightning 1.x, one training_step per optimiser)
+    assert cells["aslp+sr"]["reference_epoch_s"] == pytest.approx(2 * 45000 / 900 + 5000 / 1000)
+    assert cells["aslp+sr"]["reference_estimated_from_aslp"] is True
+    per_run = 10 * 300  # 2 (SC or not) x 5 seeds, 300 epochs
+    assert g["ours_hours"] == pytest.approx(per_run * 4 * 11 / 3600)
+    assert g["missing"] == []  # of the measured networks; conv4 and conv6 were not measured
+    assert g["ours_hours_upper_bound"] == pytest.approx(g["ours_hours"] * 1000 / 300)
+
+
+def test_forward_macs_of_conv2_on_cifar():
+    model = build_network("conv2", 3, 32, 10)
+    expected = 32 * 32 * 64 * 3 * 9 + 32 * 32 * 64 * 64 * 9 + 16384 * 256 + 256 * 256 + 256 * 10
+    assert speed.forward_macs(model, 32) == expected
