@@ -10,8 +10,8 @@ What the official code does per training epoch, and what is kept here:
   Here the images are generated (CIFAR's shape, 10 classes). The official loader asks for
   ``min(len(os.sched_getaffinity(0) * 6), 16)`` workers, an expression that raises (a set times an
   int) and falls back to 10 workers, and they are not persistent (Lightning's default). Here the
-  number is a parameter (the speed benchmark uses ``min(4, os.cpu_count())``) and the workers persist
-  across epochs: both choices favour the reference, never ours.
+  number is a parameter (the speed benchmark uses 10, at most the CPU count) and the workers persist
+  across epochs (no restart per epoch): a choice that favours the reference, never ours.
 - ASLP's masked layers draw ``F.gumbel_softmax(torch.stack((m, zeros)), tau=1, hard=True, dim=0)[0]``
   in every forward pass, training and evaluation alike (the official layer forward ignores the
   train/eval mode): two Gumbel draws per weight, from the global random stream. The other methods
