@@ -198,6 +198,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return reports.main_from_args(args)
 
 
+def cmd_speed(args: argparse.Namespace) -> int:
+    from benchmark import speed
+
+    return speed.main_from_args(args, "subnetbench " + " ".join(args.argv))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="subnetbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -253,11 +259,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     reports.add_arguments(p_report)
     p_report.set_defaults(func=cmd_report)
+
+    p_speed = sub.add_parser("speed", help="training throughput against the official pipeline "
+                             "(python -m benchmark.speed)",
+                             description="Training throughput of the suite against a re-creation "
+                             "of the official pipeline, side by side; the details are in "
+                             "benchmark/speed.py and python -m benchmark.speed --help.")
+    from benchmark import speed
+
+    speed.add_arguments(p_speed)
+    p_speed.set_defaults(func=cmd_speed)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded by commands that write what produced their output
     try:
         return args.func(args)
     except (ConfigError, methods.UnknownMethodError, methods.OptionError,

@@ -91,7 +91,8 @@ def provenance(device: torch.device) -> dict[str, Any]:
         own = None
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else platform.processor() or "cpu")
     return {
         "subnetbench_version": own,
         "git_commit": commit,

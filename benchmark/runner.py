@@ -10,22 +10,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
 import methods
 from benchmark import protocols
 from benchmark.callbacks import Checkpoint, Progress
-from benchmark.config import (RECIPE_PRESETS, ConfigError, RunConfig, build_method_options,
-                              build_recipe, split_overrides)
+from benchmark.config import (
+    RECIPE_PRESETS,
+    ConfigError,
+    RunConfig,
+    build_method_options,
+    build_recipe,
+    split_overrides,
+)
 from benchmark.data import DATASET_INFO, DeviceData
 from benchmark.data import load as load_data
 from benchmark.networks import build_network
-from benchmark.results import (FORMAT, FORMAT_VERSION, atomic_torch_save, atomic_write_json, checkpoint_path,
-                               provenance, read_result, run_path)
+from benchmark.results import (
+    FORMAT,
+    FORMAT_VERSION,
+    atomic_torch_save,
+    atomic_write_json,
+    checkpoint_path,
+    provenance,
+    read_result,
+    run_path,
+)
 from benchmark.seeding import make_generator
 from benchmark.training import Trainer, accuracy, check_recipe_device, sampled_accuracy
 from methods.initialisation import initialise
@@ -69,7 +84,8 @@ def set_deterministic(device: torch.device, deterministic: bool) -> None:
         torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
-def _base_record(config: RunConfig, device: torch.device) -> dict[str, Any]:
+def base_record(config: RunConfig, device: torch.device) -> dict[str, Any]:
+    """The fields of a result file known before training (status "running"); seed batching shares it."""
     spec = protocols.get(config.protocol)
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "status": "running", "error": None,
@@ -111,7 +127,7 @@ def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = 
         ckpt.unlink(missing_ok=True)
     torch_device = resolve_device(device)
     check_recipe_device(config.recipe, torch_device)
-    record = _base_record(config, torch_device)
+    record = base_record(config, torch_device)
     atomic_write_json(path, record)
     try:
         extracted, result = _train_and_evaluate(config, record, torch_device, data_dir, download,
@@ -277,6 +293,12 @@ def run_grid(protocol_names: Iterable[str], method_names: Iterable[str], seeds: 
     return [execute(config, results_dir, **execute_options) for config in configs]
 
 
+def _mean_std(runs: list[dict[str, Any]], key: str) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one run) of a metric over runs."""
+    values = torch.tensor([float(r["metrics"][key]) for r in runs], dtype=torch.float64)
+    return float(values.mean()), (float(values.std()) if len(runs) > 1 else 0.0)
+
+
 def summarise(results: list[dict[str, Any]]) -> str:
     """A plain-text table: mean and std of the final test accuracy and kept fraction per config."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -290,12 +312,8 @@ def summarise(results: list[dict[str, Any]]) -> str:
         if not done:
             lines.append(f"{protocol:<16} {method:<18} {config_hash:<12} {0:>2}  (no completed run)")
             continue
-        def stat(key: str) -> tuple[float, float]:
-            values = torch.tensor([float(r["metrics"][key]) for r in done], dtype=torch.float64)
-            std = float(values.std()) if len(done) > 1 else 0.0
-            return float(values.mean()), std
-        test, final, kept, epochs = (stat(k) for k in ("test_acc", "final_test_acc", "kept_fraction",
-                                                        "epochs_to_best"))
+        test, final, kept, epochs = (_mean_std(done, k) for k in
+                                     ("test_acc", "final_test_acc", "kept_fraction", "epochs_to_best"))
         lines.append(f"{protocol:<16} {method:<18} {config_hash:<12} {len(done):>2} "
                      f"{100 * test[0]:>7.2f} ± {100 * test[1]:<4.2f} "
                      f"{100 * final[0]:>7.2f} ± {100 * final[1]:<4.2f} {100 * kept[0]:>7.1f} "

@@ -45,8 +45,15 @@ from benchmark.callbacks import Checkpoint, Progress
 from benchmark.config import ConfigError, RunConfig
 from benchmark.networks import ConvNet
 from benchmark.results import atomic_torch_save, atomic_write_json, checkpoint_path, run_path
-from benchmark.runner import (_base_record, build_run, evaluate_run, resolve_device, set_deterministic,
-                              stored_result, subnetwork_path)
+from benchmark.runner import (
+    base_record,
+    build_run,
+    evaluate_run,
+    resolve_device,
+    set_deterministic,
+    stored_result,
+    subnetwork_path,
+)
 from benchmark.training import Trainer, check_recipe_device
 from methods.base import MaskedLayer
 
@@ -244,7 +251,7 @@ def execute_seed_batch(configs: Sequence[RunConfig], results_dir: str | Path, *,
         config = configs[i]
         if force:
             checkpoint_path(results_dir, config.run_id).unlink(missing_ok=True)
-        records[i] = _base_record(config, torch_device)
+        records[i] = base_record(config, torch_device)
         atomic_write_json(run_path(results_dir, config.run_id), records[i])
     try:
         trainers: dict[int, Trainer] = {}

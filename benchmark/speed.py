@@ -80,6 +80,7 @@ from benchmark import reference_pipeline as ref
 from benchmark.config import ConfigError
 from benchmark.data import DATASET_INFO, DeviceData, Split
 from benchmark.networks import ConvNet, build_network
+from benchmark.results import atomic_write_bytes
 from benchmark.runner import build_run, make_config, resolve_device
 from benchmark.seed_batched import check_batchable, resolve_mode, train_epoch_batched
 from benchmark.training import Trainer, accuracy
@@ -698,8 +699,14 @@ def _csv(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="subnetbench speed", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmark.speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m benchmark.speed`` and ``subnetbench speed``."""
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--dataset", choices=DATASETS, default="cifar10", help="shape of the "
                         "generated data (default cifar10; digits is a tiny smoke run, no grid "
@@ -741,7 +748,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: 1 on a CPU, as subnetbench run trains there; torch's on CUDA)")
     parser.add_argument("--json", metavar="PATH", help="write the result here")
     parser.add_argument("--silent", action="store_true", help="no progress lines on stderr")
-    return parser
 
 
 def _resolve(args: argparse.Namespace) -> argparse.Namespace:
@@ -802,7 +808,13 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    return main_from_args(args, "python -m benchmark.speed " + " ".join(argv))
+
+
+def main_from_args(args: argparse.Namespace, command: str) -> int:
+    """Measure, print the table and write the JSON (atomically) from parsed arguments."""
     try:
         args = _resolve(args)
         if args.threads:
@@ -813,13 +825,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"subnetbench speed: error: {error}", file=sys.stderr)
         return 2
     result["table"] = format_table(result)
-    result["command"] = "python -m benchmark.speed " + " ".join(argv if argv is not None
-                                                               else sys.argv[1:])
+    result["command"] = command
     print(result["table"])
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+        atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())
         print(f"\nwritten: {path}")
     return 0
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,11 +37,11 @@ from methods import Method, set_mask_sampling
 class Callback:
     """Extension point of the loop. Every hook gets the trainer; override what you need."""
 
-    def on_run_start(self, trainer: "Trainer") -> None: ...
+    def on_run_start(self, trainer: Trainer) -> None: ...
 
-    def on_epoch_end(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
 
-    def on_run_end(self, trainer: "Trainer") -> None: ...
+    def on_run_end(self, trainer: Trainer) -> None: ...
 
 
 @dataclass

@@ -275,6 +275,21 @@ def test_speed_benchmark_writes_the_documented_json(tmp_path, capsys):
     assert result["grid_estimate"] is None  # digits: no CIFAR grid
 
 
+def test_subnetbench_speed_is_the_same_benchmark(tmp_path, capsys):
+    path = tmp_path / "speed.json"
+    argv = ["speed", "--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
+            "--methods", "dense", "--variants", "none", "--seed-batches", "none", "--batch-size",
+            "4", "--batches", "1", "--repeats", "1", "--eval-images", "4",
+            "--reference-workers", "0", "--silent", "--json", str(path)]
+    assert cli.main(argv) == 0
+    result = json.loads(path.read_text())
+    assert result["command"] == "subnetbench " + " ".join(argv)
+    assert [(r["network"], r["method"]) for r in result["rows"]] == [("conv2", "dense")]
+    assert list(tmp_path.iterdir()) == [path]  # written atomically: no temporary file left
+    assert cli.main(["speed", "--networks", "conv9"]) == 2
+    assert "'conv9' is not allowed" in capsys.readouterr().err
+
+
 def test_grid_estimate_arithmetic():
     rows = [{"network": "conv2", "method": m, "variant": "default", "seeds_batched": None,
              "seed_batch_mode": None, "ours_images_per_s": 4500.0, "reference_images_per_s": 900.0}
