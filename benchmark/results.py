@@ -3,34 +3,22 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import io
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+# One implementation of the atomic write (temporary file, fsync, rename) for the engine and the
+# report; it lives in reports/, which imports no torch.
+from reports.output import atomic_write_bytes
+
 FORMAT = "subnetbench.result"
 FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -38,15 +26,10 @@ def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def atomic_torch_save(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through the same atomic write (serialised in memory: checkpoints are small)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def run_path(results_dir: Path, run_id: str) -> Path:

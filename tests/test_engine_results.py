@@ -50,7 +50,7 @@ def test_a_failure_while_writing_leaves_the_old_file_and_no_temporary(tmp_path, 
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(results_module.os, "fsync", disk_full)  # after the bytes went to the temp file
+    monkeypatch.setattr(os, "fsync", disk_full)  # after the bytes went to the temporary file
     with pytest.raises(OSError, match="No space"):
         atomic_write_json(path, {"status": "completed", "metrics": {"x": 1.0}})
     assert path.read_bytes() == before
