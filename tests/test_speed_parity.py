@@ -189,6 +189,26 @@ def test_grouped_step_matches_separate_steps(method_name):
 
 
 # -- fast-path options ----------------------------------------------------------------------------
+def test_one_logistic_draw_trains_like_the_official_two_gumbel_draws(tmp_path):
+    """The fast estimator end to end: ASLP on digits-conv2 with ``estimator=logistic`` (ours, one
+    logistic draw per weight) and ``gumbel_pair`` (the official two-logit Gumbel-Softmax) over the
+    same 4 seeds. The draws differ, so the runs are not identical, but the accuracy distributions
+    must agree: a paired t-test of the per-seed differences at the 1 % level (|mean| <= t * SE with
+    t = 5.841, the 0.995 quantile of Student's t with 3 degrees of freedom), plus one test image
+    of slack (1/359) so that a difference of identical runs never fails on rounding."""
+    seeds, accuracies = (0, 1, 2, 3), {}
+    for estimator in ("logistic", "gumbel_pair"):
+        overrides = {"epochs": "4", "patience": "0", "aslp.estimator": estimator}
+        accuracies[estimator] = [
+            execute(make_config(PROTOCOL, "aslp", seed, overrides), tmp_path, device="cpu",
+                    progress=False)["metrics"]["final_test_acc"] for seed in seeds]
+    assert min(accuracies["logistic"] + accuracies["gumbel_pair"]) > 0.7  # both train (chance: 0.1)
+    differences = torch.tensor(accuracies["logistic"], dtype=torch.float64) - torch.tensor(
+        accuracies["gumbel_pair"], dtype=torch.float64)
+    standard_error = float(differences.std()) / len(seeds) ** 0.5
+    assert abs(float(differences.mean())) <= 5.841 * standard_error + 1 / 359, accuracies
+
+
 @pytest.mark.parametrize("method_name", ["aslp", "dense"])
 def test_channels_last_gives_the_same_numbers_within_float_tolerance(method_name):
     plain = _trainer(0, method_name, epochs=2, patience=0)
