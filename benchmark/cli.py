@@ -116,7 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "integer >= 1, and --jobs 1 with a seed batch (one process trains it)")
     options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
                    force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
-                   deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
+                   deterministic=args.deterministic, checkpoint_every=args.checkpoint_every,
+                   save_subnetwork=not args.no_save_subnetwork)
     if args.seed_batch > 1:
         runs = _execute_seed_batches(configs, args.results, options, args.seed_batch,
                                      args.seed_batch_mode, args.threads)
@@ -240,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--threads", type=int, default=1, help="torch threads of each CPU run "
                        "(default 1: for these small networks one thread a run and one run a core is "
                        "fastest; the numbers do not depend on --jobs)")
+    p_run.add_argument("--no-save-subnetwork", action="store_true",
+                       help="do not write the extracted subnetwork (RESULTS/subnetworks/RUN_ID.pt; "
+                       "by default it is written, and the benchmark suite checks it)")
     p_run.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
                        help="checkpoint interval in epochs (default 1)")
     p_run.add_argument("--report", metavar="DIR", help="write the report of the results "

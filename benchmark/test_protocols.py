@@ -24,7 +24,7 @@ import torch
 import methods
 from benchmark import grids, protocols
 from benchmark.results import REPO_ROOT
-from benchmark.runner import execute, load_subnetwork, make_config, resolve_device
+from benchmark.runner import execute, load_subnetwork, make_config, resolve_device, subnetwork_path
 
 # The published values are single numbers read off bar charts (one decimal, no std); our mean
 # over seeds must lie within this many percentage points of them.
@@ -106,6 +106,10 @@ def assert_invariants(result: dict, results_dir: Path) -> None:
     assert 1 <= metrics["epochs_to_best"] <= metrics["epochs_run"]
     assert len(result["curves"]["val_acc"]) == metrics["epochs_run"]
     # The recorded kept fractions are the counts in the extracted network itself.
+    if not subnetwork_path(results_dir, result["run_id"]).exists():
+        pytest.fail(f"the stored run {result['run_id']} in {results_dir} has no saved subnetwork "
+                    "(it was run with --no-save-subnetwork), so its kept fraction cannot be checked; "
+                    "move its result file away, or use another --results-dir, to run it again")
     network = load_subnetwork(results_dir, result)
     nonzero, total = methods.count_nonzero_weights(network)
     assert nonzero == round(metrics["kept_fraction"] * total)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 import methods
-from benchmark import cli, grids, protocols
+from benchmark import cli, grids, protocols, runner
 from tests.helpers import single_torch_thread  # noqa: F401
 
 
@@ -178,3 +178,16 @@ def test_a_real_run_prints_the_summary_and_writes_two_run_files(tmp_path, capsys
     assert cli.main(argv) == 0
     again = capsys.readouterr().out
     assert "[1/2]" in again and again.count("skipped (done)") == 2
+    # the extracted subnetworks were saved (the default) and hold what the result files say
+    for result in results:
+        network = runner.load_subnetwork(tmp_path, result)
+        nonzero, total = methods.count_nonzero_weights(network)
+        assert nonzero == round(result["metrics"]["kept_fraction"] * total)
+
+
+def test_no_save_subnetwork_writes_the_result_but_no_subnetwork(tmp_path, capsys):
+    argv = ["run", "digits-conv2", "--method", "dense", "--seeds", "0", "--set", "epochs=1",
+            "--results", str(tmp_path), "--device", "cpu", "--no-progress", "--no-save-subnetwork"]
+    assert cli.main(argv) == 0
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1
+    assert not (tmp_path / "subnetworks").exists()
