@@ -103,8 +103,13 @@ def _legend_columns(fig: Figure, handles: list) -> int:
     return max(1, min(len(handles), int(fig.get_figwidth() / per_entry)))
 
 
-def _omitted(total: int, shown: int) -> str:
-    return f" Only the first {shown} of {total} panels are drawn." if total > shown else ""
+def _panels(groups: dict, base_caption: str, sort_key: Callable) -> tuple[list, list, str]:
+    """The panel keys in order, the first MAX_PANELS of them (drawn), and the caption saying so."""
+    keys = sorted(groups, key=sort_key)
+    shown = keys[:MAX_PANELS]
+    omitted = (f" Only the first {len(shown)} of {len(keys)} panels are drawn."
+               if len(keys) > len(shown) else "")
+    return keys, shown, base_caption + omitted
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -162,9 +167,8 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
     if not groups:
         return FigureSpec(name, title, base_caption, note="No run of a mask-only method has a validation "
                                                           "curve (curves.val_acc): nothing to plot.")
-    keys = sorted(groups, key=lambda k: (dataset_sort_key(k[0]), natural_key(k[1]), method_sort_key(k[2])))
-    shown = keys[:MAX_PANELS]
-    caption = base_caption + _omitted(len(keys), len(shown))
+    keys, shown, caption = _panels(groups, base_caption, lambda k: (
+        dataset_sort_key(k[0]), natural_key(k[1]), method_sort_key(k[2])))
 
     def draw() -> Figure:
         fig, axes = _grid(len(shown))
@@ -209,9 +213,8 @@ def layer_kept(configs: list[Config]) -> FigureSpec:
     if not groups:
         return FigureSpec(name, title, base_caption, note="No run has per-layer kept fractions "
                                                           "(layer_kept_fraction): nothing to plot.")
-    keys = sorted(groups, key=lambda k: (dataset_sort_key(k[0]), natural_key(k[1])))
-    shown = keys[:MAX_PANELS]
-    caption = base_caption + _omitted(len(keys), len(shown))
+    keys, shown, caption = _panels(groups, base_caption, lambda k: (
+        dataset_sort_key(k[0]), natural_key(k[1])))
     colours = _Colours([m for k in keys for m in groups[k]])
 
     def draw() -> Figure:
@@ -260,9 +263,8 @@ def keep_probabilities(configs: list[Config]) -> FigureSpec:
     if not groups:
         return FigureSpec(name, title, base_caption, note="No run recorded keep probabilities "
                                                           "(keep_probabilities): nothing to plot.")
-    keys = sorted(groups, key=lambda k: (method_sort_key(k[0]), dataset_sort_key(k[1]), natural_key(k[2])))
-    shown = keys[:MAX_PANELS]
-    caption = base_caption + _omitted(len(keys), len(shown))
+    keys, shown, caption = _panels(groups, base_caption, lambda k: (
+        method_sort_key(k[0]), dataset_sort_key(k[1]), natural_key(k[2])))
 
     def draw() -> Figure:
         fig, axes = _grid(len(shown))
@@ -303,9 +305,8 @@ def epochs_to_best(configs: list[Config]) -> FigureSpec:
     if not groups:
         return FigureSpec(name, title, base_caption, note="No run has metrics.epochs_to_best: nothing "
                                                           "to plot.")
-    keys = sorted(groups, key=lambda k: (dataset_sort_key(k[0]), natural_key(k[1])))
-    shown = keys[:MAX_PANELS]
-    caption = base_caption + _omitted(len(keys), len(shown))
+    keys, shown, caption = _panels(groups, base_caption, lambda k: (
+        dataset_sort_key(k[0]), natural_key(k[1])))
     colours = _Colours([c.method for k in keys for c, _ in groups[k]])
 
     def draw() -> Figure:
