@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from benchmark.results import atomic_torch_save
-from benchmark.training import Callback, Trainer
+from subnetbench.benchmark.results import atomic_torch_save
+from subnetbench.benchmark.training import Callback, Trainer
 
 
 class Checkpoint(Callback):

@@ -22,8 +22,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-import methods
-from methods.initialisation import INITIALISATIONS
+from subnetbench import methods
+from subnetbench.methods.initialisation import INITIALISATIONS
 
 SCHEDULES = ("constant", "cosine")
 AUTOCAST_MODES = ("none", "bf16")
@@ -51,7 +51,7 @@ class Recipe:
     validation_fraction: float = 0.1
     bias: bool = True  # the ASLP networks have (frozen, unpruned) biases; edge-popup's have none
     eval_batch_size: int = 1024
-    # The fast path (python -m benchmark.speed measures each step on and off), off by default: the
+    # The fast path (subnetbench speed measures each step on and off), off by default: the
     # results of today's configurations stay as they are. They change float arithmetic, not the
     # recipe; a run with one on has its own configuration hash.
     channels_last: bool = False  # NHWC activations and 4-D parameters in training and evaluation

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmark.config import ConfigError
+from subnetbench.benchmark.config import ConfigError
 
 MASK_ONLY = ("aslp", "supermask", "edge_popup")
 ALL_METHODS = ("aslp", "dense", "edge_popup", "magnitude_pruning", "random_pruning", "supermask")

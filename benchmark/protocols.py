@@ -19,8 +19,8 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 
-from benchmark.config import ConfigError, Recipe
-from benchmark.networks import ARCHITECTURES
+from subnetbench.benchmark.config import ConfigError, Recipe
+from subnetbench.benchmark.networks import ARCHITECTURES
 
 DATASETS = ("cifar10", "cifar100", "digits")
 NETWORKS = tuple(ARCHITECTURES)

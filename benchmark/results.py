@@ -14,7 +14,7 @@ import torch
 
 # One implementation of the atomic write (temporary file, fsync, rename) for the engine and the
 # report; it lives in reports/, which imports no torch.
-from reports.output import atomic_write_bytes
+from subnetbench.reports.output import atomic_write_bytes
 
 FORMAT = "subnetbench.result"
 FORMAT_VERSION = 1

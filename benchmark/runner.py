@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-import methods
-from benchmark import protocols
-from benchmark.callbacks import Checkpoint, Progress
-from benchmark.config import (
+from subnetbench import methods
+from subnetbench.benchmark import protocols
+from subnetbench.benchmark.callbacks import Checkpoint, Progress
+from subnetbench.benchmark.config import (
     RECIPE_PRESETS,
     ConfigError,
     RunConfig,
@@ -28,10 +28,10 @@ from benchmark.config import (
     build_recipe,
     split_overrides,
 )
-from benchmark.data import DATASET_INFO, DeviceData
-from benchmark.data import load as load_data
-from benchmark.networks import build_network
-from benchmark.results import (
+from subnetbench.benchmark.data import DATASET_INFO, DeviceData
+from subnetbench.benchmark.data import load as load_data
+from subnetbench.benchmark.networks import build_network
+from subnetbench.benchmark.results import (
     FORMAT,
     FORMAT_VERSION,
     atomic_torch_save,
@@ -41,9 +41,9 @@ from benchmark.results import (
     read_result,
     run_path,
 )
-from benchmark.seeding import make_generator
-from benchmark.training import Trainer, accuracy, check_recipe_device, sampled_accuracy
-from methods.initialisation import initialise
+from subnetbench.benchmark.seeding import make_generator
+from subnetbench.benchmark.training import Trainer, accuracy, check_recipe_device, sampled_accuracy
+from subnetbench.methods.initialisation import initialise
 
 KEEP_PROBABILITY_BINS = 20
 

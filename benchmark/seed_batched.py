@@ -19,7 +19,7 @@ Two ways to run the shared step (``mode``):
 - ``loop``: each seed's own forward in turn inside the shared step: exactly the arithmetic of a
   separate run, so on a CPU the result files equal those of k separate runs (timings aside).
 - ``auto`` (the default): ``grouped`` on CUDA, ``loop`` elsewhere (on a CPU the grouped step does not
-  pay: see ``python -m benchmark.speed``, rows with ``seeds_batched``).
+  pay: see ``subnetbench speed``, rows with ``seeds_batched``).
 
 The result files have the format and run_id of separate runs. ``timings`` says how they were
 trained: ``seed_batch`` (seeds trained together at the start) and ``seed_batch_mode``; ``epoch_s``
@@ -40,12 +40,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-import methods
-from benchmark.callbacks import Checkpoint, Progress
-from benchmark.config import ConfigError, RunConfig
-from benchmark.networks import ConvNet
-from benchmark.results import atomic_torch_save, atomic_write_json, checkpoint_path, run_path
-from benchmark.runner import (
+from subnetbench import methods
+from subnetbench.benchmark.callbacks import Checkpoint, Progress
+from subnetbench.benchmark.config import ConfigError, RunConfig
+from subnetbench.benchmark.networks import ConvNet
+from subnetbench.benchmark.results import atomic_torch_save, atomic_write_json, checkpoint_path, run_path
+from subnetbench.benchmark.runner import (
     base_record,
     build_run,
     evaluate_run,
@@ -54,8 +54,8 @@ from benchmark.runner import (
     stored_result,
     subnetwork_path,
 )
-from benchmark.training import Trainer, check_recipe_device
-from methods.base import MaskedLayer
+from subnetbench.benchmark.training import Trainer, check_recipe_device
+from subnetbench.methods.base import MaskedLayer
 
 SUPPORTED_METHODS = ("aslp", "supermask", "edge_popup", "dense", "random_pruning")
 MODES = ("auto", "grouped", "loop")

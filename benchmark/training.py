@@ -8,7 +8,7 @@ loads with ``torch.load(..., weights_only=True)``.
 Metrics of an epoch are accumulated on the device and read once at its end: no host
 synchronisation inside the epoch.
 
-The recipe's fast-path options (all off by default; ``python -m benchmark.speed`` measures them):
+The recipe's fast-path options (all off by default; ``subnetbench speed`` measures them):
 ``channels_last`` converts the model's 4-D tensors and every preprocessed batch (training and
 evaluation) to NHWC; ``autocast="bf16"`` runs the training step's forward and loss under bfloat16
 autocast, on CUDA only (a CPU run refuses it: CPU bf16 autocast is slow on most processors and would
@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.config import ConfigError, Recipe
-from benchmark.data import DeviceData, Preprocess, Split
-from methods import Method, set_mask_sampling
+from subnetbench.benchmark.config import ConfigError, Recipe
+from subnetbench.benchmark.data import DeviceData, Preprocess, Split
+from subnetbench.methods import Method, set_mask_sampling
 
 
 class Callback:

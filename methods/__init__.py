@@ -1,6 +1,6 @@
 """subnetbench methods: a registry of subnetwork-extraction methods.
 
->>> import methods
+>>> from subnetbench import methods
 >>> methods.names()
 ['aslp', 'dense', 'edge_popup', 'magnitude_pruning', 'random_pruning', 'supermask']
 >>> Method = methods.get("aslp")
@@ -8,7 +8,7 @@
 
 See ``methods/base.py`` for the interface and the README for how to add a method.
 """
-from methods.base import (
+from subnetbench.methods.base import (
                           FAMILIES,
                           MASK_ONLY,
                           WEIGHT_TRAINING,
@@ -21,7 +21,15 @@ from methods.base import (
                           set_mask_sampling,
                           trainable_tensor_names,
 )
-from methods.registry import ENTRY_POINT_GROUP, RegistryError, UnknownMethodError, get, names, origin, refresh
+from subnetbench.methods.registry import (
+                          ENTRY_POINT_GROUP,
+                          RegistryError,
+                          UnknownMethodError,
+                          get,
+                          names,
+                          origin,
+                          refresh,
+)
 
 __all__ = ["ENTRY_POINT_GROUP", "FAMILIES", "MASK_ONLY", "WEIGHT_TRAINING", "Method", "OptimizerSpec",
            "OptionError", "RegistryError", "SparsityStats", "UnknownMethodError",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
+from subnetbench.methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
 
 ESTIMATORS = ("logistic", "gumbel_pair")
 _TINY = 1e-20

@@ -1,7 +1,7 @@
 """Dense baseline (PAPER.md section 2.5): every weight trained, nothing pruned."""
 from __future__ import annotations
 
-from methods.base import WeightTrainingMethod
+from subnetbench.methods.base import WeightTrainingMethod
 
 
 class Dense(WeightTrainingMethod):

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_keep_fraction, round_half_up
+from subnetbench.methods.base import (
+    MaskedLayer,
+    ScoredMaskMethod,
+    ScoredMaskOptions,
+    check_keep_fraction,
+    round_half_up,
+)
 
 
 def top_k_mask(scores: Tensor, keep_fraction: float) -> Tensor:

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from methods.base import OptionError, prunable_layers
+from subnetbench.methods.base import OptionError, prunable_layers
 
 INITIALISATIONS = ("kaiming_normal", "signed_constant", "scaled_signed_constant", "pytorch_default")
 

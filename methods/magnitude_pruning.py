@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from methods.base import (
+from subnetbench.methods.base import (
     FixedMaskWeightTrainingMethod,
     MaskedLayer,
     WeightTrainingOptions,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from methods.base import (
+from subnetbench.methods.base import (
     FixedMaskWeightTrainingMethod,
     WeightTrainingOptions,
     check_keep_fraction,

@@ -14,7 +14,7 @@ import importlib.metadata
 import pkgutil
 import re
 
-from methods.base import Method
+from subnetbench.methods.base import Method
 
 ENTRY_POINT_GROUP = "subnetbench.methods"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -45,7 +45,7 @@ def _add(found: dict[str, tuple[type[Method], str]], cls: type, origin: str) -> 
 
 
 def _discover() -> dict[str, tuple[type[Method], str]]:
-    import methods as package
+    from subnetbench import methods as package
 
     found: dict[str, tuple[type[Method], str]] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
+from subnetbench.methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
 
 
 class BernoulliStraightThrough(torch.autograd.Function):

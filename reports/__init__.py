@@ -1,6 +1,6 @@
 """subnetbench reports: a self-contained, paper-style HTML comparison report from result files.
 
->>> import reports
+>>> from subnetbench import reports
 >>> html_path = reports.build_report("results", "report")          # doctest: +SKIP
 
 The report reads only the result files (docs/results-format.md) and the published values
@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.build import build_report
+from subnetbench.reports.build import build_report
 
 __all__ = ["add_arguments", "build_report", "main", "main_from_args"]
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import jinja2
 
-from reports import stats
-from reports.claims import MIN_PAIRS, evaluate_claims
-from reports.exports import write_tables
-from reports.figures import render_figures
-from reports.loading import Reference, ResultSet, load_reference, load_results
-from reports.output import atomic_write_text
-from reports.provenance import (
+from subnetbench.reports import stats
+from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims
+from subnetbench.reports.exports import write_tables
+from subnetbench.reports.figures import render_figures
+from subnetbench.reports.loading import Reference, ResultSet, load_reference, load_results
+from subnetbench.reports.output import atomic_write_text
+from subnetbench.reports.provenance import (
     commit_text,
     created_text,
     device_text,
@@ -21,7 +21,7 @@ from reports.provenance import (
     unidentified_runs,
     versions_text,
 )
-from reports.tables import Config, build_tables, group_configs
+from subnetbench.reports.tables import Config, build_tables, group_configs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 REPORT_NAME = "report.html"

@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reports import stats
-from reports.loading import VARIANT_AXES, VARIANT_SHORT
-from reports.stats import Summary, Verdict, summarise
-from reports.tables import MASK_ONLY, Config, method_sort_key, variant_label
+from subnetbench.reports import stats
+from subnetbench.reports.loading import VARIANT_AXES, VARIANT_SHORT
+from subnetbench.reports.stats import Summary, Verdict, summarise
+from subnetbench.reports.tables import MASK_ONLY, Config, method_sort_key, variant_label
 
 METHOD_AXIS = "method"
 # Options that implement each variant axis, by the last component of their dotted key.

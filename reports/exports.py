@@ -5,11 +5,11 @@ import json
 import re
 from pathlib import Path
 
-from reports.claims import Claim
-from reports.loading import Run
-from reports.output import atomic_write_text, csv_text, latex_escape, latex_table
-from reports.stats import Summary
-from reports.tables import CellEntry, FamilyTable
+from subnetbench.reports.claims import Claim
+from subnetbench.reports.loading import Run
+from subnetbench.reports.output import atomic_write_text, csv_text, latex_escape, latex_table
+from subnetbench.reports.stats import Summary
+from subnetbench.reports.tables import CellEntry, FamilyTable
 
 
 def _r(value: float | None, digits: int = 2) -> str:

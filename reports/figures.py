@@ -20,9 +20,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from reports.loading import VARIANT_AXES
-from reports.output import atomic_write_bytes
-from reports.tables import MASK_ONLY, Config, dataset_sort_key, method_sort_key, natural_key
+from subnetbench.reports.loading import VARIANT_AXES
+from subnetbench.reports.output import atomic_write_bytes
+from subnetbench.reports.tables import MASK_ONLY, Config, dataset_sort_key, method_sort_key, natural_key
 
 MAX_PANELS = 12
 PNG_DPI = 130

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from subnetbench.reference_results import PUBLISHED
+
 RESULT_FORMAT = "subnetbench.result"
 RESULT_FORMAT_VERSION = 1
 REFERENCE_FORMAT = "subnetbench.reference"
@@ -23,7 +25,6 @@ VARIANT_AXES = ("data_augmentation", "signed_constant", "smart_rescale")
 VARIANT_SHORT = {"data_augmentation": "DA", "signed_constant": "SC", "smart_rescale": "SR"}
 REQUIRED_METRICS = ("test_acc", "final_test_acc", "kept_fraction")
 MAX_FILE_BYTES = 64 * 1024 * 1024
-DEFAULT_REFERENCE = Path(__file__).resolve().parents[1] / "reference_results" / "published.json"
 
 
 class InvalidResult(ValueError):
@@ -363,7 +364,7 @@ class Reference:
 
 def load_reference(path: str | Path | None = None) -> Reference:
     """The published values; a missing or malformed file gives a Reference with ``problem`` set."""
-    path = Path(path) if path is not None else DEFAULT_REFERENCE
+    path = Path(path) if path is not None else PUBLISHED
     ref = Reference(path=path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from reports.loading import ResultSet, Run
+from subnetbench.reports.loading import ResultSet, Run
 
 
 def versions_text(run: Run) -> str:

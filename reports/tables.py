@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from reports.loading import VARIANT_AXES, VARIANT_SHORT, Published, Reference, Run
-from reports.stats import Summary, Verdict, reproduction_verdict, summarise
+from subnetbench.reports.loading import VARIANT_AXES, VARIANT_SHORT, Published, Reference, Run
+from subnetbench.reports.stats import Summary, Verdict, reproduction_verdict, summarise
 
 MASK_ONLY = "mask-only"
 WEIGHT_TRAINING = "weight-training"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-import methods
-from benchmark.networks import ConvNet
-from methods.base import masked_layers
+from subnetbench import methods
+from subnetbench.benchmark.networks import ConvNet
+from subnetbench.methods.base import masked_layers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -159,10 +160,23 @@ def write_distribution(root: Path, dist_name: str, entry_points: dict[str, str],
     return dist_info
 
 
+def source_tree_copy(root: Path) -> Path:
+    """The package as a wheel lays it out (``root/subnetbench/methods``...), copied from the
+    repository; a fresh interpreter with ``root`` first on its path imports it instead of the
+    installed one, so a test can drop a module into ``root/subnetbench/methods``."""
+    ignore = shutil.ignore_patterns("__pycache__", "suite")
+    package = root / "subnetbench"
+    shutil.copytree(REPO / "subnetbench", package, ignore=ignore)
+    for folder in ("methods", "benchmark", "reports"):
+        shutil.copytree(REPO / folder, package / folder, ignore=ignore)
+    return package
+
+
 def run_python(code: str, *path_entries: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter with ``path_entries`` and the repository on PYTHONPATH."""
+    """Run ``code`` in a fresh interpreter with ``path_entries`` first on PYTHONPATH (the package
+    itself comes from the environment's install)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(p) for p in path_entries] + [str(REPO)])
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in path_entries)
     env.setdefault("OMP_NUM_THREADS", "1")
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=path_entries[0]
                             if path_entries else REPO, capture_output=True, text=True, timeout=120)

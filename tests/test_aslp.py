@@ -10,9 +10,15 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-import methods
-from methods.aslp import ASLP, binary_concrete, gumbel_noise, logistic_noise, two_logit_gumbel_softmax
-from methods.base import masked_layers
+from subnetbench import methods
+from subnetbench.methods.aslp import (
+    ASLP,
+    binary_concrete,
+    gumbel_noise,
+    logistic_noise,
+    two_logit_gumbel_softmax,
+)
+from subnetbench.methods.base import masked_layers
 from tests.helpers import (
     binomial_tolerance,
     digits_batch,

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import methods
-from methods.base import MASK_ONLY, WEIGHT_TRAINING, MaskedLayer, masked_layers
+from subnetbench import methods
+from subnetbench.methods.base import MASK_ONLY, WEIGHT_TRAINING, MaskedLayer, masked_layers
 from tests.helpers import (
     ALL_CONFIGS,
     MASK_ONLY_CONFIGS,

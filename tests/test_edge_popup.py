@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from methods.base import masked_layers, round_half_up
-from methods.edge_popup import EdgePopup, TopKStraightThrough, top_k_mask
+from subnetbench.methods.base import masked_layers, round_half_up
+from subnetbench.methods.edge_popup import EdgePopup, TopKStraightThrough, top_k_mask
 from tests.helpers import (
     digits_batch,
     prepared,

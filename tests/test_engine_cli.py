@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-import methods
-from benchmark import cli, grids, protocols, runner
+from subnetbench import cli, methods
+from subnetbench.benchmark import grids, protocols, runner
 from tests.helpers import single_torch_thread  # noqa: F401
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from benchmark import protocols
-from benchmark.config import (
+from subnetbench.benchmark import protocols
+from subnetbench.benchmark.config import (
     RECIPE_PRESETS,
     ConfigError,
     Recipe,
@@ -16,8 +16,8 @@ from benchmark.config import (
     build_recipe,
     parse_assignments,
 )
-from benchmark.runner import make_config
-from methods.initialisation import INITIALISATIONS
+from subnetbench.benchmark.runner import make_config
+from subnetbench.methods.initialisation import INITIALISATIONS
 
 # A non-default value of every recipe key and how it is written on the command line.
 RECIPE_VALUES = {

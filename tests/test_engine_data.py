@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchvision
 
-from benchmark.data import (
+from subnetbench.benchmark.data import (
     DATASET_INFO,
     DataUnavailableError,
     Preprocess,
@@ -22,7 +22,7 @@ from benchmark.data import (
     random_flip,
     split_validation,
 )
-from benchmark.seeding import make_generator
+from subnetbench.benchmark.seeding import make_generator
 from tests.helpers import single_torch_thread  # noqa: F401
 
 

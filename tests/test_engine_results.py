@@ -11,11 +11,17 @@ import pytest
 import torch
 from torch import nn
 
-import benchmark.results as results_module
-from benchmark import runner
-from benchmark.data import DATASET_INFO, load_raw
-from benchmark.results import atomic_torch_save, atomic_write_json, checkpoint_path, read_result, run_path
-from benchmark.runner import execute, load_subnetwork, make_config
+from subnetbench.benchmark import results as results_module
+from subnetbench.benchmark import runner
+from subnetbench.benchmark.data import DATASET_INFO, load_raw
+from subnetbench.benchmark.results import (
+    atomic_torch_save,
+    atomic_write_json,
+    checkpoint_path,
+    read_result,
+    run_path,
+)
+from subnetbench.benchmark.runner import execute, load_subnetwork, make_config
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 DOC = REPO / "docs" / "results-format.md"

@@ -16,11 +16,11 @@ import time
 import pytest
 import torch
 
-from benchmark import runner
-from benchmark.config import ConfigError
-from benchmark.results import checkpoint_path, run_path
-from benchmark.runner import execute, make_config
-from benchmark.training import Trainer
+from subnetbench.benchmark import runner
+from subnetbench.benchmark.config import ConfigError
+from subnetbench.benchmark.results import checkpoint_path, run_path
+from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark.training import Trainer
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 PROTOCOL = "digits-conv2"
@@ -204,7 +204,7 @@ def test_a_resumed_run_ignores_a_checkpoint_when_forced(magnitude_reference, tmp
 # -- resume after SIGKILL of the real command --------------------------------------------------------
 
 def _command(results_dir) -> list[str]:
-    return [sys.executable, "-m", "benchmark", "run", PROTOCOL, "--method", "aslp",
+    return [sys.executable, "-m", "subnetbench", "run", PROTOCOL, "--method", "aslp",
             "--set", "epochs=6", "--set", "patience=0", "--results", str(results_dir),
             "--no-progress", "--device", "cpu"]
 

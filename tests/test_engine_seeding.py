@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from benchmark.seeding import STREAMS, derive_seed, make_generator
+from subnetbench.benchmark.seeding import STREAMS, derive_seed, make_generator
 from tests.helpers import REPO
 
 
@@ -29,7 +29,7 @@ def test_derive_seed_follows_its_definition():
 
 def test_derive_seed_is_stable_across_processes():
     cases = [(root, name) for root in (0, 1, 2) for name in STREAMS]
-    code = ("import json, sys; from benchmark.seeding import derive_seed; "
+    code = ("import json, sys; from subnetbench.benchmark.seeding import derive_seed; "
             "print(json.dumps([derive_seed(r, n) for r, n in json.loads(sys.argv[1])]))")
     # a fixed str-hash seed in the child, a random one here: the seeds must not depend on it
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-import methods
-from benchmark.config import Recipe
-from benchmark.data import DATASET_INFO, DeviceData, Split
-from benchmark.networks import build_network
-from benchmark.training import Callback, Trainer
+from subnetbench import methods
+from subnetbench.benchmark.config import Recipe
+from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
+from subnetbench.benchmark.networks import build_network
+from subnetbench.benchmark.training import Callback, Trainer
 from tests.helpers import single_torch_thread  # noqa: F401
 
 

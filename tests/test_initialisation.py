@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import methods
-from benchmark.networks import ConvNet
-from methods.base import prunable_layers
-from methods.initialisation import INITIALISATIONS, initialise
+from subnetbench import methods
+from subnetbench.benchmark.networks import ConvNet
+from subnetbench.methods.base import prunable_layers
+from subnetbench.methods.initialisation import INITIALISATIONS, initialise
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 GAIN = math.sqrt(2.0)  # ReLU

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from methods.base import masked_layers, round_half_up
-from methods.magnitude_pruning import MagnitudePruning, magnitude_mask
+from subnetbench.methods.base import masked_layers, round_half_up
+from subnetbench.methods.magnitude_pruning import MagnitudePruning, magnitude_mask
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-import methods
-from benchmark.networks import ARCHITECTURES, ConvNet, build_network
-from methods.base import prunable_layers
+from subnetbench import methods
+from subnetbench.benchmark.networks import ARCHITECTURES, ConvNet, build_network
+from subnetbench.methods.base import prunable_layers
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 SPEC = {  # conv widths and the fully connected input on 3x32x32 images

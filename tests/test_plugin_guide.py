@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-import methods
-from methods.base import MaskedLayer, masked_layers
+from subnetbench import methods
+from subnetbench.methods.base import MaskedLayer, masked_layers
 from tests.helpers import (
     REPO,
     digits_batch,
@@ -22,6 +22,7 @@ from tests.helpers import (
     last_json_line,
     run_python,
     single_torch_thread,  # noqa: F401  (autouse fixture)
+    source_tree_copy,
     write_distribution,
 )
 
@@ -122,8 +123,8 @@ RUN_THE_PLUGIN = '''
     import json
     import torch
     from torch.nn import functional as F
-    import methods
-    from benchmark.networks import ConvNet
+    from subnetbench import methods
+    from subnetbench.benchmark.networks import ConvNet
 
     Method = methods.get("threshold")
     method = Method(smart_rescale=True)
@@ -205,11 +206,10 @@ def test_the_snippet_installs_with_pip(tmp_path):
 
 def test_the_example_works_as_an_in_repo_module(tmp_path):
     """As the guide says: saved as methods/threshold.py, it is found by convention."""
-    shutil.copytree(REPO / "methods", tmp_path / "methods",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(EXAMPLE, tmp_path / "methods" / "threshold.py")
+    shutil.copy(EXAMPLE, source_tree_copy(tmp_path) / "methods" / "threshold.py")
     report = last_json_line(run_python(RUN_THE_PLUGIN, tmp_path))
-    check_report(report, "methods.threshold", "class ThresholdMask in module methods.threshold")
+    check_report(report, "subnetbench.methods.threshold",
+                 "class ThresholdMask in module subnetbench.methods.threshold")
 
 
 def test_the_guide_describes_every_interface_method():

@@ -10,8 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from methods.base import masked_layers, round_half_up
-from methods.random_pruning import RandomPruning, erk_densities, random_mask
+from subnetbench.methods.base import masked_layers, round_half_up
+from subnetbench.methods.random_pruning import RandomPruning, erk_densities, random_mask
 from tests.helpers import (
     chi_square_sf,
     prepared,

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import json
-import shutil
 import textwrap
 
 import pytest
 
-import methods
-from methods.aslp import ASLP
-from methods.base import Method
-from methods.registry import RegistryError, _add
+from subnetbench import methods
+from subnetbench.methods.aslp import ASLP
+from subnetbench.methods.base import Method
+from subnetbench.methods.registry import RegistryError, _add
 from tests.helpers import (
-    REPO,
     last_json_line,
     run_python,
     single_torch_thread,  # noqa: F401  (autouse fixture)
+    source_tree_copy,
     write_distribution,
 )
 
 SIX = ["aslp", "dense", "edge_popup", "magnitude_pruning", "random_pruning", "supermask"]
 
 PLUGIN_SOURCE = textwrap.dedent('''
-    from methods.base import WeightTrainingMethod
+    from subnetbench.methods.base import WeightTrainingMethod
 
 
     class Frozen(WeightTrainingMethod):
@@ -32,7 +31,8 @@ PLUGIN_SOURCE = textwrap.dedent('''
 ''')
 
 REPORT = '''
-    import json, methods
+    import json
+    from subnetbench import methods
     names = methods.names()
     print(json.dumps({"names": names, "origins": {n: methods.origin(n) for n in names}}))
 '''
@@ -44,7 +44,7 @@ def test_in_repo_discovery_finds_exactly_the_six_methods():
     for name in SIX:
         cls = methods.get(name)
         assert issubclass(cls, Method) and cls.name == name
-        assert methods.origin(name) == f"class {cls.__qualname__} in module methods.{name}"
+        assert methods.origin(name) == f"class {cls.__qualname__} in module subnetbench.methods.{name}"
 
 
 def test_an_unknown_name_lists_the_registered_ones_and_suggests_the_closest():
@@ -94,14 +94,13 @@ def test_non_methods_are_refused():
 
 def test_discovery_by_convention_of_a_new_module_in_methods(tmp_path):
     """A module dropped into methods/ is found with no registration code; private ones are not."""
-    package = tmp_path / "methods"
-    shutil.copytree(REPO / "methods", package, ignore=shutil.ignore_patterns("__pycache__"))
+    package = source_tree_copy(tmp_path) / "methods"
     (package / "frozen.py").write_text(PLUGIN_SOURCE.format(name="frozen"))
     (package / "_private.py").write_text(PLUGIN_SOURCE.format(name="private"))
     result = run_python(REPORT, tmp_path)
     report = last_json_line(result)
     assert report["names"] == sorted(SIX + ["frozen"])
-    assert report["origins"]["frozen"] == "class Frozen in module methods.frozen"
+    assert report["origins"]["frozen"] == "class Frozen in module subnetbench.methods.frozen"
 
 
 def test_an_external_plugin_is_found_through_its_entry_point(tmp_path):
@@ -109,7 +108,7 @@ def test_an_external_plugin_is_found_through_its_entry_point(tmp_path):
                        {"subnetbench_frozen": PLUGIN_SOURCE.format(name="frozen")})
     result = run_python(REPORT + '''
     import torch
-    from benchmark.networks import ConvNet
+    from subnetbench.benchmark.networks import ConvNet
     method = methods.get("frozen")()
     model = method.prepare(ConvNet("conv2", 1, 8, 10))
     print(json.dumps({"out": list(model(torch.zeros(2, 1, 8, 8)).shape),
@@ -140,15 +139,17 @@ def test_an_external_plugin_claiming_a_builtin_name_is_an_error(tmp_path):
     result = run_python(REPORT, tmp_path, check=False)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("methods.registry.RegistryError: method name 'aslp' is claimed twice")
-    assert "class ASLP in module methods.aslp" in last
+    assert last.startswith("subnetbench.methods.registry.RegistryError: method name 'aslp' is "
+                           "claimed twice")
+    assert "class ASLP in module subnetbench.methods.aslp" in last
     assert "entry point 'aslp' = subnetbench_fake:Frozen (distribution subnetbench-fake-aslp)" in last
 
 
 def test_refresh_discovers_a_distribution_installed_later(tmp_path):
     (tmp_path / "subnetbench_late.py").write_text(PLUGIN_SOURCE.format(name="late"))
     result = run_python(f'''
-    import json, pathlib, methods
+    import json, pathlib
+    from subnetbench import methods
     before = methods.names()
     dist = pathlib.Path({str(tmp_path)!r}) / "subnetbench_late-0.1.0.dist-info"
     dist.mkdir()

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reports
-from reports import stats
-from reports.claims import evaluate_claims, find_partners, pair_by_seed
-from reports.loading import load_reference, load_results
-from reports.output import atomic_write_text, latex_escape, latex_table
-from reports.tables import build_tables, group_configs
+from subnetbench import reports
+from subnetbench.reports import stats
+from subnetbench.reports.claims import evaluate_claims, find_partners, pair_by_seed
+from subnetbench.reports.loading import load_reference, load_results
+from subnetbench.reports.output import atomic_write_text, latex_escape, latex_table
+from subnetbench.reports.tables import build_tables, group_configs
 from tests.report_fixtures import (
     XSS_METHOD,
     XSS_OPTION,

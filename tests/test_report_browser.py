@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import reports
+from subnetbench import reports
 from tests.report_fixtures import XSS_METHOD, XSS_OPTION, write_hostile, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ def write_real_digits_results(results_dir: Path) -> Path:
     and with signed constants, two seeds each, two epochs (about a minute on two cores)."""
     import torch
 
-    from benchmark.runner import execute, make_config
+    from subnetbench.benchmark.runner import execute, make_config
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the CLI's runs: one thread is fastest for these small networks

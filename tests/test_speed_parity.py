@@ -7,7 +7,7 @@
 - ``channels_last`` gives the same numbers to float tolerance on a CPU; ``autocast=bf16`` is refused
   off CUDA; the fast-path options at their defaults leave result files unchanged;
 - CPU runs stay bit-reproducible;
-- ``python -m benchmark.speed`` writes the documented JSON (a smoke test on a tiny budget: speed
+- ``subnetbench speed`` writes the documented JSON (a smoke test on a tiny budget: speed
   targets live in the benchmark's output, never in tests).
 """
 from __future__ import annotations
@@ -19,14 +19,14 @@ import json
 import pytest
 import torch
 
-import methods
-from benchmark import cli, speed
-from benchmark.config import ConfigError, Recipe
-from benchmark.data import DATASET_INFO, DeviceData, Split
-from benchmark.networks import build_network
-from benchmark.runner import execute, make_config
-from benchmark.seed_batched import execute_seed_batch, fit_batched, grouped_forward
-from benchmark.training import Trainer
+from subnetbench import cli, methods
+from subnetbench.benchmark import speed
+from subnetbench.benchmark.config import ConfigError, Recipe
+from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
+from subnetbench.benchmark.networks import build_network
+from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark.seed_batched import execute_seed_batch, fit_batched, grouped_forward
+from subnetbench.benchmark.training import Trainer
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
 
 PROTOCOL = "digits-conv2"

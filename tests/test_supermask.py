@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from methods.base import masked_layers
-from methods.supermask import Supermask, dwr_factor
+from subnetbench.methods.base import masked_layers
+from subnetbench.methods.supermask import Supermask, dwr_factor
 from tests.helpers import (
     binomial_tolerance,
     digits_batch,

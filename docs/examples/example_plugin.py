@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
+from subnetbench.methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
 
 
 class ThresholdStraightThrough(torch.autograd.Function):

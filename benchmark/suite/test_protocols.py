@@ -21,10 +21,16 @@ from pathlib import Path
 import pytest
 import torch
 
-import methods
-from benchmark import grids, protocols
-from benchmark.results import REPO_ROOT
-from benchmark.runner import execute, load_subnetwork, make_config, resolve_device, subnetwork_path
+from subnetbench import methods
+from subnetbench.benchmark import grids, protocols
+from subnetbench.benchmark.runner import (
+    execute,
+    load_subnetwork,
+    make_config,
+    resolve_device,
+    subnetwork_path,
+)
+from subnetbench.reference_results import PUBLISHED
 
 # The published values are single numbers read off bar charts (one decimal, no std); our mean
 # over seeds must lie within this many percentage points of them.
@@ -83,7 +89,7 @@ def _cifar_missing_reason(dataset: str, device: str) -> str | None:
         return None
     if resolve_device(device).type != "cuda":
         return f"{dataset} protocols need CUDA (device here: {resolve_device(device)})"
-    from benchmark.data import DataUnavailableError, load_raw
+    from subnetbench.benchmark.data import DataUnavailableError, load_raw
 
     try:
         load_raw(dataset, download=False)
@@ -142,7 +148,7 @@ def test_full_run(full_run, request, results_dir):
 
 
 def _published() -> list[dict]:
-    return json.loads((REPO_ROOT / "reference_results" / "published.json").read_text())["results"]
+    return json.loads(PUBLISHED.read_text())["results"]
 
 
 def published_value(dataset: str, network: str, method: str, variant: dict) -> dict | None:

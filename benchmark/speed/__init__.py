@@ -76,14 +76,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark import reference_pipeline as ref
-from benchmark.config import ConfigError
-from benchmark.data import DATASET_INFO, DeviceData, Split
-from benchmark.networks import ConvNet, build_network
-from benchmark.results import atomic_write_bytes
-from benchmark.runner import build_run, make_config, resolve_device
-from benchmark.seed_batched import check_batchable, resolve_mode, train_epoch_batched
-from benchmark.training import Trainer, accuracy
+from subnetbench.benchmark.config import ConfigError
+from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
+from subnetbench.benchmark.networks import ConvNet, build_network
+from subnetbench.benchmark.results import atomic_write_bytes
+from subnetbench.benchmark.runner import build_run, make_config, resolve_device
+from subnetbench.benchmark.seed_batched import check_batchable, resolve_mode, train_epoch_batched
+from subnetbench.benchmark.speed import reference_pipeline as ref
+from subnetbench.benchmark.training import Trainer, accuracy
 
 NETWORKS = ("conv2", "conv4", "conv6")
 METHODS = ("aslp", "supermask", "edge_popup", "dense")

@@ -18,7 +18,7 @@ def pytest_sessionfinish(session, exitstatus):
     results = Path(config.getoption("--results-dir"))
     if not (results / "runs").is_dir():
         return
-    import reports
+    from subnetbench import reports
 
     html = reports.build_report(results, Path(config.getoption("--report-dir")))
     reporter = config.pluginmanager.get_plugin("terminalreporter")

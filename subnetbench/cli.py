@@ -22,11 +22,11 @@ from typing import Any
 
 import torch
 
-import methods
-from benchmark import grids, protocols
-from benchmark.config import RECIPE_PRESETS, ConfigError, Recipe, parse_assignments
-from benchmark.data import DataUnavailableError
-from benchmark.runner import execute, make_config, resolve_device, summarise
+from subnetbench import methods
+from subnetbench.benchmark import grids, protocols
+from subnetbench.benchmark.config import RECIPE_PRESETS, ConfigError, Recipe, parse_assignments
+from subnetbench.benchmark.data import DataUnavailableError
+from subnetbench.benchmark.runner import execute, make_config, resolve_device, summarise
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -169,7 +169,7 @@ def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, An
     """--seed-batch: up to ``size`` seeds of one configuration trained together in this process
     (benchmark/seed_batched.py), in the planned order. Every batch is validated (supported method,
     options) before the first one runs."""
-    from benchmark.seed_batched import check_batchable, execute_seed_batch
+    from subnetbench.benchmark.seed_batched import check_batchable, execute_seed_batch
 
     by_configuration: dict[tuple[str, str, str], list] = {}
     for config in configs:
@@ -186,7 +186,7 @@ def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, An
 
 
 def _report(results_dir: Path, out_dir: Path) -> int:
-    import reports
+    from subnetbench import reports
 
     html = reports.build_report(results_dir, out_dir)
     print(f"report: {html}")
@@ -194,13 +194,13 @@ def _report(results_dir: Path, out_dir: Path) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import reports
+    from subnetbench import reports
 
     return reports.main_from_args(args)
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
-    from benchmark import speed
+    from subnetbench.benchmark import speed
 
     return speed.main_from_args(args, "subnetbench " + " ".join(args.argv))
 
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.set_defaults(func=cmd_run)
 
     p_report = sub.add_parser("report", help="HTML report of a results directory")
-    import reports
+    from subnetbench import reports
 
     reports.add_arguments(p_report)
     p_report.set_defaults(func=cmd_report)
@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Training throughput of the suite against a re-creation "
                              "of the official pipeline, side by side; the details are in "
                              "benchmark/speed.py and python -m benchmark.speed --help.")
-    from benchmark import speed
+    from subnetbench.benchmark import speed
 
     speed.add_arguments(p_speed)
     p_speed.set_defaults(func=cmd_speed)

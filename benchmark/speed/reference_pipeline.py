@@ -1,5 +1,5 @@
 """A re-creation of the official ASLP training pipeline (N0ciple/ASLP, PyTorch Lightning), for speed
-comparisons only (``python -m benchmark.speed``). It never produces results.
+comparisons only (``subnetbench speed``). It never produces results.
 
 What the official code does per training epoch, and what is kept here:
 
@@ -32,13 +32,13 @@ from torch import Tensor
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.data import DatasetInfo
-from benchmark.networks import build_network
-from methods import masked_layers, set_mask_sampling
-from methods.aslp import ASLP
-from methods.base import MaskedLayer, Method
-from methods.initialisation import initialise
-from methods.registry import get as get_method
+from subnetbench.benchmark.data import DatasetInfo
+from subnetbench.benchmark.networks import build_network
+from subnetbench.methods import masked_layers, set_mask_sampling
+from subnetbench.methods.aslp import ASLP
+from subnetbench.methods.base import MaskedLayer, Method
+from subnetbench.methods.initialisation import initialise
+from subnetbench.methods.registry import get as get_method
 
 
 class GeneratedImages(Dataset):

@@ -1,0 +1,24 @@
+"""subnetbench: a reproducibility benchmark for extracting subnetworks from neural networks.
+
+Everything installs under this one name, so nothing generic (``methods``, ``benchmark``,
+``reports``) lands in site-packages. The folders of the repository are its subpackages:
+
+- ``subnetbench.methods`` (``methods/``): the method registry and the plugin API;
+- ``subnetbench.benchmark`` (``benchmark/``): the engine: protocols, data, training, runs, results;
+- ``subnetbench.benchmark.speed`` (``benchmark/speed/``): the speed study;
+- ``subnetbench.reports`` (``reports/``): the HTML report (imports no torch);
+- this folder: the command line (``subnetbench.cli``) and what the engine and the report share:
+  the result-file records (``subnetbench.records``) and atomic file writes (``subnetbench.files``).
+"""
+from __future__ import annotations
+
+import importlib.metadata
+
+from subnetbench import _legacy_imports
+
+try:
+    __version__ = importlib.metadata.version("subnetbench")
+except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "0+unknown"
+
+_legacy_imports.install()

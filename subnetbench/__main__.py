@@ -1,0 +1,5 @@
+import sys
+
+from subnetbench.cli import main
+
+sys.exit(main())
