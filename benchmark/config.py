@@ -1,114 +1,74 @@
-"""Typed, validated options of a run, settable from the command line.
+"""A run's configuration, resolved and validated once: :class:`RunConfig` and :func:`make_config`.
 
 A run is (protocol, method, seed) plus options in two namespaces:
 
 - recipe options (``epochs=5``, ``init=signed_constant``, ``augmentation=true``...): :class:`Recipe`;
-- method options (``method.smart_rescale=true``): the method's ``Options`` dataclass.
+- method options (``method.smart_rescale=true`` for every selected method, ``aslp.temperature=2``
+  for one): the method's ``Options`` dataclass.
 
 Every value is parsed by the type of its dataclass field and validated before any work starts; an
-unknown key, a wrong type or a value out of range is a :class:`ConfigError` naming the key, the value
-and what is allowed. The configuration hash covers only values that differ from the defaults (the
-protocol's recipe and the method's options), so adding an option with a default later does not
-rename old results (the idea of OpenLTH).
+unknown key, a wrong type or a value out of range is an :class:`OptionError` naming the key as it was
+typed, the value and what is allowed. The configuration hash covers only values that differ from the
+defaults (the protocol's recipe and the method's options), so adding an option with a default later
+does not rename old results (the idea of OpenLTH).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from subnetbench import methods
-from subnetbench.methods.initialisation import INITIALISATIONS
+from subnetbench.benchmark import protocols
+from subnetbench.benchmark.protocols import Protocol
+from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
+from subnetbench.methods.base import Method, OptionError
 
-SCHEDULES = ("constant", "cosine")
-AUTOCAST_MODES = ("none", "bf16")
 # Recipe keys added after results of format version 1 were first written. At their defaults they are
-# left out of a result's "options" (runner.execute compares stored options with the current ones, so
-# results written before these keys existed stay reusable, and a run's file does not change).
+# left out of a result's "options" (runner.stored_result compares stored options with the current
+# ones, so results written before these keys existed stay reusable, and a run's file does not change).
 LATER_RECIPE_KEYS = ("channels_last", "autocast", "compile")
-
-
-class ConfigError(ValueError):
-    """A bad option: the message names the key, the value and what is allowed."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a network is trained and evaluated. Defaults: the ASLP official code (PAPER.md 1.4)."""
-
-    batch_size: int = 256
-    epochs: int = 1000  # per training round
-    patience: int = 100  # early stopping on validation accuracy; 0 turns it off
-    schedule: str = "constant"  # learning-rate schedule over the epochs of a round
-    init: str = "kaiming_normal"  # signed_constant is the paper's SC variant
-    augmentation: bool = False  # DA: random crop, horizontal flip and normalisation, on the device
-    normalise: bool | None = None  # None: normalise iff augmentation (the official behaviour)
-    validation_fraction: float = 0.1
-    bias: bool = True  # the ASLP networks have (frozen, unpruned) biases; edge-popup's have none
-    eval_batch_size: int = 1024
-    # The fast path (subnetbench speed measures each step on and off), off by default: the
-    # results of today's configurations stay as they are. They change float arithmetic, not the
-    # recipe; a run with one on has its own configuration hash.
-    channels_last: bool = False  # NHWC activations and 4-D parameters in training and evaluation
-    autocast: str = "none"  # "bf16": bfloat16 autocast of the training step; CUDA only (refused elsewhere)
-    compile: bool = False  # torch.compile of the training forward (the model itself stays eager)
-
-    def __post_init__(self) -> None:
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size",
-               self.batch_size, "an integer >= 1")
-        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs,
-               "an integer >= 1")
-        _check(isinstance(self.patience, int) and self.patience >= 0, "patience", self.patience,
-               "an integer >= 0 (0 turns early stopping off)")
-        _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
-        _check(self.init in INITIALISATIONS, "init", self.init, f"one of {INITIALISATIONS}")
-        _check(isinstance(self.validation_fraction, float) and 0 < self.validation_fraction <= 0.5,
-               "validation_fraction", self.validation_fraction, "a number in (0, 0.5]")
-        _check(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1,
-               "eval_batch_size", self.eval_batch_size, "an integer >= 1")
-        _check(isinstance(self.channels_last, bool), "channels_last", self.channels_last, "true or false")
-        _check(self.autocast in AUTOCAST_MODES, "autocast", self.autocast,
-               f"one of {AUTOCAST_MODES} (bf16 runs on CUDA only)")
-        _check(isinstance(self.compile, bool), "compile", self.compile, "true or false")
-
-    @property
-    def normalises(self) -> bool:
-        return self.augmentation if self.normalise is None else self.normalise
-
-
-# The edge-popup paper's recipe (PAPER.md 2.2); the edge_popup method's own optimiser defaults are
-# already its SGD 0.1, momentum 0.9, weight decay 1e-4.
-RECIPE_PRESETS: dict[str, dict[str, Any]] = {
-    "aslp": {},
-    "edge_popup": {"batch_size": 128, "epochs": 100, "schedule": "cosine", "patience": 0,
-                   "augmentation": True},
-}
-
-
-def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
-    if not condition:
-        raise ConfigError(f"option {key}={value!r} is not allowed; expected {allowed}")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    protocol: str
-    method: str
+    """One run: its protocol and method class (resolved once, by :func:`make_config`), its seed and
+    its validated options."""
+
+    spec: Protocol
+    method_class: type[Method]
     seed: int
     recipe: Recipe
     method_options: Any
-    default_recipe: Recipe = field(repr=False, compare=False, default=Recipe())
+
+    @property
+    def protocol(self) -> str:
+        return self.spec.name
+
+    @property
+    def method(self) -> str:
+        return self.method_class.name
+
+    @functools.cached_property
+    def declared(self) -> Method:
+        """A method object of this configuration, to read what the method declares (never trained;
+        :meth:`new_method` builds the one a run trains)."""
+        return self.new_method()
+
+    def new_method(self) -> Method:
+        return self.method_class(self.method_options)
 
     def non_default_options(self) -> dict[str, Any]:
         """Dotted keys of the recipe and method options that differ from their defaults."""
-        out = {k: v for k, v in _diff(self.recipe, self.default_recipe).items()}
-        default_method = type(self.method_options)()
-        out.update({f"method.{k}": v for k, v in _diff(self.method_options, default_method).items()})
+        out = _diff(self.recipe, self.spec.recipe)
+        out.update({f"method.{k}": v for k, v in
+                    _diff(self.method_options, type(self.method_options)()).items()})
         return dict(sorted(out.items()))
 
     @property
@@ -130,18 +90,39 @@ class RunConfig:
         return {"recipe": recipe, "method": dataclasses.asdict(self.method_options)}
 
     def variant(self) -> dict[str, bool]:
-        """The paper's variant axes: DA, SC and SR (supermask's SR column is its DWR)."""
-        opts = self.method_options
-        rescale = bool(getattr(opts, "smart_rescale", False)
-                       or getattr(opts, "dynamic_weight_rescale", False))
+        """The paper's variant axes: DA, SC and SR (any rescaling the method declares; supermask's
+        SR column is its dynamic weight rescaling)."""
         return {"data_augmentation": self.recipe.augmentation,
                 "signed_constant": self.recipe.init in ("signed_constant", "scaled_signed_constant"),
-                "smart_rescale": rescale}
+                "smart_rescale": self.declared.rescaling is not None}
 
 
 def _diff(value: Any, default: Any) -> dict[str, Any]:
     return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
             if getattr(value, f.name) != getattr(default, f.name)}
+
+
+def make_config(protocol: str, method: str, seed: int, overrides: dict[str, str] | None = None,
+                all_methods: list[str] | None = None, preset: str | None = None) -> RunConfig:
+    """Resolve the protocol and the method and validate every option, before any work starts.
+
+    ``overrides`` are ``--set`` values (``{"epochs": "5", "aslp.temperature": "2"}``);
+    ``all_methods`` the methods selected together (for ``NAME.KEY`` namespaces); ``preset`` a key
+    of :data:`RECIPE_PRESETS`.
+    """
+    spec = protocols.get(protocol)
+    method_class = methods.get(method)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise OptionError(f"seed {seed!r} is not allowed; expected an integer >= 0")
+    if preset is not None and preset not in RECIPE_PRESETS:
+        raise OptionError(f"unknown recipe {preset!r}; expected one of {sorted(RECIPE_PRESETS)}")
+    recipe_overrides, method_overrides = split_overrides(dict(overrides or {}), method,
+                                                         all_methods or [method])
+    preset_values = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                     for k, v in RECIPE_PRESETS.get(preset or "aslp", {}).items()}
+    recipe = build_recipe(spec.recipe, {**preset_values, **recipe_overrides})
+    options = build_method_options(method, method_overrides, all_methods)
+    return RunConfig(spec, method_class, seed, recipe, options)
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -156,15 +137,14 @@ def _parse_typed(text: str, annotation: Any, key: str) -> Any:
         options = typing.get_args(annotation)
         if type(None) in options and text.strip().lower() in _NONE:
             return None
-        errors = []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return _parse_typed(text, option, key)
-            except ConfigError as error:
-                errors.append(str(error))
-        raise ConfigError(f"option {key}={text!r} is not allowed; expected "
+            except OptionError:
+                pass
+        raise OptionError(f"option {key}={text!r} is not allowed; expected "
                           f"{' or '.join(_type_name(o) for o in options)}")
     lowered = text.strip().lower()
     if annotation is bool:
@@ -184,7 +164,7 @@ def _parse_typed(text: str, annotation: Any, key: str) -> Any:
             pass
     elif annotation is str:
         return text
-    raise ConfigError(f"option {key}={text!r} is not allowed; expected {_type_name(annotation)}")
+    raise OptionError(f"option {key}={text!r} is not allowed; expected {_type_name(annotation)}")
 
 
 def _type_name(annotation: Any) -> str:
@@ -197,10 +177,10 @@ def _fields(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def _unknown(key: str, known: list[str], where: str) -> ConfigError:
+def _unknown(key: str, known: list[str], where: str) -> OptionError:
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"unknown option {key!r} for {where}; allowed: {', '.join(sorted(known))}{hint}")
+    return OptionError(f"unknown option {key!r} for {where}; allowed: {', '.join(sorted(known))}{hint}")
 
 
 def parse_assignments(assignments: list[str]) -> dict[str, str]:
@@ -209,7 +189,7 @@ def parse_assignments(assignments: list[str]) -> dict[str, str]:
     for item in assignments:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r} is not of the form KEY=VALUE (e.g. epochs=5)")
+            raise OptionError(f"--set {item!r} is not of the form KEY=VALUE (e.g. epochs=5)")
         out[key.strip()] = value.strip()
     return out
 
@@ -221,45 +201,49 @@ def build_recipe(default: Recipe, overrides: dict[str, str]) -> Recipe:
         if key not in known:
             raise _unknown(key, list(known) + ["method.<option>"], "the recipe")
         values[key] = _parse_typed(text, known[key], key)
-    try:
-        return dataclasses.replace(default, **values)
-    except methods.OptionError as error:
-        raise ConfigError(str(error)) from None
+    return dataclasses.replace(default, **values)
 
 
-def build_method_options(method_name: str, overrides: dict[str, str]) -> Any:
+def build_method_options(method_name: str, overrides: dict[str, str],
+                         selected: list[str] | None = None) -> Any:
+    """The method's ``Options`` from ``{key: text}``; a key is an option name, or the dotted key as
+    the user typed it (``method.temperature``, ``aslp.temperature``), which errors then name.
+    ``selected``: the methods chosen together, for the hint of an option only some of them have."""
     cls = methods.get(method_name)
     known = _fields(cls.Options)
     values = {}
-    for key, text in overrides.items():
+    for typed, text in overrides.items():
+        namespace, dot, key = typed.rpartition(".")
+        namespace = namespace if dot else "method"
+        typed = f"{namespace}.{key}"
         if key not in known:
-            error = _unknown(f"method.{key}", [f"method.{k}" for k in known],
-                             f"method {method_name!r}")
-            raise ConfigError(f"{error} (to set an option of some methods only, write "
-                              f"NAME.{key}=VALUE, e.g. aslp.{key}={text})")
-        values[key] = _parse_typed(text, known[key], f"method.{key}")
+            error = _unknown(typed, [f"{namespace}.{k}" for k in known], f"method {method_name!r}")
+            having = [m for m in selected or [] if key in _fields(methods.get(m).Options)]
+            example = f", e.g. {having[0]}.{key}={text}" if having else ""
+            raise OptionError(f"{error} (to set an option of some methods only, write "
+                              f"NAME.{key}=VALUE{example})")
+        values[key] = _parse_typed(text, known[key], typed)
     try:
         return cls.Options(**values)
-    except (methods.OptionError, TypeError) as error:
-        raise ConfigError(f"method {method_name!r}: {error}") from None
+    except (OptionError, TypeError) as error:
+        raise OptionError(f"method {method_name!r}: {error}") from None
 
 
 def split_overrides(overrides: dict[str, str], method_name: str,
                     all_methods: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Split ``--set`` values into recipe and method options for ``method_name``.
-
-    ``method.X`` applies to every selected method; ``<method name>.X`` to that method only.
-    """
+    """Split ``--set`` values into recipe options and the options of ``method_name`` (the latter
+    keep their typed dotted keys). ``method.X`` applies to every selected method; ``<method
+    name>.X`` to that method only."""
     recipe, method = {}, {}
     for key, value in overrides.items():
-        prefix, dot, rest = key.partition(".")
+        prefix, dot, _ = key.partition(".")
         if dot and prefix == "method":
-            method[rest] = value
+            method[key] = value
         elif dot and prefix in all_methods:
             if prefix == method_name:
-                method[rest] = value
+                method[key] = value
         elif dot:
-            raise ConfigError(f"unknown option namespace {prefix!r} in {key!r}; use a recipe key, "
+            raise OptionError(f"unknown option namespace {prefix!r} in {key!r}; use a recipe key, "
                               f"method.<option>, or <method name>.<option> with one of "
                               f"{', '.join(all_methods)}")
         else:

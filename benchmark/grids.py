@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from subnetbench.benchmark.config import ConfigError
+from subnetbench.methods.base import OptionError
 
 MASK_ONLY = ("aslp", "supermask", "edge_popup")
 ALL_METHODS = ("aslp", "dense", "edge_popup", "magnitude_pruning", "random_pruning", "supermask")
@@ -57,5 +57,5 @@ GRIDS: dict[str, list[Cell]] = {
 
 def get(name: str) -> list[Cell]:
     if name not in GRIDS:
-        raise ConfigError(f"unknown grid {name!r}; expected one of {sorted(GRIDS)}")
+        raise OptionError(f"unknown grid {name!r}; expected one of {sorted(GRIDS)}")
     return GRIDS[name]

@@ -19,8 +19,9 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 
-from subnetbench.benchmark.config import ConfigError, Recipe
 from subnetbench.benchmark.networks import ARCHITECTURES
+from subnetbench.benchmark.recipe import Recipe
+from subnetbench.methods.base import OptionError
 
 DATASETS = ("cifar10", "cifar100", "digits")
 NETWORKS = tuple(ARCHITECTURES)
@@ -69,7 +70,7 @@ def get(name: str) -> Protocol:
         return PROTOCOLS[name]
     close = difflib.get_close_matches(name, PROTOCOLS, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"unknown protocol {name!r}; protocols are {{dataset}}-{{network}} with dataset "
+    raise OptionError(f"unknown protocol {name!r}; protocols are {{dataset}}-{{network}} with dataset "
                       f"in {DATASETS} and network in {NETWORKS}{hint}")
 
 

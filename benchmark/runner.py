@@ -1,16 +1,33 @@
-"""One run from configuration to result file; and grids of runs.
+"""The run lifecycle: configurations in, result files out, for one run or k seeds trained together.
 
-A run writes its result file as ``running`` when it starts, checkpoints every epoch, and replaces
-the file with the ``completed`` (or ``failed``) record at the end. Asked again, a completed run is
-skipped (unless forced) and an interrupted one resumes from its checkpoint; on a CPU the resumed
-run ends with exactly the result of an uninterrupted one.
+:func:`execute_runs` is the one lifecycle; :func:`execute` is its case of one run. For each run:
+
+1. a completed result of the same configuration is returned instead (unless ``force``); a stored
+   run with other options than now is refused;
+2. the result file is written as ``running``;
+3. the run is built (:func:`build_run`: seeded data split, network, initialisation, method) and
+   resumed from its checkpoint if one exists;
+4. training (:func:`benchmark.training.fit`) checkpoints every epoch; as soon as a run ends it is
+   evaluated (:func:`evaluate_run`), its extracted subnetwork saved, its ``completed`` result written
+   and its checkpoint removed;
+5. a run that raises is recorded as ``failed`` (an interrupt leaves it ``running``, to resume).
+
+Several configurations that differ only by seed can train together in one process (``--seed-batch
+K``): their training steps are shared (one batch of each seed per step, each seed's masks sampled
+from its own generator), everything else stays per run. The step's forward is each seed's own
+(``loop``: the arithmetic of separate runs, so on a CPU the result files equal those of separate
+runs) or one grouped forward for all (``grouped``, :mod:`benchmark.grouped`; for GPUs); ``auto``
+picks grouped on CUDA and loop elsewhere. A method that cannot be seed-batched says why
+(:meth:`Method.seed_batch_refusal`). Result files of batched seeds record it in ``timings``
+(``seed_batch``, ``seed_batch_mode``); their ``epoch_s`` is the shared training epoch plus the
+seed's own validation, and ``total_s`` the wall time from the start of the batch to the end of the
+seed's evaluation.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,16 +37,10 @@ import torch
 from subnetbench import methods
 from subnetbench.benchmark import protocols
 from subnetbench.benchmark.callbacks import Checkpoint, Progress
-from subnetbench.benchmark.config import (
-    RECIPE_PRESETS,
-    ConfigError,
-    RunConfig,
-    build_method_options,
-    build_recipe,
-    split_overrides,
-)
+from subnetbench.benchmark.config import RunConfig, make_config
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData
 from subnetbench.benchmark.data import load as load_data
+from subnetbench.benchmark.grouped import grouped_forward, resolve_mode
 from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.results import (
     FORMAT,
@@ -42,37 +53,31 @@ from subnetbench.benchmark.results import (
     run_path,
 )
 from subnetbench.benchmark.seeding import make_generator
-from subnetbench.benchmark.training import Trainer, accuracy, check_recipe_device, sampled_accuracy
+from subnetbench.benchmark.training import (
+    Trainer,
+    accuracy,
+    check_recipe_device,
+    fit,
+    sampled_accuracy,
+    separate_forward,
+)
+from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import initialise
 
+__all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute", "execute_runs",
+           "load_subnetwork", "make_config", "resolve_device", "stored_result", "subnetwork_path",
+           "summarise"]
+
 KEEP_PROBABILITY_BINS = 20
-
-
-def make_config(protocol: str, method: str, seed: int, overrides: dict[str, str] | None = None,
-                all_methods: list[str] | None = None, preset: str | None = None) -> RunConfig:
-    """Validate everything (protocol, method, every option) before any work starts."""
-    spec = protocols.get(protocol)
-    methods.get(method)
-    if not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed {seed!r} is not allowed; expected an integer >= 0")
-    if preset is not None and preset not in RECIPE_PRESETS:
-        raise ConfigError(f"unknown recipe {preset!r}; expected one of {sorted(RECIPE_PRESETS)}")
-    recipe_overrides, method_overrides = split_overrides(dict(overrides or {}), method,
-                                                         all_methods or [method])
-    preset_values = {k: str(v).lower() if isinstance(v, bool) else str(v)
-                     for k, v in RECIPE_PRESETS.get(preset or "aslp", {}).items()}
-    recipe = build_recipe(spec.recipe, {**preset_values, **recipe_overrides})
-    options = build_method_options(method, method_overrides)
-    return RunConfig(protocol, method, seed, recipe, options, default_recipe=spec.recipe)
 
 
 def resolve_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"device {device!r} is not allowed; expected cpu, cuda, cuda:N or auto")
+        raise OptionError(f"device {device!r} is not allowed; expected cpu, cuda, cuda:N or auto")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for but CUDA is not available here")
+        raise OptionError(f"device {device!r} was asked for but CUDA is not available here")
     return torch.device(device)
 
 
@@ -84,14 +89,35 @@ def set_deterministic(device: torch.device, deterministic: bool) -> None:
         torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
+def check_batchable(configs: Sequence[RunConfig]) -> None:
+    """Refuse (OptionError) a set of runs that cannot be trained as one seed batch."""
+    if not configs:
+        raise OptionError("a seed batch needs at least one run")
+    first = configs[0]
+    for config in configs[1:]:
+        if (config.protocol, config.method, config.config_hash) != (
+                first.protocol, first.method, first.config_hash):
+            raise OptionError(f"a seed batch trains seeds of one configuration; {config.run_id} and "
+                              f"{first.run_id} differ in more than the seed")
+    seeds = [c.seed for c in configs]
+    if len(set(seeds)) != len(seeds):
+        raise OptionError(f"a seed batch needs distinct seeds, got {seeds}")
+    refusal = first.declared.seed_batch_refusal()
+    if refusal:
+        raise OptionError(f"--seed-batch cannot train {first.method!r} ({first.run_id}): {refusal}; "
+                          "run it without --seed-batch")
+    if first.recipe.compile:
+        raise OptionError("--seed-batch does not support compile=true (each seed's masks are sampled "
+                          "outside a compiled graph); drop one of the two")
+
+
 def base_record(config: RunConfig, device: torch.device) -> dict[str, Any]:
-    """The fields of a result file known before training (status "running"); seed batching shares it."""
-    spec = protocols.get(config.protocol)
+    """The fields of a result file known before training (status "running")."""
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "status": "running", "error": None,
         "run_id": config.run_id, "config_hash": config.config_hash, "protocol": config.protocol,
-        "dataset": spec.dataset, "network": spec.network, "method": config.method,
-        "family": methods.get(config.method).family, "seed": config.seed,
+        "dataset": config.spec.dataset, "network": config.spec.network, "method": config.method,
+        "family": config.method_class.family, "seed": config.seed,
         "variant": config.variant(), "options": config.options_dict(),
         "non_default_options": config.non_default_options(),
         "provenance": provenance(device),
@@ -99,50 +125,101 @@ def base_record(config: RunConfig, device: torch.device) -> dict[str, Any]:
 
 
 def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) -> dict[str, Any] | None:
-    if not hasattr(method, "keep_probability"):
+    probabilities = [method.keep_probability(layer) for _, layer in methods.masked_layers(model)]
+    if not probabilities or any(p is None for p in probabilities):
         return None
-    probabilities = torch.cat([method.keep_probability(layer).detach().flatten().float().cpu()
-                               for _, layer in methods.masked_layers(model)])
-    counts = torch.histc(probabilities, bins=KEEP_PROBABILITY_BINS, min=0.0, max=1.0)
+    values = torch.cat([p.detach().flatten().float().cpu() for p in probabilities])
+    counts = torch.histc(values, bins=KEEP_PROBABILITY_BINS, min=0.0, max=1.0)
     edges = torch.linspace(0, 1, KEEP_PROBABILITY_BINS + 1)
     return {"bin_edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}
 
 
-def execute(config: RunConfig, results_dir: str | Path, *, device: str | None = None,
-            data_dir: str | Path | None = None, download: bool = True, force: bool = False,
-            progress: bool | None = None, deterministic: bool = False,
-            checkpoint_every: int = 1, save_subnetwork: bool = False) -> dict[str, Any]:
-    """Run ``config`` (or return its finished result) and write its result file.
+def execute(config: RunConfig, results_dir: str | Path, **options: Any) -> dict[str, Any]:
+    """Run ``config`` (or return its finished result) and write its result file: the lifecycle of
+    :func:`execute_runs` for one run."""
+    return execute_runs([config], results_dir, **options)[0]
 
-    ``save_subnetwork`` also writes the extracted network's state dict to
+
+def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
+                 device: str | None = None, data_dir: str | Path | None = None,
+                 download: bool = True, force: bool = False, progress: bool | None = None,
+                 deterministic: bool = False, checkpoint_every: int = 1,
+                 save_subnetwork: bool = False, seed_batch_mode: str = "auto") -> list[dict[str, Any]]:
+    """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
+    result files; returns the results in the order of ``configs``, finished ones marked ``skipped``.
+
+    ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`).
     """
+    configs = list(configs)
+    if len(configs) > 1:
+        check_batchable(configs)
     results_dir = Path(results_dir)
-    path = run_path(results_dir, config.run_id)
-    ckpt = checkpoint_path(results_dir, config.run_id)
-    existing = stored_result(config, results_dir, force)
-    if existing is not None:
-        return existing
-    if force:
-        ckpt.unlink(missing_ok=True)
+    results: dict[int, dict[str, Any]] = {}
+    for i, config in enumerate(configs):
+        existing = stored_result(config, results_dir, force)
+        if existing is not None:
+            results[i] = existing
+    pending = [i for i in range(len(configs)) if i not in results]
+    if not pending:
+        return [results[i] for i in range(len(configs))]
     torch_device = resolve_device(device)
-    check_recipe_device(config.recipe, torch_device)
-    record = base_record(config, torch_device)
-    atomic_write_json(path, record)
+    check_recipe_device(configs[0].recipe, torch_device)
+    batched = len(configs) > 1
+    mode = resolve_mode(seed_batch_mode, torch_device) if batched else "loop"
+    records: dict[int, dict[str, Any]] = {}
+    for i in pending:
+        config = configs[i]
+        if force:
+            checkpoint_path(results_dir, config.run_id).unlink(missing_ok=True)
+        records[i] = base_record(config, torch_device)
+        atomic_write_json(run_path(results_dir, config.run_id), records[i])
     try:
-        extracted, result = _train_and_evaluate(config, record, torch_device, data_dir, download,
-                                                ckpt, progress, deterministic, checkpoint_every)
+        set_deterministic(torch_device, deterministic)
+        trainers: dict[int, Trainer] = {}
+        resumed: dict[int, float] = {}
+        for i in pending:
+            config = configs[i]
+            ckpt = checkpoint_path(results_dir, config.run_id)
+            parts = build_run(config, torch_device, data_dir=data_dir, download=download)
+            label = f"{config.protocol} {config.method} seed {config.seed}"
+            if batched:
+                label += f" (batch of {len(pending)})"
+            trainer = Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
+                              callbacks=[Checkpoint(ckpt, checkpoint_every),
+                                         Progress(label, enabled=progress)])
+            if ckpt.exists():
+                trainer.load_state_dict(torch.load(ckpt, map_location=torch_device,
+                                                   weights_only=True))
+            trainers[i] = trainer
+            resumed[i] = trainer.state.elapsed_s  # epochs of earlier, interrupted sessions
+        index_of = {id(t): i for i, t in trainers.items()}
+        started = time.perf_counter()
+
+        def finished(trainer: Trainer) -> None:
+            i = index_of[id(trainer)]
+            config = configs[i]
+            extracted, result = evaluate_run(config, records[i], trainer, started, resumed[i])
+            if batched:
+                result["timings"]["seed_batch"] = len(pending)
+                result["timings"]["seed_batch_mode"] = mode
+            if save_subnetwork:
+                atomic_torch_save(subnetwork_path(results_dir, config.run_id),
+                                  {k: v.cpu() for k, v in extracted.state_dict().items()})
+            atomic_write_json(run_path(results_dir, config.run_id), result)
+            checkpoint_path(results_dir, config.run_id).unlink(missing_ok=True)
+            results[i] = result
+
+        forward = grouped_forward if mode == "grouped" else separate_forward
+        fit([trainers[i] for i in pending], forward, on_finished=finished)
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt):
-            record.update(status="failed", error=f"{type(error).__name__}: {error}")
-            atomic_write_json(path, record)
+            for i in pending:
+                if i not in results:
+                    records[i].update(status="failed", error=f"{type(error).__name__}: {error}")
+                    atomic_write_json(run_path(results_dir, configs[i].run_id), records[i])
         raise
-    if save_subnetwork:
-        atomic_torch_save(subnetwork_path(results_dir, config.run_id),
-                          {k: v.cpu() for k, v in extracted.state_dict().items()})
-    atomic_write_json(path, result)
-    ckpt.unlink(missing_ok=True)
-    return result
+    return [results[i] for i in range(len(configs))]
 
 
 def stored_result(config: RunConfig, results_dir: str | Path, force: bool) -> dict[str, Any] | None:
@@ -155,7 +232,7 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool) -> di
     # Defaults stay out of the hash; a changed default must not pass old results off as new.
     stored = existing.get("options")
     if stored is not None and stored != json.loads(json.dumps(config.options_dict())):
-        raise ConfigError(f"{path} holds run {config.run_id} with other options than now (a "
+        raise OptionError(f"{path} holds run {config.run_id} with other options than now (a "
                           f"default changed since it ran?): stored {stored}, now "
                           f"{config.options_dict()}; move it away or pass --force to rerun it")
     if existing.get("status") == "completed":
@@ -180,23 +257,6 @@ def load_subnetwork(results_dir: str | Path, result: dict[str, Any]) -> torch.nn
     return model.eval()
 
 
-def _train_and_evaluate(config: RunConfig, record: dict[str, Any], device: torch.device,
-                        data_dir: str | Path | None, download: bool, ckpt: Path,
-                        progress: bool | None, deterministic: bool,
-                        checkpoint_every: int) -> tuple[torch.nn.Module, dict[str, Any]]:
-    set_deterministic(device, deterministic)
-    parts = build_run(config, device, data_dir=data_dir, download=download)
-    label = f"{config.protocol} {config.method} seed {config.seed}"
-    trainer = Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
-                      callbacks=[Checkpoint(ckpt, checkpoint_every), Progress(label, enabled=progress)])
-    started = time.perf_counter()
-    if ckpt.exists():
-        trainer.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True))
-    resumed_s = trainer.state.elapsed_s  # epochs of earlier, interrupted sessions
-    trainer.fit()
-    return evaluate_run(config, record, trainer, started, resumed_s)
-
-
 @dataclass
 class RunParts:
     """What a run trains: its network prepared by its method, its data and its random streams."""
@@ -209,26 +269,26 @@ class RunParts:
 
 def build_run(config: RunConfig, device: torch.device, data: DeviceData | None = None,
               data_dir: str | Path | None = None, download: bool = True) -> RunParts:
-    """Seeded construction of a run (what :func:`execute` trains), on ``device``.
+    """Seeded construction of a run (what :func:`execute_runs` trains), on ``device``.
 
     ``data`` replaces the protocol's data set (already on the device), e.g. generated data of the
     same shape for a speed measurement; without it the seeded split of the real data is loaded.
     """
-    spec = protocols.get(config.protocol)
     recipe = config.recipe
     seed = config.seed
     # Initialisation streams live on the CPU so a network starts the same on every device.
     generators = {name: make_generator(seed, name, device=device)
                   for name in ("order", "augmentation", "mask-sampling")}
     if data is None:
-        data = load_data(spec.dataset, recipe.validation_fraction, make_generator(seed, "split"),
-                         device, data_dir, download)
+        data = load_data(config.spec.dataset, recipe.validation_fraction,
+                         make_generator(seed, "split"), device, data_dir, download)
     info = data.info
-    model = build_network(spec.network, info.in_channels, info.image_size, info.num_classes,
+    model = build_network(config.spec.network, info.in_channels, info.image_size, info.num_classes,
                           bias=recipe.bias)
-    keep_fraction = getattr(config.method_options, "keep_fraction", 1.0)
-    initialise(model, recipe.init, make_generator(seed, "init"), keep_fraction=keep_fraction)
-    method = methods.get(config.method)(config.method_options)
+    method = config.new_method()
+    keep_fraction = method.fixed_keep_fraction
+    initialise(model, recipe.init, make_generator(seed, "init"),
+               keep_fraction=1.0 if keep_fraction is None else keep_fraction)
     method.prepare(model, make_generator(seed, "method-init"))
     model.to(device)
     method.set_sample_generator(generators["mask-sampling"])
@@ -244,14 +304,13 @@ def evaluate_run(config: RunConfig, record: dict[str, Any], trainer: Trainer, st
     """
     model, method, data, state = trainer.model, trainer.method, trainer.data, trainer.state
     recipe = config.recipe
-    seed = config.seed
     device = data.test.labels.device
     model.eval()
     batch = recipe.eval_batch_size
-    samples = getattr(config.method_options, "eval_samples", 1)
     if method.stochastic:
-        test_acc = sampled_accuracy(model, method, data.test, trainer.preprocess, batch, samples,
-                                    make_generator(seed, "test-sampling", device=device))
+        test_acc = sampled_accuracy(model, method, data.test, trainer.preprocess, batch,
+                                    method.evaluation_samples,
+                                    make_generator(config.seed, "test-sampling", device=device))
     else:
         test_acc = accuracy(model, data.test, trainer.preprocess, batch)
     deterministic_test_acc = accuracy(model, data.test, trainer.preprocess, batch)
@@ -283,16 +342,6 @@ def evaluate_run(config: RunConfig, record: dict[str, Any], trainer: Trainer, st
     }
 
 
-def run_grid(protocol_names: Iterable[str], method_names: Iterable[str], seeds: Iterable[int],
-             results_dir: str | Path, overrides: dict[str, str] | None = None,
-             preset: str | None = None, **execute_options: Any) -> list[dict[str, Any]]:
-    """Every (protocol, method, seed); all configurations are validated before the first run."""
-    method_names = list(method_names)
-    configs = [make_config(p, m, s, overrides, method_names, preset)
-               for p in protocol_names for m in method_names for s in seeds]
-    return [execute(config, results_dir, **execute_options) for config in configs]
-
-
 def _mean_std(runs: list[dict[str, Any]], key: str) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one run) of a metric over runs."""
     values = torch.tensor([float(r["metrics"][key]) for r in runs], dtype=torch.float64)
@@ -319,7 +368,3 @@ def summarise(results: list[dict[str, Any]]) -> str:
                      f"{100 * final[0]:>7.2f} ± {100 * final[1]:<4.2f} {100 * kept[0]:>7.1f} "
                      f"{epochs[0]:>6.1f}")
     return "\n".join(lines)
-
-
-def replace_recipe(config: RunConfig, **changes: Any) -> RunConfig:
-    return dataclasses.replace(config, recipe=dataclasses.replace(config.recipe, **changes))

@@ -1,4 +1,14 @@
-"""The training loop: rounds of epochs with per-epoch validation and early stopping.
+"""The training loop: rounds of epochs with per-epoch validation and early stopping, for one run or
+for several runs trained together.
+
+A :class:`Trainer` is one run's training state and its per-run steps (optimisers, validation, early
+stopping, the best checkpoint, callbacks, the checkpointable state). The loop itself,
+:func:`fit` and :func:`train_epoch`, drives a list of trainers whose training steps are shared: each
+step takes one batch of every active run (from the run's own order and augmentation streams), then
+one :data:`StepForward` computes their logits, and one backward pass gives each run the gradient of
+its own loss. A run that stops early leaves; the others go on. One run is the case of a list of one
+(:meth:`Trainer.fit`): the forward :func:`separate_forward` then does exactly what a single run
+does. Seed batching plugs in another forward (:func:`benchmark.grouped.grouped_forward`).
 
 The loop knows nothing of logging, checkpoints or progress display: those are :class:`Callback`s.
 Everything a resumed run needs (model, optimisers, schedules, random streams, history, best
@@ -21,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +39,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from subnetbench.benchmark.config import ConfigError, Recipe
 from subnetbench.benchmark.data import DeviceData, Preprocess, Split
+from subnetbench.benchmark.recipe import Recipe
 from subnetbench.methods import Method, set_mask_sampling
+from subnetbench.methods.base import OptionError
 
 
 class Callback:
@@ -89,7 +100,7 @@ def check_recipe_device(recipe: Recipe, device: torch.device | str) -> None:
     """Refuse fast-path options that the device cannot honour (before any work starts)."""
     device = torch.device(device)
     if recipe.autocast == "bf16" and device.type != "cuda":
-        raise ConfigError(f"option autocast='bf16' is only used on CUDA, and this run's device is "
+        raise OptionError(f"option autocast='bf16' is only used on CUDA, and this run's device is "
                           f"{device.type}; leave autocast=none on a CPU (bf16 autocast there is slow "
                           f"on most processors and would give other numbers)")
 
@@ -145,32 +156,8 @@ class Trainer:
         return contextlib.nullcontext()
 
     def train_epoch(self) -> tuple[float, float]:
-        self.model.train()
-        train = self.data.train
-        n = len(train)
-        device = train.labels.device
-        order = torch.randperm(n, generator=self.generators["order"], device=device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        batch = self.recipe.batch_size
-        for start in range(0, n, batch):
-            index = order[start:start + batch]
-            images = self.preprocess(train.images[index], augment=self.recipe.augmentation,
-                                     generator=self.generators["augmentation"])
-            labels = train.labels[index]
-            with self.autocast():
-                logits = self.forward(images)
-                loss = F.cross_entropy(logits, labels)
-            for optimizer in self.optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for optimizer in self.optimizers:
-                optimizer.step()
-            loss_sum += loss.detach() * labels.shape[0]
-            correct += (logits.detach().argmax(1) == labels).sum()
-        for scheduler in self.schedulers:
-            scheduler.step()
-        return loss_sum.item() / n, correct.item() / n
+        """One training epoch of this run alone: (train loss, train accuracy)."""
+        return train_epoch([self])[0]
 
     def validate(self) -> float:
         self.model.eval()
@@ -178,18 +165,9 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self) -> LoopState:
-        for callback in self.callbacks:
-            callback.on_run_start(self)
-        s = self.state
-        while not s.finished:
-            self.begin_epoch()
-            started = time.perf_counter()
-            train_loss, train_acc = self.train_epoch()
-            val_acc = self.validate()
-            self.end_epoch(train_loss, train_acc, val_acc, time.perf_counter() - started)
-        for callback in self.callbacks:
-            callback.on_run_end(self)
-        return s
+        """Train this run alone to its end (see :func:`fit`)."""
+        fit([self])
+        return self.state
 
     def begin_epoch(self) -> None:
         """Start the round (method hook, fresh optimisers, best reset) if no epoch of it ran yet."""
@@ -231,14 +209,6 @@ class Trainer:
         else:
             s.finished = True
 
-    @property
-    def best_val_acc(self) -> float:
-        return self.state.best_val_acc
-
-    @property
-    def epochs_to_best(self) -> int:
-        return self.state.best_epoch
-
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         s = self.state
@@ -266,3 +236,97 @@ class Trainer:
                 optimizer.load_state_dict(state)
             for scheduler, state in zip(self.schedulers, checkpoint["schedulers"]):
                 scheduler.load_state_dict(state)
+
+
+# -- the loop, for one run or several trained together ----------------------------------------------
+StepForward = Callable[[Sequence[Trainer], Sequence[torch.Tensor]], list[torch.Tensor]]
+"""The forward pass of a shared step: the trainers and one batch of images each -> their logits."""
+
+
+def separate_forward(trainers: Sequence[Trainer], images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Each run's own forward in turn: for one run, exactly its training forward."""
+    return [trainer.forward(x) for trainer, x in zip(trainers, images)]
+
+
+def train_epoch(trainers: Sequence[Trainer],
+                forward: StepForward = separate_forward) -> list[tuple[float, float]]:
+    """One training epoch of every trainer, the steps shared; (train loss, train acc) per trainer.
+
+    Every trainer must train the same recipe on training sets of one size on one device. Random
+    streams are drawn per run, each in the order a run trained alone draws them; metrics stay on the
+    device until the epoch's end (one host synchronisation per epoch for all runs).
+    """
+    first = trainers[0]
+    recipe = first.recipe
+    n = len(first.data.train)
+    if any(len(t.data.train) != n for t in trainers):
+        raise ValueError("runs trained together must have training sets of one size")
+    device = first.data.train.labels.device
+    for trainer in trainers:
+        trainer.model.train()
+    orders = [torch.randperm(n, generator=t.generators["order"], device=device) for t in trainers]
+    loss_sums = [torch.zeros((), device=device) for _ in trainers]
+    corrects = [torch.zeros((), dtype=torch.long, device=device) for _ in trainers]
+    batch = recipe.batch_size
+    for start in range(0, n, batch):
+        images, labels = [], []
+        for trainer, order in zip(trainers, orders):
+            index = order[start:start + batch]
+            train = trainer.data.train
+            images.append(trainer.preprocess(train.images[index], augment=recipe.augmentation,
+                                             generator=trainer.generators["augmentation"]))
+            labels.append(train.labels[index])
+        with first.autocast():
+            logits = forward(trainers, images)
+            losses = [F.cross_entropy(out, y) for out, y in zip(logits, labels)]
+        for trainer in trainers:
+            for optimizer in trainer.optimizers:
+                optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(losses)  # disjoint graphs: each run gets its own loss's gradient
+        for trainer in trainers:
+            for optimizer in trainer.optimizers:
+                optimizer.step()
+        for i, (loss, out, y) in enumerate(zip(losses, logits, labels)):
+            loss_sums[i] += loss.detach() * y.shape[0]
+            corrects[i] += (out.detach().argmax(1) == y).sum()
+    for trainer in trainers:
+        for scheduler in trainer.schedulers:
+            scheduler.step()
+    loss_totals = torch.stack(loss_sums).tolist()  # the epoch's one host synchronisation
+    correct_totals = torch.stack(corrects).tolist()
+    return [(loss / n, correct / n) for loss, correct in zip(loss_totals, correct_totals)]
+
+
+def fit(trainers: Sequence[Trainer], forward: StepForward = separate_forward,
+        on_finished: Callable[[Trainer], None] | None = None) -> None:
+    """Train every trainer to its end, the training epochs shared; ``on_finished(trainer)`` is
+    called as soon as a run ends (before the others go on). A run's epoch time is the shared
+    training epoch plus its own validation."""
+    for trainer in trainers:
+        for callback in trainer.callbacks:
+            callback.on_run_start(trainer)
+    for trainer in trainers:
+        if trainer.state.finished:  # resumed from the checkpoint of a finished training
+            _finish(trainer, on_finished)
+    active = [t for t in trainers if not t.state.finished]
+    while active:
+        for trainer in active:
+            trainer.begin_epoch()
+        started = time.perf_counter()
+        results = train_epoch(active, forward)
+        shared_s = time.perf_counter() - started
+        for trainer, (train_loss, train_acc) in zip(active, results):
+            validation_started = time.perf_counter()
+            val_acc = trainer.validate()
+            seconds = shared_s + time.perf_counter() - validation_started
+            trainer.end_epoch(train_loss, train_acc, val_acc, seconds)
+            if trainer.state.finished:
+                _finish(trainer, on_finished)
+        active = [t for t in active if not t.state.finished]
+
+
+def _finish(trainer: Trainer, on_finished: Callable[[Trainer], None] | None) -> None:
+    for callback in trainer.callbacks:
+        callback.on_run_end(trainer)
+    if on_finished is not None:
+        on_finished(trainer)

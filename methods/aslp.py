@@ -109,6 +109,14 @@ class ASLP(ScoredMaskMethod):
     def keep_probability(self, layer: MaskedLayer) -> Tensor:
         return torch.sigmoid(layer.scores)
 
+    @property
+    def evaluation_samples(self) -> int:
+        return self.options.eval_samples
+
+    @classmethod
+    def test_options(cls) -> list[dict]:
+        return [{}, {"smart_rescale": True}, {"estimator": "gumbel_pair"}]
+
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.scores >= 0
 

@@ -36,12 +36,16 @@ OPTIMIZER_ALGORITHMS = ("sgd", "adam")
 
 
 class OptionError(ValueError):
-    """A method option with a bad value; the message names the option, the value and what is allowed."""
+    """A bad option, of a method or of a run (recipe, protocol, seeds, command line): the one error
+    type of validation; the message names the option, the value and what is allowed."""
 
 
 def check_option(condition: bool, owner: str, name: str, value: Any, allowed: str) -> None:
+    """Raise :class:`OptionError` unless ``condition``; ``owner`` (e.g. ``ASLPOptions``) prefixes
+    the message when given."""
     if not condition:
-        raise OptionError(f"{owner}: option {name}={value!r} is not allowed; expected {allowed}")
+        prefix = f"{owner}: " if owner else ""
+        raise OptionError(f"{prefix}option {name}={value!r} is not allowed; expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,6 @@ class SparsityStats:
     @property
     def layer_kept_fraction(self) -> dict[str, float]:
         return {name: self.layer_kept[name] / self.layer_total[name] for name in self.layer_total}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kept": self.kept, "total": self.total, "kept_fraction": self.kept_fraction,
-                "layer_kept_fraction": self.layer_kept_fraction}
 
 
 class MaskedLayer:
@@ -182,7 +182,11 @@ class Method:
     - ``stochastic``: whether training samples masks (so a sampled evaluation differs from the
       deterministic one).
 
-    :meth:`trainable_tensors` documents which per-layer tensors receive updates (and is tested).
+    What the engine, the speed study and the report need to know of a method, it declares (section
+    "declarations" below: :attr:`evaluation_samples`, :meth:`keep_probability`,
+    :attr:`fixed_keep_fraction`, :attr:`rescaling`, :attr:`rounds`, :meth:`seed_batch_refusal`,
+    :meth:`test_options`); nothing is probed with getattr. :meth:`trainable_tensors` documents which
+    per-layer tensors receive updates (and is tested).
     """
 
     name: ClassVar[str] = ""
@@ -261,13 +265,52 @@ class Method:
     def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:
         raise NotImplementedError(f"{type(self).__name__} must define optimizer_specs")
 
+    def begin_round(self, model: nn.Module, round_index: int) -> None:
+        """Called before training round ``round_index`` (0-based); the optimiser is rebuilt after."""
+
+    # -- declarations: what the engine, the speed study and the report read -----------------------
     @property
     def rounds(self) -> int:
         """Training rounds of the recipe (magnitude pruning trains, prunes, trains again)."""
         return 1
 
-    def begin_round(self, model: nn.Module, round_index: int) -> None:
-        """Called before training round ``round_index`` (0-based); the optimiser is rebuilt after."""
+    @property
+    def evaluation_samples(self) -> int:
+        """Sampled masks whose test accuracies are averaged into ``test_acc`` (the stochastic
+        evaluation of a ``stochastic`` method); 1 for a method evaluated deterministically."""
+        return 1
+
+    def keep_probability(self, layer: MaskedLayer) -> Tensor | None:
+        """The learned probability of keeping each weight of ``layer``, or None when the method
+        learns none (the result file then has no keep-probability histogram)."""
+        return None
+
+    @property
+    def fixed_keep_fraction(self) -> float | None:
+        """The fraction of prunable weights kept, when the method fixes it in advance; None when the
+        method learns it. The scaled signed-constant initialisation reads it (1.0 when None)."""
+        return None
+
+    @property
+    def rescaling(self) -> str | None:
+        """The rescaling of the kept weights (the paper's SR axis): ``"smart_rescale"``,
+        ``"dynamic_weight_rescale"``, both joined by ``+``, another name of the method's, or None."""
+        return None
+
+    def seed_batch_refusal(self) -> str | None:
+        """None when several seeds of this configuration can train together in one process
+        (``subnetbench run --seed-batch``), else the reason why not. Seed batching trains one round
+        of the masked layers' ``effective_weight``; override to refuse for a reason of your own."""
+        if self.rounds != 1:
+            return (f"{self.name} trains in {self.rounds} rounds, and seeds trained together share "
+                    "one round")
+        return None
+
+    @classmethod
+    def test_options(cls) -> list[dict[str, Any]]:
+        """Small option sets that the common conformance tests (tests/test_conformance.py) run the
+        method with, the defaults first; list the variants whose code paths differ."""
+        return [{}]
 
     # -- 4. extraction ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -379,6 +422,10 @@ class ScoredMaskMethod(Method):
     def deterministic_scale(self, layer: MaskedLayer) -> Tensor | float:
         return layer.scale if self.options.smart_rescale else 1.0
 
+    @property
+    def rescaling(self) -> str | None:
+        return "smart_rescale" if self.options.smart_rescale else None
+
     def rescaled(self, layer: MaskedLayer, weight: Tensor) -> Tensor:
         return weight * layer.scale if self.options.smart_rescale else weight
 
@@ -424,6 +471,10 @@ class WeightTrainingMethod(Method):
 
     family = WEIGHT_TRAINING
     Options = WeightTrainingOptions
+
+    @property
+    def fixed_keep_fraction(self) -> float | None:
+        return 1.0
 
     def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:
         o = self.options

@@ -83,6 +83,14 @@ class EdgePopup(ScoredMaskMethod):
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return top_k_mask(layer.scores, self.options.keep_fraction)
 
+    @property
+    def fixed_keep_fraction(self) -> float | None:
+        return self.options.keep_fraction
+
+    @classmethod
+    def test_options(cls) -> list[dict]:
+        return [{}, {"smart_rescale": True}, {"keep_fraction": 0.9}]
+
     def deterministic_weight(self, layer: MaskedLayer) -> Tensor:
         # The forward pass is deterministic but must route gradients to the scores in training.
         # abs() stays outside the straight-through function, as in the official code: the mask

@@ -93,6 +93,14 @@ class MagnitudePruning(FixedMaskWeightTrainingMethod):
     def rounds(self) -> int:
         return 1 + self.prune_rounds
 
+    @property
+    def fixed_keep_fraction(self) -> float | None:
+        return self.options.keep_fraction
+
+    @classmethod
+    def test_options(cls) -> list[dict]:
+        return [{}, {"schedule": "iterative", "scope": "layer", "prune_rounds": 2}]
+
     def kept_fraction_after(self, prune_round: int) -> float:
         return self.options.keep_fraction ** (prune_round / self.prune_rounds)
 

@@ -71,6 +71,14 @@ class RandomPruning(FixedMaskWeightTrainingMethod):
     name = "random_pruning"
     Options = RandomPruningOptions
 
+    @property
+    def fixed_keep_fraction(self) -> float | None:
+        return self.options.keep_fraction
+
+    @classmethod
+    def test_options(cls) -> list[dict]:
+        return [{}, {"distribution": "erk", "keep_fraction": 0.2}]
+
     def layer_densities(self, model: nn.Module) -> list[float]:
         shapes = [tuple(layer.weight.shape) for _, layer in masked_layers(model)]
         if self.options.distribution == "erk":

@@ -68,6 +68,21 @@ class Supermask(ScoredMaskMethod):
     def keep_probability(self, layer: MaskedLayer) -> Tensor:
         return torch.sigmoid(layer.scores)
 
+    @property
+    def evaluation_samples(self) -> int:
+        return self.options.eval_samples
+
+    @property
+    def rescaling(self) -> str | None:
+        names = ["dynamic_weight_rescale"] if self.options.dynamic_weight_rescale else []
+        names += [super().rescaling] if super().rescaling else []
+        return "+".join(names) or None
+
+    @classmethod
+    def test_options(cls) -> list[dict]:
+        return [{}, {"smart_rescale": True}, {"dynamic_weight_rescale": True},
+                {"dynamic_weight_rescale": True, "smart_rescale": True}]
+
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.scores >= 0
 

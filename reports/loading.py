@@ -56,16 +56,6 @@ class Run:
     timings: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def config_key(self) -> tuple[str, str, str]:
-        return (str(self.protocol), str(self.method), str(self.config_hash))
-
-    @property
-    def row_key(self) -> tuple[str, str, bool, bool, bool]:
-        v = self.variant
-        return (str(self.dataset), str(self.network), v["data_augmentation"], v["signed_constant"],
-                v["smart_rescale"])
-
     def metric(self, name: str) -> float | None:
         value = self.metrics.get(name)
         return float(value) if _is_number(value) else None

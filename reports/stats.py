@@ -52,10 +52,6 @@ class Summary:
     std: float | None
     ci: tuple[float, float] | None
 
-    @property
-    def ci_width(self) -> float | None:
-        return None if self.ci is None else self.ci[1] - self.ci[0]
-
 
 @dataclass(frozen=True)
 class Verdict:

@@ -24,19 +24,28 @@ import torch
 
 from subnetbench import methods
 from subnetbench.benchmark import grids, protocols
-from subnetbench.benchmark.config import RECIPE_PRESETS, ConfigError, Recipe, parse_assignments
+from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.data import DataUnavailableError
-from subnetbench.benchmark.runner import execute, make_config, resolve_device, summarise
+from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
+from subnetbench.benchmark.runner import (
+    check_batchable,
+    execute,
+    execute_runs,
+    make_config,
+    resolve_device,
+    summarise,
+)
+from subnetbench.methods.base import OptionError
 
 
 def _parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r} is not allowed; expected comma-separated integers "
+        raise OptionError(f"--seeds {text!r} is not allowed; expected comma-separated integers "
                           "such as 0,1,2") from None
     if not seeds or any(s < 0 for s in seeds):
-        raise ConfigError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
+        raise OptionError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
     return seeds
 
 
@@ -79,12 +88,12 @@ def _planned(args: argparse.Namespace) -> list:
     overrides = parse_assignments(args.set or [])
     if args.grid:
         if args.protocols or args.method:
-            raise ConfigError("--grid replaces the protocols and --method; give one or the other")
+            raise OptionError("--grid replaces the protocols and --method; give one or the other")
         cells = [(cell.protocols, cell.methods, {**cell.overrides, **overrides})
                  for cell in grids.get(args.grid)]
     else:
         if not args.protocols:
-            raise ConfigError("no protocol given; name one or more (e.g. digits-conv2, or digits for "
+            raise OptionError("no protocol given; name one or more (e.g. digits-conv2, or digits for "
                               f"all digits protocols) or use --grid {sorted(grids.GRIDS)}")
         chosen = args.method or ["all"]
         names = methods.names() if "all" in chosen else chosen
@@ -106,13 +115,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     configs = _planned(args)
     device = resolve_device(args.device)
     if args.jobs < 1 or args.threads < 1:
-        raise ConfigError(f"--jobs {args.jobs} / --threads {args.threads} are not allowed; both "
+        raise OptionError(f"--jobs {args.jobs} / --threads {args.threads} are not allowed; both "
                           "must be integers >= 1")
     if args.jobs > 1 and device.type != "cpu":
-        raise ConfigError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
+        raise OptionError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
                           "--jobs 1")
     if args.seed_batch < 1 or (args.seed_batch > 1 and args.jobs > 1):
-        raise ConfigError(f"--seed-batch {args.seed_batch} is not allowed here; expected an "
+        raise OptionError(f"--seed-batch {args.seed_batch} is not allowed here; expected an "
                           "integer >= 1, and --jobs 1 with a seed batch (one process trains it)")
     options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
                    force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
@@ -167,10 +176,8 @@ def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs:
 def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, Any], size: int,
                           mode: str, threads: int) -> Iterator[tuple[Any, dict[str, Any]]]:
     """--seed-batch: up to ``size`` seeds of one configuration trained together in this process
-    (benchmark/seed_batched.py), in the planned order. Every batch is validated (supported method,
-    options) before the first one runs."""
-    from subnetbench.benchmark.seed_batched import check_batchable, execute_seed_batch
-
+    (benchmark/runner.py), in the planned order. Every batch is validated (the method can be
+    seed-batched, options) before the first one runs."""
     by_configuration: dict[tuple[str, str, str], list] = {}
     for config in configs:
         key = (config.protocol, config.method, config.config_hash)
@@ -182,7 +189,7 @@ def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, An
     if options["device"] == "cpu":
         torch.set_num_threads(threads)
     for batch in batches:
-        yield from zip(batch, execute_seed_batch(batch, results_dir, mode=mode, **options))
+        yield from zip(batch, execute_runs(batch, results_dir, seed_batch_mode=mode, **options))
 
 
 def _report(results_dir: Path, out_dir: Path) -> int:
@@ -250,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "directory here at the end")
     p_run.add_argument("--seed-batch", type=int, default=1, metavar="K",
                        help="train up to K seeds of one configuration together in one process "
-                       "(the result files and run ids of separate runs; methods aslp, supermask, "
-                       "edge_popup, dense, random_pruning; see benchmark/seed_batched.py)")
+                       "(the result files and run ids of separate runs; any method that trains "
+                       "one round; see benchmark/runner.py)")
     p_run.add_argument("--seed-batch-mode", choices=("auto", "grouped", "loop"), default="auto",
                        help="grouped: one grouped convolution for all seeds (for GPUs); loop: each "
                        "seed's own forward, the arithmetic of separate runs; auto (default): "
@@ -282,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # recorded by commands that write what produced their output
     try:
         return args.func(args)
-    except (ConfigError, methods.UnknownMethodError, methods.OptionError,
+    except (OptionError, methods.UnknownMethodError,
             DataUnavailableError) as error:
         print(f"subnetbench: error: {error}", file=sys.stderr)
         return 2

@@ -9,14 +9,13 @@ import pytest
 
 from subnetbench.benchmark import protocols
 from subnetbench.benchmark.config import (
-    RECIPE_PRESETS,
-    ConfigError,
-    Recipe,
     build_method_options,
     build_recipe,
+    make_config,
     parse_assignments,
 )
-from subnetbench.benchmark.runner import make_config
+from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
+from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import INITIALISATIONS
 
 # A non-default value of every recipe key and how it is written on the command line.
@@ -78,7 +77,7 @@ def test_every_initialisation_is_accepted(init):
 
 
 def test_unknown_key_names_it_and_suggests_the_closest():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(OptionError) as info:
         build_recipe(Recipe(), {"epocs": "3"})
     message = str(info.value)
     assert "'epocs'" in message
@@ -86,7 +85,7 @@ def test_unknown_key_names_it_and_suggests_the_closest():
 
 
 def test_unknown_key_through_make_config():
-    with pytest.raises(ConfigError, match="did you mean 'patience'"):
+    with pytest.raises(OptionError, match="did you mean 'patience'"):
         make_config("digits-conv2", "aslp", 0, {"patiense": "3"})
 
 
@@ -99,7 +98,7 @@ def test_unknown_key_through_make_config():
     ("normalise", "sometimes", "true or false"),
 ])
 def test_wrong_type_names_key_value_and_what_is_allowed(key, text, allowed):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(OptionError) as info:
         build_recipe(Recipe(), {key: text})
     message = str(info.value)
     assert f"{key}={text!r}" in message
@@ -117,7 +116,7 @@ def test_wrong_type_names_key_value_and_what_is_allowed(key, text, allowed):
     ("eval_batch_size", "0", ">= 1"),
 ])
 def test_out_of_range_names_key_value_and_what_is_allowed(key, text, allowed):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(OptionError) as info:
         build_recipe(Recipe(), {key: text})
     message = str(info.value)
     assert key in message
@@ -130,7 +129,7 @@ def test_parse_assignments():
         "epochs": "5", "method.hard": "false"}
     assert parse_assignments(["init=a=b"]) == {"init": "a=b"}  # only the first '=' splits
     for bad in ("epochs", "=5", " =5"):
-        with pytest.raises(ConfigError, match="KEY=VALUE"):
+        with pytest.raises(OptionError, match="KEY=VALUE"):
             parse_assignments([bad])
 
 
@@ -158,7 +157,7 @@ def test_per_method_namespace_applies_to_that_method_only():
 
 
 def test_option_another_selected_method_lacks_errors_with_a_hint():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(OptionError) as info:
         make_config("digits-conv2", "dense", 0, {"method.smart_rescale": "true"},
                     ["aslp", "dense"])
     message = str(info.value)
@@ -167,31 +166,31 @@ def test_option_another_selected_method_lacks_errors_with_a_hint():
 
 
 def test_unknown_method_option_suggests_the_closest():
-    with pytest.raises(ConfigError, match="did you mean 'method.temperature'"):
+    with pytest.raises(OptionError, match="did you mean 'method.temperature'"):
         build_method_options("aslp", {"temprature": "2"})
 
 
 def test_method_option_wrong_type_and_out_of_range():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(OptionError) as info:
         make_config("digits-conv2", "aslp", 0, {"method.eval_samples": "ten"})
     assert "method.eval_samples='ten'" in str(info.value) and "an integer" in str(info.value)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(OptionError) as info:
         make_config("digits-conv2", "edge_popup", 0, {"method.keep_fraction": "1.5"})
     message = str(info.value)
     assert "keep_fraction" in message and "1.5" in message and "edge_popup" in message
 
 
 def test_unknown_namespace_is_an_error():
-    with pytest.raises(ConfigError, match="unknown option namespace 'aslq'"):
+    with pytest.raises(OptionError, match="unknown option namespace 'aslq'"):
         make_config("digits-conv2", "aslp", 0, {"aslq.smart_rescale": "true"})
 
 
 def test_bad_seed_preset_protocol_method():
-    with pytest.raises(ConfigError, match="seed"):
+    with pytest.raises(OptionError, match="seed"):
         make_config("digits-conv2", "aslp", -1)
-    with pytest.raises(ConfigError, match="unknown recipe 'fast'"):
+    with pytest.raises(OptionError, match="unknown recipe 'fast'"):
         make_config("digits-conv2", "aslp", 0, preset="fast")
-    with pytest.raises(ConfigError, match="did you mean 'digits-conv2'"):
+    with pytest.raises(OptionError, match="did you mean 'digits-conv2'"):
         make_config("digts-conv2", "aslp", 0)
     with pytest.raises(LookupError, match="did you mean 'aslp'"):
         make_config("digits-conv2", "aslq", 0)

@@ -209,10 +209,10 @@ def test_methods_without_keep_probabilities_have_none(tmp_path):
 
 
 def test_a_failing_run_writes_status_failed_with_the_error(tmp_path, monkeypatch):
-    def broken(self):
+    def broken(trainers, *args, **kwargs):
         raise RuntimeError("the loss is NaN at epoch 3")
 
-    monkeypatch.setattr(runner.Trainer, "fit", broken)
+    monkeypatch.setattr(runner, "fit", broken)
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
     with pytest.raises(RuntimeError, match="NaN"):
         execute(config, tmp_path, device="cpu", progress=False)
@@ -223,10 +223,10 @@ def test_a_failing_run_writes_status_failed_with_the_error(tmp_path, monkeypatch
 
 
 def test_an_interrupted_run_stays_running(tmp_path, monkeypatch):
-    def interrupted(self):
+    def interrupted(trainers, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner.Trainer, "fit", interrupted)
+    monkeypatch.setattr(runner, "fit", interrupted)
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
     with pytest.raises(KeyboardInterrupt):
         execute(config, tmp_path, device="cpu", progress=False)

@@ -16,11 +16,10 @@ import time
 import pytest
 import torch
 
-from subnetbench.benchmark import runner
-from subnetbench.benchmark.config import ConfigError
+from subnetbench.benchmark import runner, training
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
-from subnetbench.benchmark.training import Trainer
+from subnetbench.methods.base import OptionError
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 PROTOCOL = "digits-conv2"
@@ -43,19 +42,19 @@ def run(config, results_dir, **options):
 
 
 class CountEpochs:
-    """Counts Trainer.train_epoch calls; raises KeyboardInterrupt at call ``interrupt_at``."""
+    """Counts the training loop's epochs; raises KeyboardInterrupt at epoch ``interrupt_at``."""
 
     def __init__(self, monkeypatch, interrupt_at: int | None = None):
         self.calls = 0
-        original = Trainer.train_epoch
+        original = training.train_epoch
 
-        def train_epoch(trainer):
+        def train_epoch(trainers, *args, **kwargs):
             self.calls += 1
             if self.calls == interrupt_at:
                 raise KeyboardInterrupt
-            return original(trainer)
+            return original(trainers, *args, **kwargs)
 
-        monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+        monkeypatch.setattr(training, "train_epoch", train_epoch)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +184,7 @@ def test_a_stored_run_with_other_options_is_not_reused(magnitude_reference, tmp_
     record["options"]["method"]["lr"] = 0.5  # as if a default had changed since the run
     path.write_text(json.dumps(record))
     CountEpochs(monkeypatch, interrupt_at=1)
-    with pytest.raises(ConfigError, match="other options"):
+    with pytest.raises(OptionError, match="other options"):
         run(config, tmp_path)
     assert json.loads(path.read_text()) == record
 

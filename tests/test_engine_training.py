@@ -110,7 +110,7 @@ def test_model_ends_with_the_best_validation_weights(monkeypatch):
     seen = _script_validation(monkeypatch, trainer, [0.2, 0.7, 0.5, 0.6, 0.7])
     state = trainer.fit()
     final = trainer.model.state_dict()
-    assert state.best_epoch == 2 and trainer.best_val_acc == 0.7  # ties keep the first best
+    assert state.best_epoch == 2 and trainer.state.best_val_acc == 0.7  # ties keep the first best
     for key, value in seen[1].items():
         assert torch.equal(final[key], value), key
     assert any(not torch.equal(final[k], v) for k, v in seen[-1].items())  # not the last epoch's
@@ -124,8 +124,8 @@ def test_epochs_to_best_is_global_over_rounds(monkeypatch):
     state = trainer.fit()
     assert [h["round"] for h in state.history] == [0, 0, 0, 1, 1, 1]
     assert [h["epoch"] for h in state.history] == [1, 2, 3, 4, 5, 6]
-    assert trainer.epochs_to_best == 5  # the best of the last round, counted from the first epoch
-    assert trainer.best_val_acc == 0.5
+    assert trainer.state.best_epoch == 5  # the best of the last round, counted from the first epoch
+    assert trainer.state.best_val_acc == 0.5
     final = trainer.model.state_dict()
     assert all(torch.equal(final[k], v) for k, v in seen[4].items())
     # round 1 started from round 0's best (epoch 2): its pruning kept the largest of those weights
@@ -142,7 +142,7 @@ def test_early_stopping_ends_the_round_not_the_run(monkeypatch):
     state = trainer.fit()
     # round 0 stops after epoch 2, round 1 after epochs 3..6 (0.1 < 0.2 < 0.3 == 0.3)
     assert [h["round"] for h in state.history] == [0, 0, 1, 1, 1, 1]
-    assert trainer.epochs_to_best == 5
+    assert trainer.state.best_epoch == 5
 
 
 def test_callbacks_are_called_once_per_epoch_with_the_record():

@@ -1,6 +1,6 @@
 """The fast paths compute what the plain path computes.
 
-- seed batching (benchmark/seed_batched.py): in ``loop`` mode the result files of k seeds trained
+- seed batching (benchmark/runner.py, --seed-batch): in ``loop`` mode the result files of k seeds trained
   together equal those of k separate runs (timings aside), per-seed early stopping and best
   checkpoints included; in ``grouped`` mode (one grouped convolution for all seeds, the GPU path) the
   logits and gradients of a step agree to float tolerance and the seeds' accuracies stay close;
@@ -21,12 +21,13 @@ import torch
 
 from subnetbench import cli, methods
 from subnetbench.benchmark import speed
-from subnetbench.benchmark.config import ConfigError, Recipe
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
+from subnetbench.benchmark.grouped import grouped_forward
 from subnetbench.benchmark.networks import build_network
-from subnetbench.benchmark.runner import execute, make_config
-from subnetbench.benchmark.seed_batched import execute_seed_batch, fit_batched, grouped_forward
-from subnetbench.benchmark.training import Trainer
+from subnetbench.benchmark.recipe import Recipe
+from subnetbench.benchmark.runner import execute, execute_runs, make_config
+from subnetbench.benchmark.training import Trainer, fit
+from subnetbench.methods.base import OptionError
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
 
 PROTOCOL = "digits-conv2"
@@ -55,8 +56,8 @@ def separate_aslp(tmp_path_factory) -> list[dict]:
 
 # -- seed batching, end to end ------------------------------------------------------------------------
 def test_seed_batch_loop_writes_the_result_files_of_separate_runs(separate_aslp, tmp_path):
-    batched = execute_seed_batch(_configs("aslp"), tmp_path, device="cpu", progress=False,
-                                 mode="loop", save_subnetwork=True)
+    batched = execute_runs(_configs("aslp"), tmp_path, device="cpu", progress=False,
+                                 seed_batch_mode="loop", save_subnetwork=True)
     assert [r["run_id"] for r in batched] == [r["run_id"] for r in separate_aslp]
     for alone, together in zip(separate_aslp, batched):
         assert _comparable(together) == _comparable(alone)  # curves, metrics, histograms: exact
@@ -67,13 +68,13 @@ def test_seed_batch_loop_writes_the_result_files_of_separate_runs(separate_aslp,
         assert (tmp_path / "subnetworks" / f"{together['run_id']}.pt").exists()
     assert not list((tmp_path / "checkpoints").glob("*.pt"))
     # asked again, the finished seeds are skipped, as with separate runs
-    again = execute_seed_batch(_configs("aslp"), tmp_path, device="cpu", progress=False, mode="loop")
+    again = execute_runs(_configs("aslp"), tmp_path, device="cpu", progress=False, seed_batch_mode="loop")
     assert all(r.get("skipped") for r in again)
 
 
 def test_seed_batch_grouped_stays_close_to_separate_runs(separate_aslp, tmp_path):
-    grouped = execute_seed_batch(_configs("aslp"), tmp_path, device="cpu", progress=False,
-                                 mode="grouped")
+    grouped = execute_runs(_configs("aslp"), tmp_path, device="cpu", progress=False,
+                                 seed_batch_mode="grouped")
     for alone, together in zip(separate_aslp, grouped):
         assert together["run_id"] == alone["run_id"]
         assert together["metrics"]["epochs_run"] == alone["metrics"]["epochs_run"]
@@ -104,13 +105,13 @@ def test_seed_batch_is_refused_with_parallel_jobs(tmp_path, capsys):
 
 
 def test_seed_batch_refuses_what_it_does_not_support(tmp_path):
-    with pytest.raises(ConfigError, match="aslp, supermask, edge_popup, dense"):
-        execute_seed_batch(_configs("magnitude_pruning"), tmp_path, device="cpu")
+    with pytest.raises(OptionError, match="magnitude_pruning trains in 2 rounds"):
+        execute_runs(_configs("magnitude_pruning"), tmp_path, device="cpu")
     mixed = [make_config(PROTOCOL, "aslp", 0, OVERRIDES), make_config(PROTOCOL, "aslp", 1)]
-    with pytest.raises(ConfigError, match="differ in more than the seed"):
-        execute_seed_batch(mixed, tmp_path, device="cpu")
-    with pytest.raises(ConfigError, match="compile"):
-        execute_seed_batch(_configs("aslp", {**OVERRIDES, "compile": "true"}), tmp_path,
+    with pytest.raises(OptionError, match="differ in more than the seed"):
+        execute_runs(mixed, tmp_path, device="cpu")
+    with pytest.raises(OptionError, match="compile"):
+        execute_runs(_configs("aslp", {**OVERRIDES, "compile": "true"}), tmp_path,
                            device="cpu")
     assert not (tmp_path / "runs").exists()  # refused before anything was written
 
@@ -149,13 +150,13 @@ SCRIPTS = [[0.1, 0.5, 0.4, 0.3, 0.9, 0.9], [0.6, 0.2, 0.1, 0.9, 0.9, 0.9],
            [0.1, 0.2, 0.3, 0.2, 0.4, 0.3]]
 
 
-def test_fit_batched_stops_each_seed_on_its_own_and_keeps_its_best_checkpoint():
+def test_fit_stops_each_seed_on_its_own_and_keeps_its_best_checkpoint():
     alone = [_scripted(_trainer(seed), script) for seed, script in enumerate(SCRIPTS)]
     for trainer in alone:
         trainer.fit()
     together = [_scripted(_trainer(seed), script) for seed, script in enumerate(SCRIPTS)]
     finished = []
-    fit_batched(together, "loop", on_finished=lambda t: finished.append(together.index(t)))
+    fit(together, on_finished=lambda t: finished.append(together.index(t)))
     assert [len(t.state.history) for t in together] == [4, 3, 6]
     assert finished == [1, 0, 2]  # in the order they stopped
     for a, b in zip(alone, together):
@@ -174,9 +175,9 @@ def test_grouped_step_matches_separate_steps(method_name):
     labels = [t.data.train.labels[:16] for t in trainers]
     for t in trainers + twins:
         t.model.train()
-    logits = grouped_forward([t.model for t in trainers], images)
+    logits = grouped_forward(trainers, images)
     torch.autograd.backward([torch.nn.functional.cross_entropy(out, y)
-                             for out, y in zip(logits.unbind(0), labels)])
+                             for out, y in zip(logits, labels)])
     for i, twin in enumerate(twins):  # same masks: the twins sample from identical generators
         alone = twin.model(images[i])
         torch.nn.functional.cross_entropy(alone, labels[i]).backward()
@@ -225,12 +226,12 @@ def test_channels_last_gives_the_same_numbers_within_float_tolerance(method_name
 
 def test_autocast_is_refused_off_cuda_and_validated(tmp_path):
     config = make_config(PROTOCOL, "dense", 0, {"autocast": "bf16", "epochs": "1"})
-    with pytest.raises(ConfigError, match="autocast='bf16' is only used on CUDA"):
+    with pytest.raises(OptionError, match="autocast='bf16' is only used on CUDA"):
         execute(config, tmp_path, device="cpu", progress=False)
     assert not (tmp_path / "runs").exists()  # refused before the run's file was written
-    with pytest.raises(ConfigError, match="autocast"):
+    with pytest.raises(OptionError, match="autocast"):
         Recipe(autocast="fp16")
-    with pytest.raises(ConfigError, match="channels_last"):
+    with pytest.raises(OptionError, match="channels_last"):
         Recipe(channels_last="yes")
 
 
@@ -252,8 +253,8 @@ def test_fast_path_options_at_their_defaults_change_no_result_file():
 def test_cpu_runs_are_bit_reproducible(separate_aslp, tmp_path):
     again = [execute(c, tmp_path / "again", device="cpu", progress=False) for c in _configs("aslp")]
     assert [_comparable(r) for r in again] == [_comparable(r) for r in separate_aslp]
-    grouped = [execute_seed_batch(_configs("aslp"), tmp_path / f"grouped{i}", device="cpu",
-                                  progress=False, mode="grouped") for i in range(2)]
+    grouped = [execute_runs(_configs("aslp"), tmp_path / f"grouped{i}", device="cpu",
+                                  progress=False, seed_batch_mode="grouped") for i in range(2)]
     assert [_comparable(r) for r in grouped[0]] == [_comparable(r) for r in grouped[1]]
 
 

@@ -16,7 +16,7 @@ Both train on generated data of CIFAR-10's shape (3 x 32 x 32, 10 classes; the s
 depend on the pixel values). Epoch times come from CUDA events on a GPU and ``time.perf_counter``
 on a CPU. Further rows time the fast-path options of the recipe (``variant``: ``channels_last``,
 ``bf16`` autocast on CUDA only, ``compile``; ``fast`` is all that apply together) and the seed-batched
-training of :mod:`benchmark.seed_batched` (``seeds_batched`` = k seeds in one process; the
+training of :func:`benchmark.runner.execute_runs` (``seeds_batched`` = k seeds in one process; the
 throughput is the aggregate over the k seeds).
 
 Every row of the JSON (``--json``) has: ``network``, ``method``, ``device``, ``variant``,
@@ -76,14 +76,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from subnetbench.benchmark.config import ConfigError
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
+from subnetbench.benchmark.grouped import grouped_forward, resolve_mode
 from subnetbench.benchmark.networks import ConvNet, build_network
 from subnetbench.benchmark.results import atomic_write_bytes
-from subnetbench.benchmark.runner import build_run, make_config, resolve_device
-from subnetbench.benchmark.seed_batched import check_batchable, resolve_mode, train_epoch_batched
+from subnetbench.benchmark.runner import build_run, check_batchable, make_config, resolve_device
 from subnetbench.benchmark.speed import reference_pipeline as ref
-from subnetbench.benchmark.training import Trainer, accuracy
+from subnetbench.benchmark.training import Trainer, accuracy, separate_forward, train_epoch
+from subnetbench.methods.base import OptionError
 
 NETWORKS = ("conv2", "conv4", "conv6")
 METHODS = ("aslp", "supermask", "edge_popup", "dense")
@@ -418,9 +418,10 @@ class Bench:
         with PeakMemory(self.device) as memory:
             trainers = [ours_trainer(network, method, self.device, self.data, b, seed=seed)
                         for seed in range(k)]
+            forward = grouped_forward if mode == "grouped" else separate_forward
             for _ in range(b.warmup):
-                train_epoch_batched(trainers, mode)
-        ours_s, baseline_s = self._paired(baseline, lambda: train_epoch_batched(trainers, mode))
+                train_epoch(trainers, forward)
+        ours_s, baseline_s = self._paired(baseline, lambda: train_epoch(trainers, forward))
         row = self._row(network, method, "default", ours_s, memory.bytes, images_factor=k,
                         baseline_s=baseline_s)
         row.update(seeds_batched=k, seed_batch_mode=mode,
@@ -693,7 +694,7 @@ def _csv(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
         return list(allowed)
     for item in items:
         if item not in allowed:
-            raise ConfigError(f"--{what} {item!r} is not allowed; expected a comma-separated list "
+            raise OptionError(f"--{what} {item!r} is not allowed; expected a comma-separated list "
                               f"of {', '.join(allowed)} (or all, none)")
     return items
 
@@ -765,19 +766,19 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
         args.seed_batches = ([] if args.seed_batches.strip() == "none" else
                              [int(k) for k in args.seed_batches.split(",") if k.strip()])
     except ValueError:
-        raise ConfigError(f"--seed-batches {args.seed_batches!r} is not allowed; expected "
+        raise OptionError(f"--seed-batches {args.seed_batches!r} is not allowed; expected "
                           "comma-separated integers such as 1,2,4,8") from None
     if any(k < 1 for k in args.seed_batches):
-        raise ConfigError("--seed-batches: every k must be >= 1")
+        raise OptionError("--seed-batches: every k must be >= 1")
     if args.grouped_seed_batches:
         try:
             args.grouped_seed_batches = [int(k) for k in args.grouped_seed_batches.split(",")
                                          if k.strip()]
         except ValueError:
-            raise ConfigError(f"--grouped-seed-batches {args.grouped_seed_batches!r} is not "
+            raise OptionError(f"--grouped-seed-batches {args.grouped_seed_batches!r} is not "
                               "allowed; expected comma-separated integers") from None
         if any(k < 1 for k in args.grouped_seed_batches):
-            raise ConfigError("--grouped-seed-batches: every k must be >= 1")
+            raise OptionError("--grouped-seed-batches: every k must be >= 1")
     else:
         args.grouped_seed_batches = ([k for k in args.seed_batches if k <= 2] if cpu_quick
                                      else args.seed_batches)
@@ -787,7 +788,7 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     if not args.seed_batches:
         args.seed_networks = []
     if _method_spec(args.seed_method)[0] not in ("aslp", "supermask", "edge_popup", "dense"):
-        raise ConfigError(f"--seed-method {args.seed_method!r} is not allowed; expected aslp, "
+        raise OptionError(f"--seed-method {args.seed_method!r} is not allowed; expected aslp, "
                           "supermask, edge_popup or dense")
     modes = args.seed_modes or ("grouped" if device.type == "cuda" else "loop,grouped")
     args.seed_modes = [resolve_mode(m, device) for m in _csv(modes, ("auto", "grouped", "loop"),
@@ -795,15 +796,15 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     for name in ("batch_size", "batches", "repeats", "eval_images"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+            raise OptionError(f"--{name.replace('_', '-')} must be >= 1")
     if args.warmup is not None and args.warmup < 1:
-        raise ConfigError("--warmup must be >= 1 (the first epoch also builds caches)")
+        raise OptionError("--warmup must be >= 1 (the first epoch also builds caches)")
     if args.reference_workers < 0:
-        raise ConfigError("--reference-workers must be >= 0")
+        raise OptionError("--reference-workers must be >= 0")
     if args.threads is None and device.type == "cpu":
         args.threads = 1
     if args.threads is not None and args.threads < 1:
-        raise ConfigError("--threads must be >= 1")
+        raise OptionError("--threads must be >= 1")
     return args
 
 
@@ -821,7 +822,7 @@ def main_from_args(args: argparse.Namespace, command: str) -> int:
             torch.set_num_threads(args.threads)
         torch.manual_seed(0)
         result = Bench(args).run()
-    except ConfigError as error:
+    except OptionError as error:
         print(f"subnetbench speed: error: {error}", file=sys.stderr)
         return 2
     result["table"] = format_table(result)

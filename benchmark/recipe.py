@@ -1,0 +1,73 @@
+"""How a network is trained and evaluated: the :class:`Recipe`, and the named recipe presets.
+
+Every value is validated when a recipe is made (a bad one is an :class:`OptionError` naming the key,
+the value and what is allowed). Protocols (:mod:`benchmark.protocols`) start from a recipe; a run's
+``--set KEY=VALUE`` options change it (:mod:`benchmark.config`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from subnetbench.methods.base import check_option
+from subnetbench.methods.initialisation import INITIALISATIONS
+
+SCHEDULES = ("constant", "cosine")
+AUTOCAST_MODES = ("none", "bf16")
+
+
+def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
+    check_option(condition, "", key, value, allowed)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a network is trained and evaluated. Defaults: the ASLP official code (PAPER.md 1.4)."""
+
+    batch_size: int = 256
+    epochs: int = 1000  # per training round
+    patience: int = 100  # early stopping on validation accuracy; 0 turns it off
+    schedule: str = "constant"  # learning-rate schedule over the epochs of a round
+    init: str = "kaiming_normal"  # signed_constant is the paper's SC variant
+    augmentation: bool = False  # DA: random crop, horizontal flip and normalisation, on the device
+    normalise: bool | None = None  # None: normalise iff augmentation (the official behaviour)
+    validation_fraction: float = 0.1
+    bias: bool = True  # the ASLP networks have (frozen, unpruned) biases; edge-popup's have none
+    eval_batch_size: int = 1024
+    # The fast path (subnetbench speed measures each step on and off), off by default: the
+    # results of today's configurations stay as they are. They change float arithmetic, not the
+    # recipe; a run with one on has its own configuration hash.
+    channels_last: bool = False  # NHWC activations and 4-D parameters in training and evaluation
+    autocast: str = "none"  # "bf16": bfloat16 autocast of the training step; CUDA only (refused elsewhere)
+    compile: bool = False  # torch.compile of the training forward (the model itself stays eager)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size",
+               self.batch_size, "an integer >= 1")
+        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs,
+               "an integer >= 1")
+        _check(isinstance(self.patience, int) and self.patience >= 0, "patience", self.patience,
+               "an integer >= 0 (0 turns early stopping off)")
+        _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
+        _check(self.init in INITIALISATIONS, "init", self.init, f"one of {INITIALISATIONS}")
+        _check(isinstance(self.validation_fraction, float) and 0 < self.validation_fraction <= 0.5,
+               "validation_fraction", self.validation_fraction, "a number in (0, 0.5]")
+        _check(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1,
+               "eval_batch_size", self.eval_batch_size, "an integer >= 1")
+        _check(isinstance(self.channels_last, bool), "channels_last", self.channels_last, "true or false")
+        _check(self.autocast in AUTOCAST_MODES, "autocast", self.autocast,
+               f"one of {AUTOCAST_MODES} (bf16 runs on CUDA only)")
+        _check(isinstance(self.compile, bool), "compile", self.compile, "true or false")
+
+    @property
+    def normalises(self) -> bool:
+        return self.augmentation if self.normalise is None else self.normalise
+
+
+# The edge-popup paper's recipe (PAPER.md 2.2); the edge_popup method's own optimiser defaults are
+# already its SGD 0.1, momentum 0.9, weight decay 1e-4.
+RECIPE_PRESETS: dict[str, dict[str, Any]] = {
+    "aslp": {},
+    "edge_popup": {"batch_size": 128, "epochs": 100, "schedule": "cosine", "patience": 0,
+                   "augmentation": True},
+}
