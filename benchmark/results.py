@@ -1,4 +1,5 @@
-"""Result files (docs/results-format.md): atomic JSON writes, reads, and the run's provenance."""
+"""The engine's side of result files (docs/results-format.md, defined in subnetbench/records.py):
+where a run's files live, writing and reading them, and the run's provenance."""
 from __future__ import annotations
 
 import datetime
@@ -12,17 +13,14 @@ from typing import Any
 
 import torch
 
-# One implementation of the atomic write (temporary file, fsync, rename) for the engine and the
-# report; it lives in reports/, which imports no torch.
-from subnetbench.reports.output import atomic_write_bytes
+from subnetbench.files import atomic_write_bytes
+from subnetbench.records import InvalidRecord, Provenance, RunRecord
 
-FORMAT = "subnetbench.result"
-FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(payload, indent=1, sort_keys=False) + "\n").encode())
+def write_record(path: Path, record: RunRecord) -> None:
+    atomic_write_bytes(path, record.dumps().encode())
 
 
 def atomic_torch_save(path: Path, payload: Any) -> None:
@@ -40,16 +38,14 @@ def checkpoint_path(results_dir: Path, run_id: str) -> Path:
     return Path(results_dir) / "checkpoints" / f"{run_id}.pt"
 
 
-def read_result(path: Path) -> dict[str, Any] | None:
-    """The result at ``path``, or None if it is missing, unreadable or of another format."""
+def read_result(path: Path) -> RunRecord | None:
+    """The record at ``path``, or None if it is missing, unreadable or not a usable result file."""
     try:
-        payload = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        record, _ = RunRecord.from_json(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, InvalidRecord, RecursionError):
         return None
-    if (not isinstance(payload, dict) or payload.get("format") != FORMAT
-            or payload.get("format_version") != FORMAT_VERSION):
-        return None
-    return payload
+    record.source = str(path)
+    return record
 
 
 def _git(*args: str) -> str | None:
@@ -61,7 +57,7 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
+def provenance(device: torch.device) -> Provenance:
     versions = {}
     for package in ("torch", "torchvision", "numpy", "scikit-learn"):
         try:
@@ -76,13 +72,13 @@ def provenance(device: torch.device) -> dict[str, Any]:
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
                    else platform.processor() or "cpu")
-    return {
-        "subnetbench_version": own,
-        "git_commit": commit,
-        "git_dirty": bool(status) if status is not None else None,
-        "device_name": device_name,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    return Provenance(
+        subnetbench_version=own,
+        git_commit=commit,
+        git_dirty=bool(status) if status is not None else None,
+        device_name=device_name,
+        python=platform.python_version(),
+        platform=platform.platform(),
+        versions=versions,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )

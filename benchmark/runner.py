@@ -43,14 +43,12 @@ from subnetbench.benchmark.data import load as load_data
 from subnetbench.benchmark.grouped import grouped_forward, resolve_mode
 from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.results import (
-    FORMAT,
-    FORMAT_VERSION,
     atomic_torch_save,
-    atomic_write_json,
     checkpoint_path,
     provenance,
     read_result,
     run_path,
+    write_record,
 )
 from subnetbench.benchmark.seeding import make_generator
 from subnetbench.benchmark.training import (
@@ -63,6 +61,7 @@ from subnetbench.benchmark.training import (
 )
 from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import initialise
+from subnetbench.records import Curves, Histogram, Metrics, RunRecord, Timings
 
 __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute", "execute_runs",
            "load_subnetwork", "make_config", "resolve_device", "stored_result", "subnetwork_path",
@@ -111,27 +110,24 @@ def check_batchable(configs: Sequence[RunConfig]) -> None:
                           "outside a compiled graph); drop one of the two")
 
 
-def base_record(config: RunConfig, device: torch.device) -> dict[str, Any]:
+def base_record(config: RunConfig, device: torch.device) -> RunRecord:
     """The fields of a result file known before training (status "running")."""
-    return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "status": "running", "error": None,
-        "run_id": config.run_id, "config_hash": config.config_hash, "protocol": config.protocol,
-        "dataset": config.spec.dataset, "network": config.spec.network, "method": config.method,
-        "family": config.method_class.family, "seed": config.seed,
-        "variant": config.variant(), "options": config.options_dict(),
-        "non_default_options": config.non_default_options(),
-        "provenance": provenance(device),
-    }
+    return RunRecord(
+        status="running", run_id=config.run_id, config_hash=config.config_hash,
+        protocol=config.protocol, dataset=config.spec.dataset, network=config.spec.network,
+        method=config.method, family=config.method_class.family, seed=config.seed,
+        variant=config.variant(), options=config.options_dict(),
+        non_default_options=config.non_default_options(), provenance=provenance(device))
 
 
-def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) -> dict[str, Any] | None:
+def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) -> Histogram | None:
     probabilities = [method.keep_probability(layer) for _, layer in methods.masked_layers(model)]
     if not probabilities or any(p is None for p in probabilities):
         return None
     values = torch.cat([p.detach().flatten().float().cpu() for p in probabilities])
     counts = torch.histc(values, bins=KEEP_PROBABILITY_BINS, min=0.0, max=1.0)
     edges = torch.linspace(0, 1, KEEP_PROBABILITY_BINS + 1)
-    return {"bin_edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}
+    return Histogram([round(float(e), 6) for e in edges], [int(c) for c in counts])
 
 
 def execute(config: RunConfig, results_dir: str | Path, **options: Any) -> dict[str, Any]:
@@ -146,7 +142,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  deterministic: bool = False, checkpoint_every: int = 1,
                  save_subnetwork: bool = False, seed_batch_mode: str = "auto") -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
-    result files; returns the results in the order of ``configs``, finished ones marked ``skipped``.
+    result files; returns the result files' JSON objects in the order of ``configs``, those of runs
+    finished before marked ``"skipped": True``.
 
     ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`).
@@ -167,13 +164,13 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     check_recipe_device(configs[0].recipe, torch_device)
     batched = len(configs) > 1
     mode = resolve_mode(seed_batch_mode, torch_device) if batched else "loop"
-    records: dict[int, dict[str, Any]] = {}
+    records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
         if force:
             checkpoint_path(results_dir, config.run_id).unlink(missing_ok=True)
         records[i] = base_record(config, torch_device)
-        atomic_write_json(run_path(results_dir, config.run_id), records[i])
+        write_record(run_path(results_dir, config.run_id), records[i])
     try:
         set_deterministic(torch_device, deterministic)
         trainers: dict[int, Trainer] = {}
@@ -199,16 +196,16 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
         def finished(trainer: Trainer) -> None:
             i = index_of[id(trainer)]
             config = configs[i]
-            extracted, result = evaluate_run(config, records[i], trainer, started, resumed[i])
+            record = records[i]
+            extracted = evaluate_run(config, record, trainer, started, resumed[i])
             if batched:
-                result["timings"]["seed_batch"] = len(pending)
-                result["timings"]["seed_batch_mode"] = mode
+                record.timings.seed_batch, record.timings.seed_batch_mode = len(pending), mode
             if save_subnetwork:
                 atomic_torch_save(subnetwork_path(results_dir, config.run_id),
                                   {k: v.cpu() for k, v in extracted.state_dict().items()})
-            atomic_write_json(run_path(results_dir, config.run_id), result)
+            write_record(run_path(results_dir, config.run_id), record)
             checkpoint_path(results_dir, config.run_id).unlink(missing_ok=True)
-            results[i] = result
+            results[i] = record.to_json()
 
         forward = grouped_forward if mode == "grouped" else separate_forward
         fit([trainers[i] for i in pending], forward, on_finished=finished)
@@ -216,8 +213,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
         if not isinstance(error, KeyboardInterrupt):
             for i in pending:
                 if i not in results:
-                    records[i].update(status="failed", error=f"{type(error).__name__}: {error}")
-                    atomic_write_json(run_path(results_dir, configs[i].run_id), records[i])
+                    records[i].status, records[i].error = "failed", f"{type(error).__name__}: {error}"
+                    write_record(run_path(results_dir, configs[i].run_id), records[i])
         raise
     return [results[i] for i in range(len(configs))]
 
@@ -230,14 +227,13 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool) -> di
     if existing is None or force:
         return None
     # Defaults stay out of the hash; a changed default must not pass old results off as new.
-    stored = existing.get("options")
-    if stored is not None and stored != json.loads(json.dumps(config.options_dict())):
+    stored = existing.options
+    if stored and stored != json.loads(json.dumps(config.options_dict())):
         raise OptionError(f"{path} holds run {config.run_id} with other options than now (a "
                           f"default changed since it ran?): stored {stored}, now "
                           f"{config.options_dict()}; move it away or pass --force to rerun it")
-    if existing.get("status") == "completed":
-        existing["skipped"] = True
-        return existing
+    if existing.status == "completed":
+        return {**existing.to_json(), "skipped": True}
     return None
 
 
@@ -295,9 +291,10 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
     return RunParts(model, method, data, generators)
 
 
-def evaluate_run(config: RunConfig, record: dict[str, Any], trainer: Trainer, started: float,
-                 resumed_s: float) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Test evaluation, extraction and the completed result record of a trained run.
+def evaluate_run(config: RunConfig, record: RunRecord, trainer: Trainer, started: float,
+                 resumed_s: float) -> torch.nn.Module:
+    """Test evaluation and extraction of a trained run: completes ``record`` and returns the
+    extracted network.
 
     ``started`` is the ``time.perf_counter()`` at which this session's training began, and
     ``resumed_s`` the training time of earlier sessions of the run.
@@ -321,25 +318,18 @@ def evaluate_run(config: RunConfig, record: dict[str, Any], trainer: Trainer, st
         raise AssertionError(f"extraction reports {stats.kept}/{stats.total} kept weights but the "
                              f"extracted network has {nonzero}/{total} nonzero")
     history = state.history
-    return extracted, {
-        **record,
-        "status": "completed",
-        "metrics": {
-            "test_acc": test_acc,
-            "final_test_acc": final_test_acc,
-            "deterministic_test_acc": deterministic_test_acc,
-            "kept_fraction": stats.kept_fraction,
-            "epochs_to_best": state.best_epoch,
-            "best_val_acc": state.best_val_acc,
-            "epochs_run": len(history),
-        },
-        "layer_kept_fraction": stats.layer_kept_fraction,
-        "keep_probabilities": _keep_probability_histogram(method, model),
-        "curves": {key: [h[key] for h in history]
-                   for key in ("epoch", "round", "train_loss", "train_acc", "val_acc")},
-        "timings": {"total_s": resumed_s + time.perf_counter() - started,
-                    "epoch_s": [h["seconds"] for h in history], "device": device.type},
-    }
+    record.status = "completed"
+    record.metrics = Metrics(
+        test_acc=test_acc, final_test_acc=final_test_acc,
+        deterministic_test_acc=deterministic_test_acc, kept_fraction=stats.kept_fraction,
+        epochs_to_best=state.best_epoch, best_val_acc=state.best_val_acc, epochs_run=len(history))
+    record.layer_kept_fraction = stats.layer_kept_fraction
+    record.keep_probabilities = _keep_probability_histogram(method, model)
+    record.curves = Curves(**{key: [h[key] for h in history]
+                              for key in ("epoch", "round", "train_loss", "train_acc", "val_acc")})
+    record.timings = Timings(total_s=resumed_s + time.perf_counter() - started,
+                             epoch_s=[h["seconds"] for h in history], device=device.type)
+    return extracted
 
 
 def _mean_std(runs: list[dict[str, Any]], key: str) -> tuple[float, float]:

@@ -7,12 +7,12 @@ from typing import Any
 
 import jinja2
 
+from subnetbench.files import atomic_write_text
 from subnetbench.reports import stats
 from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims
 from subnetbench.reports.exports import write_tables
 from subnetbench.reports.figures import render_figures
 from subnetbench.reports.loading import Reference, ResultSet, load_reference, load_results
-from subnetbench.reports.output import atomic_write_text
 from subnetbench.reports.provenance import (
     commit_text,
     created_text,

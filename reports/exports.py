@@ -5,9 +5,11 @@ import json
 import re
 from pathlib import Path
 
+from subnetbench.files import atomic_write_text
+from subnetbench.records import Provenance
 from subnetbench.reports.claims import Claim
 from subnetbench.reports.loading import Run
-from subnetbench.reports.output import atomic_write_text, csv_text, latex_escape, latex_table
+from subnetbench.reports.output import csv_text, latex_escape, latex_table
 from subnetbench.reports.stats import Summary
 from subnetbench.reports.tables import CellEntry, FamilyTable
 
@@ -117,13 +119,13 @@ def runs_csv(runs: list[Run]) -> str:
               "git_commit", "git_dirty", "subnetbench_version", "versions", "created", "file", "error"]
     rows = []
     for r in runs:
-        p = r.provenance
+        p = r.provenance or Provenance()
         rows.append([r.run_id, r.status, r.protocol, r.method, r.family, r.config_hash, r.seed, r.dataset,
                      r.network, r.metric("final_test_acc"), r.metric("test_acc"), r.metric("kept_fraction"),
-                     r.metric("epochs_to_best"), r.timings.get("device"), p.get("device_name"),
-                     p.get("git_commit"), p.get("git_dirty"), p.get("subnetbench_version"),
-                     json.dumps(p.get("versions"), sort_keys=True) if p.get("versions") else "",
-                     p.get("created"), r.path.name, r.error])
+                     r.metric("epochs_to_best"), r.timings.device if r.timings else None, p.device_name,
+                     p.git_commit, p.git_dirty, p.subnetbench_version,
+                     json.dumps(p.versions, sort_keys=True) if p.versions else "",
+                     p.created, r.source, r.error])
     return csv_text(header, rows)
 
 

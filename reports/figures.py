@@ -20,8 +20,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from subnetbench.files import atomic_write_bytes
 from subnetbench.reports.loading import VARIANT_AXES
-from subnetbench.reports.output import atomic_write_bytes
 from subnetbench.reports.tables import MASK_ONLY, Config, dataset_sort_key, method_sort_key, natural_key
 
 MAX_PANELS = 12
@@ -162,7 +162,7 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
                     "different epochs under early stopping; later epochs average the runs still going.")
     groups: dict[tuple, list[Config]] = defaultdict(list)
     for c in configs:
-        if c.family == MASK_ONLY and any(r.curves and r.curves["val_acc"] for r in c.runs):
+        if c.family == MASK_ONLY and any(r.curves and r.curves.val_acc for r in c.runs):
             groups[(c.dataset, c.network, c.method)].append(c)
     if not groups:
         return FigureSpec(name, title, base_caption, note="No run of a mask-only method has a validation "
@@ -178,7 +178,7 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
                 for r in c.runs:
                     if not r.curves:
                         continue
-                    for e, v in zip(r.curves["epoch"], r.curves["val_acc"]):
+                    for e, v in zip(r.curves.epoch, r.curves.val_acc):
                         if v is not None:
                             per_epoch[e].append(100.0 * v)
                 if not per_epoch:
@@ -258,8 +258,8 @@ def keep_probabilities(configs: list[Config]) -> FigureSpec:
         for r in c.runs:
             kp = r.keep_probabilities
             if kp:
-                key = (c.variant_label, tuple(c.variant[a] for a in VARIANT_AXES), tuple(kp["bin_edges"]))
-                groups[(c.method, c.dataset, c.network)][key].append(np.array(kp["counts"]))
+                key = (c.variant_label, tuple(c.variant[a] for a in VARIANT_AXES), tuple(kp.bin_edges))
+                groups[(c.method, c.dataset, c.network)][key].append(np.array(kp.counts, dtype=float))
     if not groups:
         return FigureSpec(name, title, base_caption, note="No run recorded keep probabilities "
                                                           "(keep_probabilities): nothing to plot.")

@@ -4,25 +4,26 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from subnetbench.records import Provenance
 from subnetbench.reports.loading import ResultSet, Run
 
 
 def versions_text(run: Run) -> str:
-    p = run.provenance
+    p = run.provenance or Provenance()
     parts = []
-    if p.get("subnetbench_version"):
-        parts.append(f"subnetbench {p['subnetbench_version']}")
-    if p.get("python"):
-        parts.append(f"python {p['python']}")
-    versions = p.get("versions")
+    if p.subnetbench_version:
+        parts.append(f"subnetbench {p.subnetbench_version}")
+    if p.python:
+        parts.append(f"python {p.python}")
+    versions = p.versions
     if isinstance(versions, dict):
         parts += [f"{k} {v}" for k, v in sorted(versions.items())]
     return ", ".join(str(x) for x in parts) or "not recorded"
 
 
 def device_text(run: Run) -> str:
-    device = run.timings.get("device")
-    name = run.provenance.get("device_name")
+    device = run.timings.device if run.timings else None
+    name = run.provenance.device_name if run.provenance else None
     if device and name and str(name) != str(device):
         return f"{device} ({name})"
     return str(device or name or "not recorded")
@@ -30,7 +31,7 @@ def device_text(run: Run) -> str:
 
 def created_text(run: Run) -> str:
     """'2026-11-24 18:40 UTC' from an ISO timestamp (other zones as an offset); anything else as is."""
-    created = run.provenance.get("created")
+    created = run.provenance.created if run.provenance else None
     if not created:
         return "not recorded"
     text = str(created)
@@ -43,11 +44,11 @@ def created_text(run: Run) -> str:
 
 
 def commit_text(run: Run) -> str:
-    commit = run.provenance.get("git_commit")
+    commit = run.provenance.git_commit if run.provenance else None
     if not commit:
         return "not recorded"
     text = str(commit)[:12]
-    if run.provenance.get("git_dirty"):
+    if run.provenance.git_dirty:
         text += " (dirty)"
     return text
 

@@ -7,11 +7,12 @@ the entry shows which).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from subnetbench.reports.loading import VARIANT_AXES, VARIANT_SHORT, Published, Reference, Run
+from subnetbench.reports.loading import VARIANT_AXES, VARIANT_SHORT, Published, Reference, Run, flatten
 from subnetbench.reports.stats import Summary, Verdict, reproduction_verdict, summarise
 
 MASK_ONLY = "mask-only"
@@ -91,9 +92,10 @@ class Config:
     def seeds(self) -> list[int]:
         return sorted(r.seed for r in self.runs)
 
-    @property
+    @functools.cached_property
     def options(self) -> dict[str, Any]:
-        return self.runs[0].options if self.runs else {}
+        """The first run's resolved options as dotted keys (read once the runs are grouped)."""
+        return flatten(self.runs[0].options) if self.runs else {}
 
     @property
     def non_default_options(self) -> dict[str, Any]:
@@ -119,11 +121,12 @@ class Config:
         defaults changed between runs (the hash covers only non-default values).
         """
         out = []
-        keys = sorted({k for r in self.runs for k in r.options})
+        flat = [(r, flatten(r.options)) for r in self.runs]
+        keys = sorted({k for _, options in flat for k in options})
         for key in keys:
             by_value: dict[str, list[int]] = {}
-            for r in self.runs:
-                by_value.setdefault(repr(r.options.get(key, "<absent>")), []).append(r.seed)
+            for r, options in flat:
+                by_value.setdefault(repr(options.get(key, "<absent>")), []).append(r.seed)
             if len(by_value) > 1:
                 parts = [f"{value} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
                          for value, seeds in by_value.items()]

@@ -15,10 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from subnetbench import reports
+from subnetbench.files import atomic_write_text
 from subnetbench.reports import stats
 from subnetbench.reports.claims import evaluate_claims, find_partners, pair_by_seed
 from subnetbench.reports.loading import load_reference, load_results
-from subnetbench.reports.output import atomic_write_text, latex_escape, latex_table
+from subnetbench.reports.output import latex_escape, latex_table
 from subnetbench.reports.tables import build_tables, group_configs
 from tests.report_fixtures import (
     XSS_METHOD,

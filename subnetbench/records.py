@@ -1,0 +1,333 @@
+"""The result file of one run, defined once: typed records with to/from JSON.
+
+The engine writes a :class:`RunRecord` (``to_json``) and the report reads one (``from_json``);
+docs/results-format.md documents the same fields, and a test checks the two against each other.
+Nothing here imports torch.
+
+Reading is strict where a wrong value would change a conclusion and lenient elsewhere: a
+``completed`` record must identify its run and carry finite accuracies in [0, 1]
+(:class:`InvalidRecord` otherwise), while a malformed optional section (curves, per-layer kept
+fractions, keep probabilities, timings, provenance) is dropped with a warning. An unfinished or
+failed record keeps whatever identifies it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+FORMAT = "subnetbench.result"
+FORMAT_VERSION = 1
+STATUSES = ("completed", "running", "failed")
+VARIANT_AXES = ("data_augmentation", "signed_constant", "smart_rescale")
+IDENTITY_KEYS = ("protocol", "method", "config_hash", "dataset", "network", "family")
+
+
+class InvalidRecord(ValueError):
+    """A result file that cannot be used; the message says why."""
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class Section:
+    """A record section: written field by field in declaration order; fields named in
+    ``OMIT_IF_NONE`` are left out of the JSON while they are None."""
+
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in self.OMIT_IF_NONE:
+                continue
+            out[f.name] = value.to_json() if isinstance(value, Section) else value
+        return out
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclass
+class Metrics(Section):
+    """Accuracies are fractions in [0, 1]; ``test_acc``, ``final_test_acc`` and ``kept_fraction``
+    are required of a completed run."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("test_acc", "final_test_acc", "kept_fraction")
+
+    test_acc: float | None = None  # best-validation network; stochastic methods: mean over masks
+    final_test_acc: float | None = None  # the extracted deterministic subnetwork
+    deterministic_test_acc: float | None = None  # deterministic forward before extraction
+    kept_fraction: float | None = None  # of the prunable weights of the extracted subnetwork
+    epochs_to_best: int | None = None  # 1-based, over all rounds
+    best_val_acc: float | None = None
+    epochs_run: int | None = None
+
+    @classmethod
+    def from_json(cls, data: Any, warnings: list[str]) -> Metrics:
+        if not isinstance(data, dict):
+            raise InvalidRecord(f"key 'metrics' is {type(data).__name__} {short(data)}, expected dict")
+        for name in cls.REQUIRED:
+            if name not in data:
+                raise InvalidRecord(f"missing key 'metrics.{name}'")
+            value = data[name]
+            if not is_number(value):
+                raise InvalidRecord(f"metrics.{name} is {short(value)}, expected a finite number")
+            if not 0.0 <= value <= 1.0:
+                raise InvalidRecord(f"metrics.{name} = {value} is not a fraction in [0, 1]")
+        values = {}
+        for name in cls.field_names():
+            value = data.get(name)
+            if value is not None and not is_number(value):
+                warnings.append(f"metrics.{name} = {short(value)} is not a finite number; ignored")
+                value = None
+            values[name] = value
+        etb = values["epochs_to_best"]
+        if etb is not None and etb < 0:
+            warnings.append(f"metrics.epochs_to_best = {short(etb)} is not a number >= 0; ignored")
+            values["epochs_to_best"] = None
+        return cls(**values)
+
+
+@dataclass
+class Histogram(Section):
+    """Learned keep probabilities: ``counts`` of weights in bins with increasing ``bin_edges``."""
+
+    bin_edges: list[float]
+    counts: list[float]
+
+    @classmethod
+    def from_json(cls, value: Any, warnings: list[str]) -> Histogram | None:
+        if value is None:
+            return None
+        try:
+            edges, counts = value["bin_edges"], value["counts"]
+            ok = (isinstance(edges, list) and isinstance(counts, list) and len(counts) >= 1
+                  and len(edges) == len(counts) + 1 and all(is_number(e) for e in edges)
+                  and all(is_number(c) and c >= 0 for c in counts)
+                  and all(a < b for a, b in zip(edges, edges[1:])))
+        except (TypeError, KeyError):
+            ok = False
+        if not ok:
+            warnings.append("keep_probabilities is not {bin_edges: [k+1 increasing], counts: "
+                            "[k >= 0]}; ignored")
+            return None
+        return cls(list(edges), list(counts))
+
+
+@dataclass
+class Curves(Section):
+    """One entry per epoch (over all rounds)."""
+
+    epoch: list[int]
+    val_acc: list[float | None]
+    round: list[int] | None = None
+    train_loss: list[float] | None = None
+    train_acc: list[float] | None = None
+
+    def to_json(self) -> dict[str, Any]:  # the order the engine has always written
+        return {"epoch": self.epoch, "round": self.round, "train_loss": self.train_loss,
+                "train_acc": self.train_acc, "val_acc": self.val_acc}
+
+    @classmethod
+    def from_json(cls, value: Any, warnings: list[str]) -> Curves | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            warnings.append("curves is not an object; ignored")
+            return None
+        val = value.get("val_acc")
+        epochs = value.get("epoch")
+        if not isinstance(val, list) or not all(v is None or is_number(v) for v in val):
+            warnings.append("curves.val_acc is not a list of numbers; curves ignored")
+            return None
+        if epochs is None:
+            epochs = list(range(1, len(val) + 1))
+        if (not isinstance(epochs, list) or len(epochs) != len(val)
+                or not all(is_number(e) for e in epochs)):
+            warnings.append("curves.epoch is not a list of numbers as long as curves.val_acc; "
+                            "curves ignored")
+            return None
+        others = {}
+        for key in ("round", "train_loss", "train_acc"):
+            series = value.get(key)
+            ok = isinstance(series, list) and len(series) == len(val) and all(
+                v is None or is_number(v) for v in series)
+            others[key] = series if ok else None
+        return cls([int(e) for e in epochs], [None if v is None else float(v) for v in val],
+                   **others)
+
+
+@dataclass
+class Timings(Section):
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"seed_batch", "seed_batch_mode"})
+
+    total_s: float | None = None  # wall time of the run, interrupted sessions included
+    epoch_s: list[float] | None = None
+    device: str | None = None  # "cpu" or "cuda"
+    seed_batch: int | None = None  # seeds trained together (seed batches only)
+    seed_batch_mode: str | None = None  # "grouped" or "loop" (seed batches only)
+
+
+@dataclass
+class Provenance(Section):
+    subnetbench_version: str | None = None
+    git_commit: str | None = None  # None outside a git checkout
+    git_dirty: bool | None = None
+    device_name: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    versions: dict[str, str | None] | None = None  # torch, torchvision, numpy, scikit-learn
+    created: str | None = None  # ISO 8601, UTC
+
+
+def _section(cls: type[Section], value: Any, key: str, warnings: list[str]) -> Any:
+    """A plain section (every field optional) from JSON; unknown keys are ignored."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        warnings.append(f"{key} is not an object; ignored")
+        return None
+    return cls(**{name: value.get(name) for name in cls.field_names()})
+
+
+@dataclass
+class RunRecord(Section):
+    """One run's result file. ``metrics`` and the sections after it exist once ``completed``."""
+
+    status: str
+    run_id: str
+    error: str | None = None  # one paragraph when status is "failed"
+    config_hash: str | None = None
+    protocol: str | None = None
+    dataset: str | None = None
+    network: str | None = None
+    method: str | None = None
+    family: str | None = None  # "mask-only" or "weight-training"
+    seed: int | None = None
+    variant: dict[str, bool] = field(default_factory=dict)  # DA, SC, SR (VARIANT_AXES)
+    options: dict[str, Any] = field(default_factory=dict)  # the resolved configuration
+    non_default_options: dict[str, Any] = field(default_factory=dict)  # what the hash covers
+    provenance: Provenance | None = None
+    metrics: Metrics | None = None
+    layer_kept_fraction: dict[str, float] | None = None
+    keep_probabilities: Histogram | None = None
+    curves: Curves | None = None
+    timings: Timings | None = None
+    source: str | None = field(default=None, compare=False)  # the file it was read from; not written
+
+    COMPLETED_ONLY: ClassVar[tuple[str, ...]] = ("metrics", "layer_kept_fraction",
+                                                 "keep_probabilities", "curves", "timings")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of the file, keys in the order the engine has always written them."""
+        data = {"format": FORMAT, "format_version": FORMAT_VERSION, "status": self.status,
+                "error": self.error, "run_id": self.run_id}
+        for name in ("config_hash", "protocol", "dataset", "network", "method", "family", "seed",
+                     "variant", "options", "non_default_options"):
+            data[name] = getattr(self, name)
+        if self.provenance is not None:
+            data["provenance"] = self.provenance.to_json()
+        if self.status == "completed":
+            for name in self.COMPLETED_ONLY:
+                value = getattr(self, name)
+                data[name] = value.to_json() if isinstance(value, Section) else value
+        elif self.timings is not None:
+            data["timings"] = self.timings.to_json()
+        return data
+
+    def dumps(self) -> str:
+        """The file's text (strict JSON: NaN and infinity are refused)."""
+        return json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
+
+    def metric(self, name: str) -> float | None:
+        value = getattr(self.metrics, name, None) if self.metrics is not None else None
+        return float(value) if is_number(value) else None
+
+    @classmethod
+    def from_json(cls, data: Any) -> tuple[RunRecord, list[str]]:
+        """Validate one decoded result file; returns the record and warnings about optional
+        sections. Raises :class:`InvalidRecord` for a file that cannot be used."""
+        if not isinstance(data, dict):
+            raise InvalidRecord(f"top level is {type(data).__name__}, expected a JSON object")
+        fmt = data.get("format")
+        if fmt != FORMAT:
+            raise InvalidRecord(f"format is {short(fmt)}, expected {FORMAT!r}")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION or isinstance(version, bool):
+            raise InvalidRecord(f"format_version is {short(version)}; this version of subnetbench "
+                                f"reads version {FORMAT_VERSION}")
+        status = _require(data, "status", str)
+        if status not in STATUSES:
+            raise InvalidRecord(f"status is {short(status)}, expected one of {', '.join(STATUSES)}")
+        run_id = _require(data, "run_id", str)
+        if not run_id.strip():
+            raise InvalidRecord("run_id is empty")
+        record = cls(status=status, run_id=run_id)
+        warnings: list[str] = []
+        record.provenance = _section(Provenance, data.get("provenance"), "provenance", warnings)
+        record.timings = _section(Timings, data.get("timings"), "timings", warnings)
+        if status != "completed":
+            # Unfinished or failed runs: keep whatever identifies them, never reject them for gaps.
+            for key in IDENTITY_KEYS:
+                if isinstance(data.get(key), str):
+                    setattr(record, key, data[key])
+            seed = data.get("seed")
+            if isinstance(seed, int) and not isinstance(seed, bool):
+                record.seed = seed
+            error = data.get("error")
+            record.error = error if isinstance(error, str) else (
+                None if error is None else short(error, 500))
+            return record, warnings
+
+        for key in IDENTITY_KEYS:
+            value = _require(data, key, str)
+            if not value.strip():
+                raise InvalidRecord(f"key {key!r} is empty")
+            setattr(record, key, value)
+        record.seed = _require(data, "seed", int)
+        variant = _require(data, "variant", dict)
+        for axis in VARIANT_AXES:
+            _require(variant, axis, bool, "variant.")
+        record.variant = {axis: variant[axis] for axis in VARIANT_AXES}
+        record.metrics = Metrics.from_json(_require(data, "metrics", dict), warnings)
+        for key in ("options", "non_default_options"):
+            value = data.get(key, {})
+            if not isinstance(value, dict):
+                warnings.append(f"{key} is not an object; ignored")
+                value = {}
+            setattr(record, key, value)
+        record.layer_kept_fraction = _layers(data.get("layer_kept_fraction"), warnings)
+        record.keep_probabilities = Histogram.from_json(data.get("keep_probabilities"), warnings)
+        record.curves = Curves.from_json(data.get("curves"), warnings)
+        return record, warnings
+
+
+def _require(data: dict, key: str, kind: type, where: str = "") -> Any:
+    if key not in data:
+        raise InvalidRecord(f"missing key {where}{key!r}")
+    value = data[key]
+    ok = (isinstance(value, int) and not isinstance(value, bool)) if kind is int else isinstance(value, kind)
+    if not ok:
+        raise InvalidRecord(f"key {where}{key!r} is {type(value).__name__} {short(value)}, "
+                            f"expected {kind.__name__}")
+    return value
+
+
+def _layers(value: Any, warnings: list[str]) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(is_number(v) and 0 <= v <= 1 for v in value.values()):
+        warnings.append("layer_kept_fraction is not an object of fractions in [0, 1]; ignored")
+        return None
+    return {str(k): float(v) for k, v in value.items()}
