@@ -272,10 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.set_defaults(func=cmd_report)
 
     p_speed = sub.add_parser("speed", help="training throughput against the official pipeline "
-                             "(python -m benchmark.speed)",
+                             "(python -m subnetbench.benchmark.speed)",
                              description="Training throughput of the suite against a re-creation "
                              "of the official pipeline, side by side; the details are in "
-                             "benchmark/speed.py and python -m benchmark.speed --help.")
+                             "benchmark/speed/__init__.py and python -m subnetbench.benchmark.speed "
+                             "--help.")
     from subnetbench.benchmark import speed
 
     speed.add_arguments(p_speed)

@@ -26,6 +26,7 @@ from subnetbench.benchmark.grouped import grouped_forward
 from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.recipe import Recipe
 from subnetbench.benchmark.runner import execute, execute_runs, make_config
+from subnetbench.benchmark.speed import study
 from subnetbench.benchmark.training import Trainer, fit
 from subnetbench.methods.base import OptionError
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
@@ -334,3 +335,61 @@ def test_forward_macs_of_conv2_on_cifar():
     model = build_network("conv2", 3, 32, 10)
     expected = 32 * 32 * 64 * 3 * 9 + 32 * 32 * 64 * 64 * 9 + 16384 * 256 + 256 * 256 + 256 * 10
     assert speed.forward_macs(model, 32) == expected
+
+
+# -- the speed benchmark takes any registered method -----------------------------------------------
+TINY_BUDGET = ["--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
+               "--batch-size", "4", "--batches", "1", "--repeats", "1", "--eval-images", "4",
+               "--reference-workers", "0", "--silent"]
+
+
+def test_speed_benchmark_times_a_method_with_plus_sr_and_seed_batches_of_another(tmp_path):
+    path = tmp_path / "speed.json"
+    code = cli.main(["speed", *TINY_BUDGET, "--methods", "edge_popup+sr", "--variants", "none",
+                     "--seed-batches", "1,2", "--seed-method", "edge_popup", "--json", str(path)])
+    assert code == 0
+    rows = json.loads(path.read_text())["rows"]
+    # edge_popup, the seed method, is not among --methods: its own pair is timed for the seed rows
+    assert [(r["method"], r["seeds_batched"], r["seed_batch_mode"]) for r in rows] == [
+        ("edge_popup+sr", None, None), ("edge_popup", None, None), ("edge_popup", 1, "loop"),
+        ("edge_popup", 2, "loop"), ("edge_popup", 1, "grouped"), ("edge_popup", 2, "grouped")]
+    for row in rows:
+        assert ROW_KEYS <= set(row) and row["variant"] == "default"
+        assert row["ours_images_per_s"] > 0 and row["reference_images_per_s"] > 0
+    assert rows[0]["reference_epoch_s_all"] != rows[1]["reference_epoch_s_all"]  # two references
+    for row in rows[2:]:
+        assert row["reference_epoch_s_all"] == rows[1]["reference_epoch_s_all"]
+        assert row["per_seed_images_per_s"] == pytest.approx(row["ours_images_per_s"]
+                                                             / row["seeds_batched"])
+
+
+def test_plus_sr_gives_both_pipelines_the_smart_rescale():
+    config = study.method_config("digits-conv2", "edge_popup+sr", 0)
+    assert config.method == "edge_popup" and config.method_options.smart_rescale is True
+    assert study.method_config("digits-conv2", "edge_popup", 0).method_options.smart_rescale is False
+    reference = study.reference_run("conv2", "edge_popup+sr", DATASET_INFO["digits"],
+                                    torch.device("cpu"))
+    assert len(reference.optimizers) == 2  # scores and scales: two training steps a batch
+    assert reference.method.options.smart_rescale is True
+    choices = study.method_choices()  # what --methods all selects
+    assert set(methods.names()) <= set(choices)
+    assert {"aslp+sr", "supermask+sr", "edge_popup+sr"} <= set(choices)
+    assert "dense+sr" not in choices and "random_pruning+sr" not in choices
+
+
+@pytest.mark.parametrize("option, value, reason", [
+    ("--methods", "no_such_method", "unknown method 'no_such_method'"),
+    ("--methods", "dense+sr", "which dense does not have"),
+    ("--variant-methods", "dense+sr", "which dense does not have"),
+    ("--seed-method", "no_such_method", "unknown method 'no_such_method'"),
+    ("--seed-method", "magnitude_pruning", methods.get("magnitude_pruning")().seed_batch_refusal()),
+])
+def test_speed_benchmark_refuses_what_is_not_a_method_of_the_study(option, value, reason, capsys):
+    assert cli.main(["speed", *TINY_BUDGET, option, value]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before anything was measured
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith(f"subnetbench speed: error: {option} {value!r} is not allowed: ")
+    assert reason in line
+    if "+sr" in value or "unknown" in reason:  # the error lists what is allowed
+        assert f"registered methods: {', '.join(methods.names())}" in line

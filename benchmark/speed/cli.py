@@ -1,0 +1,214 @@
+"""The command line of the speed study: ``subnetbench speed`` and ``python -m
+subnetbench.benchmark.speed``; every option is checked before anything is measured."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from subnetbench.benchmark.grouped import resolve_mode
+from subnetbench.benchmark.runner import resolve_device
+from subnetbench.benchmark.speed.estimate import NETWORKS
+from subnetbench.benchmark.speed.study import (
+    VARIANTS,
+    Bench,
+    method_choices,
+    method_spec,
+    seed_batch_refusal,
+)
+from subnetbench.benchmark.speed.table import format_table
+from subnetbench.files import atomic_write_bytes
+from subnetbench.methods.base import OptionError
+
+DEFAULT_METHODS = ("aslp", "supermask", "edge_popup", "dense")  # the paper's comparison
+DATASETS = ("cifar10", "cifar100", "digits")  # digits: a tiny smoke run; the grid is CIFAR's
+PROG = "python -m subnetbench.benchmark.speed"
+
+
+def _items(text: str, everything: Sequence[str]) -> list[str]:
+    """The items of a comma-separated option: ``none`` is none, ``all`` each of ``everything``."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if items == ["none"]:
+        return []
+    if items == ["all"]:
+        return list(everything)
+    return items
+
+
+def _csv(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
+    items = _items(text, allowed)
+    for item in items:
+        if item not in allowed:
+            raise OptionError(f"--{what} {item!r} is not allowed; expected a comma-separated list "
+                              f"of {', '.join(allowed)} (or all, none)")
+    return items
+
+
+def _method_csv(text: str, what: str) -> list[str]:
+    """Method values of the study, checked against the registry (not a fixed list): any registered
+    method, NAME+sr where it has smart_rescale; ``all`` is every one of them."""
+    items = _items(text, method_choices())
+    for item in items:
+        try:
+            method_spec(item)
+        except OptionError as error:
+            raise OptionError(f"--{what} {item!r} is not allowed: {error} (or all, none)") from None
+    return items
+
+
+def _seed_method(value: str, dataset: str) -> str:
+    """A method value of the study that can train several seeds together (its declaration)."""
+    try:
+        refusal = seed_batch_refusal(value, dataset)
+    except OptionError as error:
+        raise OptionError(f"--seed-method {value!r} is not allowed: {error}") from None
+    if refusal:
+        batchable = [m for m in method_choices() if seed_batch_refusal(m, dataset) is None]
+        raise OptionError(f"--seed-method {value!r} is not allowed: {refusal}; methods that can "
+                          f"train several seeds together: {', '.join(batchable)}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from subnetbench.benchmark import speed  # its docstring is the method of the study
+
+    parser = argparse.ArgumentParser(prog=PROG, description=speed.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m subnetbench.benchmark.speed`` and ``subnetbench speed``."""
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--dataset", choices=DATASETS, default="cifar10", help="shape of the "
+                        "generated data (default cifar10; digits is a tiny smoke run, no grid "
+                        "estimate)")
+    parser.add_argument("--quick", action="store_true", help="a few batches per configuration "
+                        "instead of full 45,000-image epochs (on a CPU also batch 64)")
+    parser.add_argument("--networks", default=",".join(NETWORKS), help="comma-separated networks "
+                        f"(default {','.join(NETWORKS)})")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated "
+                        f"methods (default {','.join(DEFAULT_METHODS)}, the paper's comparison): any "
+                        "registered method (subnetbench list), NAME+sr for it with smart_rescale=true "
+                        "where it has that option (aslp+sr), or all")
+    parser.add_argument("--variants", help="fast-path variants to time besides the default: "
+                        f"{','.join(VARIANTS)}, or none (default: channels_last on a CPU with "
+                        "--quick, channels_last,compile on a CPU, all on CUDA)")
+    parser.add_argument("--variant-methods", help="methods that get the variant rows, as "
+                        "--methods (default: aslp with --quick on a CPU, else every method)")
+    parser.add_argument("--seed-batches", default="1,2,4,8", help="seeds trained together, "
+                        "comma-separated, or none (default 1,2,4,8)")
+    parser.add_argument("--grouped-seed-batches", help="k of the grouped mode's rows (default: "
+                        "--seed-batches; 1,2 with --quick on a CPU, where grouped does not pay)")
+    parser.add_argument("--seed-networks", help="networks of the seed-batched rows (default: the "
+                        "first network with --quick on a CPU, else every network)")
+    parser.add_argument("--seed-method", default="aslp", help="method of the seed-batched rows "
+                        "(default aslp): a method as for --methods that can train several seeds "
+                        "together")
+    parser.add_argument("--seed-modes", help="seed-batch modes, comma-separated: grouped, loop "
+                        "(default: both on a CPU, grouped on CUDA)")
+    parser.add_argument("--batch-size", type=int, help="training batch (default 256; 64 with "
+                        "--quick on a CPU)")
+    parser.add_argument("--batches", type=int, help="batches per timed epoch (default: a full "
+                        "epoch; --quick: 2 on a CPU, 20 on CUDA)")
+    parser.add_argument("--repeats", type=int, help="timed epochs, the median is reported")
+    parser.add_argument("--warmup", type=int, help="untimed epochs before (default 1)")
+    parser.add_argument("--eval-images", type=int, help="images of the validation measurement")
+    parser.add_argument("--reference-workers", type=int, default=min(10, os.cpu_count() or 1),
+                        help="DataLoader worker processes of the reference (default: the official "
+                        "code's 10, at most the CPU count)")
+    parser.add_argument("--epochs-to-best", type=int, default=200, help="ASSUMED mean epochs to "
+                        "the best validation accuracy, for the grid estimate (default 200)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads of the main process "
+                        "(default: 1 on a CPU, as subnetbench run trains there; torch's on CUDA)")
+    parser.add_argument("--json", metavar="PATH", help="write the result here")
+    parser.add_argument("--silent", action="store_true", help="no progress lines on stderr")
+
+
+def _resolve(args: argparse.Namespace) -> argparse.Namespace:
+    device = resolve_device(args.device)
+    cpu_quick = args.quick and device.type != "cuda"
+    args.networks = _csv(args.networks, NETWORKS + ("conv8",), "networks")
+    args.methods = _method_csv(args.methods, "methods")
+    default_variants = ("channels_last" if cpu_quick else "channels_last,compile"
+                        if device.type != "cuda" else ",".join(VARIANTS))
+    args.variants = _csv(args.variants or default_variants, VARIANTS, "variants")
+    default_variant_methods = "aslp" if cpu_quick else ",".join(args.methods)
+    args.variant_methods = _method_csv(args.variant_methods or default_variant_methods,
+                                       "variant-methods")
+    try:
+        args.seed_batches = ([] if args.seed_batches.strip() == "none" else
+                             [int(k) for k in args.seed_batches.split(",") if k.strip()])
+    except ValueError:
+        raise OptionError(f"--seed-batches {args.seed_batches!r} is not allowed; expected "
+                          "comma-separated integers such as 1,2,4,8") from None
+    if any(k < 1 for k in args.seed_batches):
+        raise OptionError("--seed-batches: every k must be >= 1")
+    if args.grouped_seed_batches:
+        try:
+            args.grouped_seed_batches = [int(k) for k in args.grouped_seed_batches.split(",")
+                                         if k.strip()]
+        except ValueError:
+            raise OptionError(f"--grouped-seed-batches {args.grouped_seed_batches!r} is not "
+                              "allowed; expected comma-separated integers") from None
+        if any(k < 1 for k in args.grouped_seed_batches):
+            raise OptionError("--grouped-seed-batches: every k must be >= 1")
+    else:
+        args.grouped_seed_batches = ([k for k in args.seed_batches if k <= 2] if cpu_quick
+                                     else args.seed_batches)
+    default_seed_networks = args.networks[:1] if cpu_quick else args.networks
+    args.seed_networks = (_csv(args.seed_networks, NETWORKS + ("conv8",), "seed-networks")
+                          if args.seed_networks else default_seed_networks)
+    if not args.seed_batches:
+        args.seed_networks = []
+    args.seed_method = _seed_method(args.seed_method, args.dataset)
+    modes = args.seed_modes or ("grouped" if device.type == "cuda" else "loop,grouped")
+    args.seed_modes = [resolve_mode(m, device) for m in _csv(modes, ("auto", "grouped", "loop"),
+                                                               "seed-modes")]
+    for name in ("batch_size", "batches", "repeats", "eval_images"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise OptionError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.warmup is not None and args.warmup < 1:
+        raise OptionError("--warmup must be >= 1 (the first epoch also builds caches)")
+    if args.reference_workers < 0:
+        raise OptionError("--reference-workers must be >= 0")
+    if args.threads is None and device.type == "cpu":
+        args.threads = 1
+    if args.threads is not None and args.threads < 1:
+        raise OptionError("--threads must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    return main_from_args(args, f"{PROG} " + " ".join(argv))
+
+
+def main_from_args(args: argparse.Namespace, command: str) -> int:
+    """Measure, print the table and write the JSON (atomically) from parsed arguments."""
+    try:
+        args = _resolve(args)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+        result = Bench(args).run()
+    except OptionError as error:
+        print(f"subnetbench speed: error: {error}", file=sys.stderr)
+        return 2
+    result["table"] = format_table(result)
+    result["command"] = command
+    print(result["table"])
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())
+        print(f"\nwritten: {path}")
+    return 0
