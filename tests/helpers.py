@@ -74,33 +74,6 @@ def ks_two_sample(a: torch.Tensor, b: torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------------------
 # networks
 
-MASK_ONLY_CONFIGS = [
-    ("aslp", {}),
-    ("aslp", {"smart_rescale": True}),
-    ("aslp", {"estimator": "gumbel_pair"}),
-    ("supermask", {}),
-    ("supermask", {"smart_rescale": True}),
-    ("supermask", {"dynamic_weight_rescale": True}),
-    ("supermask", {"dynamic_weight_rescale": True, "smart_rescale": True}),
-    ("edge_popup", {}),
-    ("edge_popup", {"smart_rescale": True}),
-    ("edge_popup", {"keep_fraction": 0.9}),
-]
-WEIGHT_TRAINING_CONFIGS = [
-    ("dense", {}),
-    ("random_pruning", {}),
-    ("random_pruning", {"distribution": "erk", "keep_fraction": 0.2}),
-    ("magnitude_pruning", {}),
-    ("magnitude_pruning", {"schedule": "iterative", "scope": "layer", "prune_rounds": 2}),
-]
-ALL_CONFIGS = MASK_ONLY_CONFIGS + WEIGHT_TRAINING_CONFIGS
-
-
-def config_id(config: tuple[str, dict]) -> str:
-    name, options = config
-    return name + "".join(f"-{k}={v}" for k, v in options.items())
-
-
 def digits_net(seed: int = 0, architecture: str = "conv2") -> ConvNet:
     """The Conv-k network of the 1x8x8 digits data, initialised from a fixed seed."""
     torch.manual_seed(seed)
@@ -129,13 +102,6 @@ def randomise_scores(model: nn.Module, seed: int = 0) -> None:
             layer.scores.copy_(torch.randn(layer.scores.shape, generator=generator))
         if isinstance(getattr(layer, "scale", None), torch.Tensor):
             layer.scale.copy_(0.5 + torch.rand((), generator=generator))
-
-
-def make_nontrivial(model: nn.Module, method: methods.Method, seed: int = 0) -> None:
-    """Random scores for score-based methods; run the pruning rounds of the multi-round ones."""
-    randomise_scores(model, seed)
-    for round_index in range(method.rounds):
-        method.begin_round(model, round_index)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,11 @@
-"""Properties every method shares: what trains, what stays frozen, what extraction yields, and how
-bad options are refused."""
+"""The conformance suite: properties every registered method must have, built-in or plugin.
+
+It runs over ``methods.names()`` (so an installed plugin is tested too: ``pytest
+tests/test_conformance.py -k NAME``), each method with the option sets it declares in
+``test_options()``: what trains and what stays frozen, what extraction yields, that preparation is
+seeded, that the declarations the engine reads are consistent, and that seeds of the method can be
+trained together in one grouped step unless the method says why not.
+"""
 from __future__ import annotations
 
 import copy
@@ -10,23 +16,44 @@ from torch import nn
 from torch.nn import functional as F
 
 from subnetbench import methods
-from subnetbench.methods.base import MASK_ONLY, WEIGHT_TRAINING, MaskedLayer, masked_layers
+from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
+from subnetbench.benchmark.grouped import grouped_forward
+from subnetbench.benchmark.recipe import Recipe
+from subnetbench.benchmark.training import Trainer, separate_forward
+from subnetbench.methods.base import FAMILIES, MASK_ONLY, WEIGHT_TRAINING, MaskedLayer, masked_layers
 from tests.helpers import (
-    ALL_CONFIGS,
-    MASK_ONLY_CONFIGS,
-    WEIGHT_TRAINING_CONFIGS,
-    config_id,
     digits_batch,
-    make_nontrivial,
     prepared,
     single_torch_thread,  # noqa: F401  (autouse fixture)
 )
 
-DOCUMENTED_TRAINABLE = {
-    "aslp": {"scores"}, "supermask": {"scores"}, "edge_popup": {"scores"},
-    "dense": {"weight", "bias"}, "random_pruning": {"weight", "bias"},
-    "magnitude_pruning": {"weight", "bias"},
-}
+CONFIGS = [(name, options) for name in methods.names() for options in methods.get(name).test_options()]
+
+
+def config_id(config: tuple[str, dict]) -> str:
+    name, options = config
+    return name + "".join(f"-{k}={v}" for k, v in options.items())
+
+
+@torch.no_grad()
+def make_nontrivial(model: nn.Module, method: methods.Method, seed: int = 0) -> None:
+    """Random values for the per-layer tensors a mask-only method learns (positive for scalars,
+    such as smart rescale's scale), then every training round's start (pruning rounds)."""
+    generator = torch.Generator().manual_seed(seed)
+    learned = method.trainable_tensors() - {"weight", "bias"}
+    for _, layer in masked_layers(model):
+        for name in learned:
+            tensor = getattr(layer, name)
+            if tensor.dim() == 0:
+                tensor.copy_(0.5 + torch.rand((), generator=generator))
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=generator))
+    for round_index in range(method.rounds):
+        method.begin_round(model, round_index)
+
+
+MASK_ONLY_CONFIGS = [c for c in CONFIGS if methods.get(c[0]).family == MASK_ONLY]
+WEIGHT_TRAINING_CONFIGS = [c for c in CONFIGS if methods.get(c[0]).family == WEIGHT_TRAINING]
 
 
 def one_step(model: nn.Module, method: methods.Method, seed: int = 0) -> None:
@@ -39,19 +66,17 @@ def one_step(model: nn.Module, method: methods.Method, seed: int = 0) -> None:
         optimiser.step()
 
 
-@pytest.mark.parametrize("config", ALL_CONFIGS, ids=config_id)
-def test_trainable_tensors_are_exactly_the_documented_ones(config):
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_trainable_tensors_are_exactly_the_declared_ones(config):
     name, options = config
     model, method = prepared(name, options)
-    documented = set(DOCUMENTED_TRAINABLE[name])
-    if options.get("smart_rescale"):
-        documented.add("scale")
-    assert methods.trainable_tensor_names(model) == set(method.trainable_tensors()) == documented
-    # and the optimiser groups hold exactly the tensors that require gradients
-    in_specs = {id(p) for spec in method.optimizer_specs(model) for p in spec.params}
-    assert in_specs == {id(p) for p in model.parameters() if p.requires_grad}
-    assert method.family == (MASK_ONLY if name in ("aslp", "supermask", "edge_popup")
-                             else WEIGHT_TRAINING)
+    assert methods.trainable_tensor_names(model) == set(method.trainable_tensors())
+    # and the optimiser groups hold exactly the tensors that require gradients, each once
+    in_specs = [id(p) for spec in method.optimizer_specs(model) for p in spec.params]
+    assert sorted(in_specs) == sorted(id(p) for p in model.parameters() if p.requires_grad)
+    assert method.family in FAMILIES
+    if method.family == MASK_ONLY:
+        assert not {"weight", "bias"} & method.trainable_tensors()
 
 
 @pytest.mark.parametrize("config", MASK_ONLY_CONFIGS, ids=config_id)
@@ -68,11 +93,10 @@ def test_an_optimiser_step_leaves_weights_and_biases_bit_identical(config):
         if n in frozen:
             assert torch.equal(p, frozen[n]), n
             assert p.grad is None
-    # not vacuous: the mask parameters (and scales) did move
-    moved = [n for n, p in model.named_parameters() if n in learned and not torch.equal(p, learned[n])]
-    assert any(n.endswith("scores") for n in moved)
-    if options.get("smart_rescale"):
-        assert any(n.endswith("scale") for n in moved)
+    # not vacuous: every kind of tensor the method learns did move
+    moved = {n.rpartition(".")[2] for n, p in model.named_parameters()
+             if n in learned and not torch.equal(p, learned[n])}
+    assert moved == set(method.trainable_tensors())
 
 
 @pytest.mark.parametrize("config", WEIGHT_TRAINING_CONFIGS, ids=config_id)
@@ -89,7 +113,7 @@ def test_weight_training_methods_train_weights_and_biases(config):
             assert torch.equal(layer.mask, masks[n])  # a step never changes the mask
 
 
-@pytest.mark.parametrize("config", ALL_CONFIGS, ids=config_id)
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_extraction_reports_its_nonzeros_and_computes_the_deterministic_forward(config):
     name, options = config
     model, method = prepared(name, options)
@@ -110,7 +134,7 @@ def test_extraction_reports_its_nonzeros_and_computes_the_deterministic_forward(
     for layer_name, layer in masked_layers(model):
         assert stats.layer_kept[layer_name] == int(method.keep_mask(layer).sum())
         assert stats.layer_total[layer_name] == layer.weight.numel()
-    if name != "dense":
+    if method.fixed_keep_fraction != 1.0:
         assert 0 < stats.kept < stats.total  # the mask is not trivial
     # the extracted network computes the deterministic (evaluation) forward
     x = digits_batch(seed=3)
@@ -124,7 +148,7 @@ def test_extraction_reports_its_nonzeros_and_computes_the_deterministic_forward(
     assert not any(p.requires_grad for p in extracted.parameters())
 
 
-@pytest.mark.parametrize("config", ALL_CONFIGS, ids=config_id)
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_preparation_is_determined_by_the_generator(config):
     name, options = config
     first, _ = prepared(name, options, seed=5)
@@ -139,71 +163,85 @@ def test_a_prepared_network_cannot_be_prepared_twice():
         methods.get("supermask")().prepare(model)
 
 
-def test_stochastic_methods_sample_and_deterministic_ones_do_not():
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_stochastic_methods_sample_and_deterministic_ones_do_not(config):
+    name, options = config
     x = digits_batch()
-    for name in methods.names():
-        model, method = prepared(name)
-        make_nontrivial(model, method)
-        model.eval()
-        with torch.no_grad():
-            deterministic = model(x)
-            methods.set_mask_sampling(model, True)
-            sampled = model(x)
-        assert torch.equal(sampled, deterministic) != type(method).stochastic, name
+    model, method = prepared(name, options)
+    make_nontrivial(model, method)
+    model.eval()
+    with torch.no_grad():
+        deterministic = model(x)
+        methods.set_mask_sampling(model, True)
+        sampled = model(x)
+    assert torch.equal(sampled, deterministic) != type(method).stochastic
 
 
-BAD_OPTIONS = [
-    ("aslp", "temperature", 0.0),
-    ("aslp", "temperature", -1),
-    ("aslp", "estimator", "gumbel"),
-    ("aslp", "hard", "yes"),
-    ("aslp", "eval_samples", 0),
-    ("aslp", "mask_lr", 0),
-    ("aslp", "mask_momentum", 1.0),
-    ("aslp", "smart_rescale", 1),
-    ("supermask", "dynamic_weight_rescale", "on"),
-    ("supermask", "eval_samples", 2.5),
-    ("edge_popup", "keep_fraction", 0.0),
-    ("edge_popup", "keep_fraction", 1.5),
-    ("edge_popup", "keep_fraction", True),
-    ("edge_popup", "scale_lr", -0.1),
-    ("random_pruning", "distribution", "normal"),
-    ("random_pruning", "keep_fraction", 0),
-    ("magnitude_pruning", "scope", "network"),
-    ("magnitude_pruning", "schedule", "gradual"),
-    ("magnitude_pruning", "prune_rounds", 0),
-    ("magnitude_pruning", "rewind", "yes"),
-    ("dense", "optimizer", "rmsprop"),
-    ("dense", "lr", -1e-3),
-    ("dense", "weight_decay", -1),
-    ("dense", "momentum", 1.0),
-]
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_the_declarations_the_engine_reads_are_consistent(config):
+    name, options = config
+    model, method = prepared(name, options)
+    make_nontrivial(model, method, seed=3)
+    samples = method.evaluation_samples
+    assert isinstance(samples, int) and samples >= 1
+    assert samples == 1 or type(method).stochastic  # only a sampling method averages samples
+    assert isinstance(method.rounds, int) and method.rounds >= 1
+    assert method.rescaling is None or (isinstance(method.rescaling, str) and method.rescaling)
+    refusal = method.seed_batch_refusal()
+    assert refusal is None or (isinstance(refusal, str) and refusal)
+    for _, layer in masked_layers(model):
+        probability = method.keep_probability(layer)
+        if probability is not None:
+            assert probability.shape == layer.weight.shape
+            assert torch.all((0 <= probability) & (probability <= 1))
+            # the extraction keeps the weights whose keep probability is at least one half
+            assert torch.equal(method.keep_mask(layer), probability >= 0.5)
+    fixed = method.fixed_keep_fraction
+    if fixed is not None:
+        assert 0 < fixed <= 1
+        _, stats = method.extract(model)
+        layers = len(stats.layer_total)  # each layer rounds its count by at most one weight
+        assert abs(stats.kept - fixed * stats.total) <= layers
 
 
-@pytest.mark.parametrize("name, option, value", BAD_OPTIONS)
-def test_a_bad_option_names_itself_its_value_and_what_is_allowed(name, option, value):
-    with pytest.raises(methods.OptionError) as info:
-        methods.get(name)(**{option: value})
-    message = str(info.value)
-    assert f"{option}={value!r}" in message
-    assert "expected" in message
-    allowed = message.split("expected", 1)[1].strip()
-    assert allowed  # says what is allowed
-    # the same holds when the options object is built directly
-    with pytest.raises(methods.OptionError):
-        methods.get(name).Options(**{option: value})
+def _digits_trainer(name: str, options: dict, seed: int) -> Trainer:
+    generator = torch.Generator().manual_seed(100 + seed)
+
+    def split(n: int) -> Split:
+        return Split(torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=generator),
+                     torch.randint(0, 10, (n,), generator=generator))
+
+    model, method = prepared(name, options, seed=seed)
+    for round_index in range(method.rounds):
+        method.begin_round(model, round_index)
+    generators = {stream: torch.Generator().manual_seed(10 * seed + i)
+                  for i, stream in enumerate(("order", "augmentation", "mask-sampling"))}
+    method.set_sample_generator(generators["mask-sampling"])
+    data = DeviceData(DATASET_INFO["digits"], split(32), split(8), split(8))
+    return Trainer(model, method, data, Recipe(batch_size=16, epochs=1), generators)
 
 
-def test_options_of_another_method_are_refused():
-    aslp_options = methods.get("aslp").Options()
-    with pytest.raises(methods.OptionError, match="ASLPOptions"):
-        methods.get("supermask")(aslp_options)
-
-
-def test_allowed_values_are_listed():
-    with pytest.raises(methods.OptionError, match="logistic.*gumbel_pair"):
-        methods.get("aslp")(estimator="exact")
-    with pytest.raises(methods.OptionError, match="KEPT"):
-        methods.get("edge_popup")(keep_fraction=2)
-    with pytest.raises(methods.OptionError, match="lr"):
-        methods.OptimizerSpec("x", [], lr=0)
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_seeds_train_together_in_one_grouped_step_unless_the_method_refuses(config):
+    """What --seed-batch on a GPU computes (one grouped forward for k seeds) is what the seeds
+    compute alone: same logits and same gradients, for every method that can be seed-batched."""
+    name, options = config
+    if methods.get(name)(**options).seed_batch_refusal() is not None:
+        pytest.skip(f"{name} declares it cannot be seed-batched")
+    together = [_digits_trainer(name, options, seed) for seed in range(3)]
+    alone = [_digits_trainer(name, options, seed) for seed in range(3)]  # identical twins
+    images = [t.preprocess(t.data.train.images[:16]) for t in together]
+    labels = [t.data.train.labels[:16] for t in together]
+    for trainer in together + alone:
+        trainer.model.train()
+    logits = grouped_forward(together, images)
+    torch.autograd.backward([F.cross_entropy(out, y) for out, y in zip(logits, labels)])
+    expected = separate_forward(alone, images)
+    torch.autograd.backward([F.cross_entropy(out, y) for out, y in zip(expected, labels)])
+    for trainer, twin, out, ref in zip(together, alone, logits, expected):
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+        grads = {n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None}
+        reference = {n: p.grad for n, p in twin.model.named_parameters() if p.grad is not None}
+        assert grads.keys() == reference.keys() and grads
+        for key in grads:
+            torch.testing.assert_close(grads[key], reference[key], rtol=1e-4, atol=1e-5)

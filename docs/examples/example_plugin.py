@@ -47,6 +47,11 @@ class ThresholdMask(ScoredMaskMethod):
     name = "threshold"
     Options = ThresholdOptions
 
+    @classmethod
+    def test_options(cls) -> list[dict]:
+        """The option sets of the conformance suite (declarations: docs/plugins.md, section 2)."""
+        return [{}, {"smart_rescale": True}]
+
     def initial_scores(self, layer: MaskedLayer, generator: torch.Generator | None) -> Tensor:
         uniform = torch.rand(layer.weight.shape, generator=generator, dtype=layer.weight.dtype)
         return (2 * uniform - 1) * self.options.init_range
