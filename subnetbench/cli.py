@@ -51,8 +51,13 @@ def _parse_seeds(text: str) -> list[int]:
 
 def _method_info(name: str) -> dict[str, Any]:
     cls = methods.get(name)
+    method = cls()
+    declared = {"stochastic": cls.stochastic, "evaluation_samples": method.evaluation_samples,
+                "fixed_keep_fraction": method.fixed_keep_fraction, "rescaling": method.rescaling,
+                "rounds": method.rounds, "seed_batch_refusal": method.seed_batch_refusal()}
     return {"name": name, "family": cls.family, "origin": methods.origin(name),
-            "options": dataclasses.asdict(cls.Options()), "doc": (cls.__doc__ or "").strip()}
+            "options": dataclasses.asdict(cls.Options()), "declared": declared,
+            "doc": (cls.__doc__ or "").strip()}
 
 
 def cmd_list(args: argparse.Namespace) -> int:

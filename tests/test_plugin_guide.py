@@ -3,6 +3,8 @@ really works as an external plugin (a real entry point, read by a fresh interpre
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -180,13 +182,13 @@ def test_the_example_runs_as_an_external_plugin(tmp_path):
                                  f"(distribution {dist})")
 
 
-def test_the_snippet_installs_with_pip(tmp_path):
-    """The guide's pyproject.toml, built and installed by pip (offline) into a target directory."""
+@pytest.fixture(scope="module")
+def installed_plugin(tmp_path_factory) -> Path:
+    """The guide's pyproject.toml and example, built and installed by pip (offline) into a
+    directory: a real distribution, as a user installs it."""
     pytest.importorskip("setuptools")
-    source, target = tmp_path / "source", tmp_path / "site"
-    source.mkdir()
-    project = snippet()
-    module = project["tool"]["setuptools"]["py-modules"][0]
+    source, target = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("site")
+    module = snippet()["tool"]["setuptools"]["py-modules"][0]
     (source / "pyproject.toml").write_text(code_blocks("toml")[0])
     shutil.copy(EXAMPLE, source / f"{module}.py")
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
@@ -195,13 +197,65 @@ def test_the_snippet_installs_with_pip(tmp_path):
     if pip.returncode != 0 and "No module named pip" in pip.stderr:
         pytest.skip("pip is not available")
     assert pip.returncode == 0, pip.stderr
-    installed = list(target.glob("*.dist-info/entry_points.txt"))
+    return target
+
+
+def test_the_snippet_installs_with_pip(installed_plugin):
+    installed = list(installed_plugin.glob("*.dist-info/entry_points.txt"))
     assert len(installed) == 1
     assert "[subnetbench.methods]\nthreshold = subnetbench_threshold:ThresholdMask" in \
         installed[0].read_text()
-    report = last_json_line(run_python(RUN_THE_PLUGIN, target))
-    check_report(report, module, "entry point 'threshold' = subnetbench_threshold:ThresholdMask "
-                                 "(distribution subnetbench-threshold)")
+    report = last_json_line(run_python(RUN_THE_PLUGIN, installed_plugin))
+    check_report(report, "subnetbench_threshold", "entry point 'threshold' = "
+                 "subnetbench_threshold:ThresholdMask (distribution subnetbench-threshold)")
+
+
+def subnetbench(site: Path, *args: str) -> subprocess.CompletedProcess:
+    """The subnetbench command in a fresh interpreter that has the plugin installed."""
+    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "subnetbench", *args], env=env, cwd=site,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_an_installed_plugin_gets_seed_batching_the_speed_study_and_the_report(installed_plugin,
+                                                                               tmp_path):
+    """The README's promise: adding a method is writing one plugin. Installed, and nothing else
+    changed, the plugin trains as a seed batch, is timed by the speed study and is in the report."""
+    run = ["run", "digits-conv2", "--method", "threshold", "--seeds", "0,1", "--device", "cpu",
+           "--set", "epochs=2", "--set", "patience=0", "--set", "threshold.smart_rescale=true",
+           "--no-progress"]
+    subnetbench(installed_plugin, *run, "--seed-batch", "2", "--results", str(tmp_path / "batched"))
+    subnetbench(installed_plugin, *run, "--results", str(tmp_path / "separate"))
+    batched = sorted((tmp_path / "batched" / "runs").glob("*.json"))
+    assert [p.name for p in batched] == sorted(p.name for p in (tmp_path / "separate" / "runs").glob("*"))
+    assert len(batched) == 2
+    for path in batched:
+        together = json.loads(path.read_text())
+        alone = json.loads((tmp_path / "separate" / "runs" / path.name).read_text())
+        assert together["method"] == "threshold" and together["variant"]["smart_rescale"]
+        assert (together["timings"]["seed_batch"], together["timings"]["seed_batch_mode"]) == (2, "loop")
+        assert together["metrics"] == alone["metrics"]  # loop mode: the arithmetic of separate runs
+
+    speed_json = tmp_path / "speed.json"
+    subnetbench(installed_plugin, "speed", "--quick", "--device", "cpu", "--dataset", "digits",
+                "--networks", "conv2", "--methods", "threshold,threshold+sr", "--variants", "none",
+                "--seed-batches", "1,2", "--seed-modes", "loop", "--seed-method", "threshold",
+                "--batch-size", "4", "--batches", "1", "--repeats", "1", "--eval-images", "4",
+                "--reference-workers", "0", "--silent", "--json", str(speed_json))
+    rows = json.loads(speed_json.read_text())["rows"]
+    assert {(r["method"], r["seeds_batched"]) for r in rows} == {
+        ("threshold", None), ("threshold+sr", None), ("threshold", 1), ("threshold", 2)}
+    assert all(r["ours_images_per_s"] > 0 and r["reference_images_per_s"] > 0 for r in rows)
+
+    out = tmp_path / "report"
+    subnetbench(installed_plugin, "report", "--results", str(tmp_path / "batched"), "--out", str(out))
+    html = (out / "report.html").read_text()
+    assert '<th class="method">threshold</th>' in html
+    lines = (out / "tables" / "results.csv").read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    assert [(r[0], r[7], r[10]) for r in rows] == [("mask-only", "threshold", "2")]
 
 
 def test_the_example_works_as_an_in_repo_module(tmp_path):
