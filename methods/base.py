@@ -23,6 +23,7 @@ import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import torch
@@ -366,9 +367,17 @@ def trainable_tensor_names(model: nn.Module) -> set[str]:
     return {name.rpartition(".")[2] for name, p in model.named_parameters() if p.requires_grad}
 
 
-def round_half_up(x: float) -> int:
-    """round() as taught at school: 2.5 -> 3. Python's round() is banker's rounding (2.5 -> 2)."""
-    return int(math.floor(x + 0.5))
+def kept_count(fraction: float, n: int) -> int:
+    """How many of ``n`` weights a fraction keeps: round_half_up(fraction * n), computed exactly.
+
+    The product is taken on the decimal value of ``fraction`` (its shortest repr, the number the
+    user typed: 0.58 is 58/100), so an exact decimal half rounds up: 0.58 of 25 weights is 14.5,
+    which keeps 15, where the float product 0.58 * 25 = 14.499999999999998 would keep 14. A
+    fraction computed by the code (ERK densities, compounded pruning rounds) is treated the same
+    way, on the decimal that represents its float exactly enough to round-trip.
+    """
+    exact = Fraction(repr(float(fraction))) * n
+    return math.floor(exact + Fraction(1, 2))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Edge-popup (Ramanujan et al. 2020; PAPER.md section 2.2).
 
 A score per weight (Kaiming uniform, a = sqrt(5)); every forward pass keeps, in each layer, the
-``keep_fraction`` of weights with the largest |score| (exactly round_half_up(keep_fraction * n) of
+``keep_fraction`` of weights with the largest |score| (exactly kept_count(keep_fraction, n) of
 them; ties go to the lower flat index); the backward pass hands the incoming gradient unchanged to
 |score| (straight-through), so a score receives sign(score) times it, as in the official
 ``GetSubnet.apply(scores.abs(), k)``. ``keep_fraction`` is the fraction KEPT (0.9 keeps 90%),
@@ -21,18 +21,18 @@ from subnetbench.methods.base import (
     ScoredMaskMethod,
     ScoredMaskOptions,
     check_keep_fraction,
-    round_half_up,
+    kept_count,
 )
 
 
 def top_k_mask(scores: Tensor, keep_fraction: float) -> Tensor:
-    """Bool mask of the round_half_up(keep_fraction * n) largest |scores|; ties to the lower index.
+    """Bool mask of the kept_count(keep_fraction, n) largest |scores|; ties to the lower index.
 
     A selection (k-th value) rather than a sort: linear time, and no host synchronisation.
     """
     flat = scores.detach().abs().flatten()
     n = flat.numel()
-    k = round_half_up(keep_fraction * n)
+    k = kept_count(keep_fraction, n)
     if k >= n:
         return torch.ones_like(scores, dtype=torch.bool)
     if k == 0:

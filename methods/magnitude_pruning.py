@@ -6,7 +6,7 @@ the surviving weights, those of smallest |w| (``scope``: ``global`` ranks all pr
 together, ``layer`` ranks each layer alone), then trains again: from the trained weights
 (fine-tuning, ``rewind=False``) or from the initial weights (``rewind=True``, the lottery-ticket
 form). Rounds compound: after prune round r of R the network keeps keep_fraction ** (r / R) of its
-weights (exactly round_half_up of that times the count, globally or per layer), so every round
+weights (exactly kept_count of it and the count, globally or per layer), so every round
 removes the same fraction of the survivors. ``one_shot`` is R = 1 without rewinding; ``iterative``
 defaults to R = 3 with rewinding.
 """
@@ -23,8 +23,8 @@ from subnetbench.methods.base import (
     WeightTrainingOptions,
     check_keep_fraction,
     check_option,
+    kept_count,
     masked_layers,
-    round_half_up,
 )
 
 SCOPES = ("global", "layer")
@@ -33,13 +33,13 @@ SCHEDULES = ("one_shot", "iterative")
 
 def magnitude_mask(weights: list[Tensor], alive: list[Tensor], kept_fraction: float,
                    scope: str) -> list[Tensor]:
-    """Keep the largest |w| among the alive weights: round_half_up(kept_fraction * n) of them, with
+    """Keep the largest |w| among the alive weights: kept_count(kept_fraction, n) of them, with
     n counted over all layers (``global``) or per layer (``layer``). Ties go to the lower index."""
     def top(values: list[Tensor], alive_masks: list[Tensor]) -> list[Tensor]:
         flat = torch.cat([v.detach().abs().flatten() for v in values])
         flat_alive = torch.cat([a.flatten() for a in alive_masks])
         flat = torch.where(flat_alive, flat, torch.full_like(flat, -1.0))  # dead weights rank last
-        k = round_half_up(kept_fraction * flat.numel())
+        k = kept_count(kept_fraction, flat.numel())
         order = torch.argsort(flat, descending=True, stable=True)
         keep = torch.zeros_like(flat_alive)
         keep[order[:k]] = True

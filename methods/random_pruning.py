@@ -4,7 +4,7 @@ A random mask is drawn once, at preparation, then the surviving weights (and all
 with the mask fixed. Per-layer densities are ``uniform`` (every layer keeps ``keep_fraction``) or
 ``erk`` (Erdos-Renyi-Kernel: density proportional to (sum of the kernel's dimensions) / (product),
 layers that would exceed 1 made dense, the others rescaled so the network keeps ``keep_fraction``
-overall). A layer of n weights with density d keeps exactly round_half_up(d * n) of them, at
+overall). A layer of n weights with density d keeps exactly kept_count(d, n) of them, at
 positions drawn uniformly without replacement.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from subnetbench.methods.base import (
     WeightTrainingOptions,
     check_keep_fraction,
     check_option,
+    kept_count,
     masked_layers,
-    round_half_up,
 )
 
 DISTRIBUTIONS = ("uniform", "erk")
@@ -46,7 +46,7 @@ def erk_densities(shapes: list[tuple[int, ...]], keep_fraction: float) -> list[f
 
 def random_mask(shape: torch.Size, density: float, generator: torch.Generator | None) -> torch.Tensor:
     n = int(torch.Size(shape).numel())
-    kept = torch.randperm(n, generator=generator)[:round_half_up(density * n)]
+    kept = torch.randperm(n, generator=generator)[:kept_count(density, n)]
     mask = torch.zeros(n, dtype=torch.bool)
     mask[kept] = True
     return mask.view(shape)

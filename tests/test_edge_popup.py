@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from subnetbench.methods.base import masked_layers, round_half_up
+from subnetbench.methods.base import kept_count, masked_layers
 from subnetbench.methods.edge_popup import EdgePopup, TopKStraightThrough, top_k_mask
 from tests.helpers import (
     digits_batch,
@@ -25,7 +25,7 @@ keep_fractions = st.floats(0.01, 1.0, exclude_min=False)
 
 def reference_keep(scores: list[float], keep_fraction: float) -> set[int]:
     """Pure-Python specification: the k largest |score|, the lower flat index first among equals."""
-    k = round_half_up(keep_fraction * len(scores))
+    k = kept_count(keep_fraction, len(scores))
     order = sorted(range(len(scores)), key=lambda i: (-abs(scores[i]), i))
     return set(order[:k])
 
@@ -40,16 +40,12 @@ def score_tensors(draw) -> torch.Tensor:
     return torch.tensor(values).view(shape)
 
 
-def test_round_half_up():
-    assert [round_half_up(x) for x in (0.49, 0.5, 1.5, 2.5, 2.49999, 7.0)] == [0, 1, 2, 3, 2, 7]
-
-
 @SETTINGS
 @given(scores=score_tensors(), keep_fraction=keep_fractions)
 def test_top_k_mask_keeps_the_largest_scores_ties_to_the_lower_index(scores, keep_fraction):
     mask = top_k_mask(scores, keep_fraction)
     assert mask.shape == scores.shape and mask.dtype == torch.bool
-    assert int(mask.sum()) == round_half_up(keep_fraction * scores.numel())
+    assert int(mask.sum()) == kept_count(keep_fraction, scores.numel())
     kept = set(torch.nonzero(mask.flatten()).flatten().tolist())
     assert kept == reference_keep(scores.flatten().tolist(), keep_fraction)
 
@@ -72,7 +68,7 @@ def test_every_layer_keeps_exactly_its_rounded_fraction(data, keep_fraction):
                      method.deterministic_weight(layer).detach() != 0,
                      extracted.get_submodule(name).weight != 0):
             assert set(torch.nonzero(mask.flatten()).flatten().tolist()) == expected
-        assert stats.layer_kept[name] == round_half_up(keep_fraction * n)
+        assert stats.layer_kept[name] == kept_count(keep_fraction, n)
 
 
 @pytest.mark.parametrize("keep_fraction, low, high", [(0.9, 0.89, 0.91), (0.1, 0.09, 0.11),
@@ -88,7 +84,7 @@ def test_keep_fraction_is_the_fraction_kept(keep_fraction, low, high):
     model.train()
     for _, layer in masked_layers(model):
         kept = int(torch.count_nonzero(method.sampled_weight(layer)))
-        assert kept == round_half_up(keep_fraction * layer.weight.numel())
+        assert kept == kept_count(keep_fraction, layer.weight.numel())
 
 
 @SETTINGS
@@ -146,4 +142,4 @@ def test_training_moves_the_mask_but_not_the_weights():
     assert changed > 0
     for name, layer in masked_layers(model):
         assert torch.equal(layer.weight, before[name])
-        assert int(method.keep_mask(layer).sum()) == round_half_up(0.3 * layer.weight.numel())
+        assert int(method.keep_mask(layer).sum()) == kept_count(0.3, layer.weight.numel())

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from subnetbench.methods.base import masked_layers, round_half_up
+from subnetbench.methods.base import kept_count, masked_layers
 from subnetbench.methods.magnitude_pruning import MagnitudePruning, magnitude_mask
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
@@ -44,7 +44,7 @@ def test_global_scope_keeps_the_largest_magnitudes_of_the_whole_network(data, fr
     alive = [torch.ones_like(w, dtype=torch.bool) for w in weights]
     masks = magnitude_mask(weights, alive, fraction, "global")
     flat = torch.cat([w.flatten() for w in weights]).tolist()
-    k = round_half_up(fraction * len(flat))
+    k = kept_count(fraction, len(flat))
     kept = torch.cat([m.flatten() for m in masks])
     assert [m.shape for m in masks] == [w.shape for w in weights]
     assert set(torch.nonzero(kept).flatten().tolist()) == reference(flat, [True] * len(flat), k)
@@ -57,7 +57,7 @@ def test_layer_scope_keeps_the_largest_magnitudes_of_each_layer(data, fraction):
     alive = [torch.ones_like(w, dtype=torch.bool) for w in weights]
     for weight, mask in zip(weights, magnitude_mask(weights, alive, fraction, "layer")):
         flat = weight.flatten().tolist()
-        k = round_half_up(fraction * len(flat))
+        k = kept_count(fraction, len(flat))
         assert set(torch.nonzero(mask.flatten()).flatten().tolist()) == \
             reference(flat, [True] * len(flat), k)
 
@@ -76,7 +76,7 @@ def test_dead_weights_never_come_back(scope, data, share):
         flat = torch.cat([weights[i].flatten() for i in group]).tolist()
         flat_alive = torch.cat([alive[i].flatten() for i in group]).tolist()
         kept = torch.cat([masks[i].flatten() for i in group])
-        k = round_half_up(fraction * len(flat))
+        k = kept_count(fraction, len(flat))
         assert set(torch.nonzero(kept).flatten().tolist()) == reference(flat, flat_alive, k)
 
 
@@ -122,7 +122,7 @@ def test_rounds_compound_and_pruned_weights_stay_pruned(scope, schedule, prune_r
         groups = [layers] if scope == "global" else [[layer] for layer in layers]
         for group in groups:
             n = sum(layer.weight.numel() for layer in group)
-            assert sum(int(layer.mask.sum()) for layer in group) == round_half_up(fraction * n)
+            assert sum(int(layer.mask.sum()) for layer in group) == kept_count(fraction, n)
         for layer, before in zip(layers, alive):
             assert not torch.any(layer.mask & ~before)  # already pruned stays pruned
         # the survivors are the largest |w| among the alive, measured on the trained weights
@@ -135,9 +135,9 @@ def test_rounds_compound_and_pruned_weights_stay_pruned(scope, schedule, prune_r
                 reference(flat, flat_alive, int(kept.sum()))
     _, stats = method.extract(model)
     if scope == "global":
-        assert stats.kept == round_half_up(keep_fraction * stats.total)
+        assert stats.kept == kept_count(keep_fraction, stats.total)
     else:
-        assert stats.kept == sum(round_half_up(keep_fraction * layer.weight.numel())
+        assert stats.kept == sum(kept_count(keep_fraction, layer.weight.numel())
                                  for layer in layers)
 
 
@@ -171,4 +171,4 @@ def test_default_is_half_of_the_weights_globally_after_one_prune():
     method.prepare(model)
     method.begin_round(model, 1)
     _, stats = method.extract(model)
-    assert stats.kept == round_half_up(0.5 * stats.total)
+    assert stats.kept == kept_count(0.5, stats.total)

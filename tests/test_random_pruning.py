@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from subnetbench.methods.base import masked_layers, round_half_up
+from subnetbench.methods.base import kept_count, masked_layers
 from subnetbench.methods.random_pruning import RandomPruning, erk_densities, random_mask
 from tests.helpers import (
     chi_square_sf,
@@ -44,7 +44,7 @@ def test_every_layer_keeps_exactly_its_rounded_density(distribution, keep_fracti
         assert densities == [keep_fraction] * len(densities)
     for (_, layer), density in zip(masked_layers(model), densities):
         assert layer.mask.dtype == torch.bool and layer.mask.shape == layer.weight.shape
-        assert int(layer.mask.sum()) == round_half_up(density * layer.weight.numel())
+        assert int(layer.mask.sum()) == kept_count(density, layer.weight.numel())
     _, stats = method.extract(model)
     assert stats.kept == sum(int(layer.mask.sum()) for _, layer in masked_layers(model))
 
@@ -63,7 +63,7 @@ def test_erk_densities_meet_the_target(shapes, keep_fraction):
     assert len(densities) == len(shapes)
     assert all(0 < d <= 1 for d in densities), densities
     assert abs(sum(d * n for d, n in zip(densities, sizes)) - keep_fraction * total) <= 1e-6 * total
-    kept = sum(round_half_up(d * n) for d, n in zip(densities, sizes))
+    kept = sum(kept_count(d, n) for d, n in zip(densities, sizes))
     assert abs(kept - keep_fraction * total) <= len(shapes)
     # Erdos-Renyi-Kernel: the layers that are not dense share one factor epsilon of
     # (sum of the kernel's dimensions) / (number of weights), and no dense layer would have wanted less
@@ -120,7 +120,7 @@ def test_each_position_is_kept_equally_often(n, density):
     counts = torch.zeros(n, dtype=torch.float64)
     for _ in range(draws):
         counts += random_mask(torch.Size([n]), density, generator).double()
-    k = round_half_up(density * n)
+    k = kept_count(density, n)
     p = k / n
     statistic = float(((counts - draws * p) ** 2).sum()) / (draws * p * (1 - p)) * (n - 1) / n
     assert chi_square_sf(statistic, n - 1) > 1e-4
