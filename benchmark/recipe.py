@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from subnetbench.methods.base import check_option
-from subnetbench.methods.initialisation import INITIALISATIONS
+from subnetbench.methods.initialisation import INITIALISATIONS, SIGNED_CONSTANT_LAYERS
 
 SCHEDULES = ("constant", "cosine")
 AUTOCAST_MODES = ("none", "bf16")
+VALIDATION_MASKS = ("sampled", "deterministic")
 
 
 def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
@@ -29,11 +30,19 @@ class Recipe:
     patience: int = 100  # early stopping on validation accuracy; 0 turns it off
     schedule: str = "constant"  # learning-rate schedule over the epochs of a round
     init: str = "kaiming_normal"  # signed_constant is the paper's SC variant
+    # Which layers a signed-constant init reaches: the released ASLP code re-draws the linear
+    # layers with Kaiming normal after SC, so only convolutions get it ("conv"); "all" is the
+    # paper's text (and the hidden-networks code's).
+    signed_constant_layers: str = "conv"
     augmentation: bool = False  # DA: random crop, horizontal flip and normalisation, on the device
     normalise: bool | None = None  # None: normalise iff augmentation (the official behaviour)
     validation_fraction: float = 0.1
     bias: bool = True  # the ASLP networks have (frozen, unpruned) biases; edge-popup's have none
     eval_batch_size: int = 1024
+    # Validation (early stopping, checkpoint choice) of a stochastic method: on masks sampled at
+    # every forward pass, as the released code's layers always sample ("sampled"), or on the
+    # deterministic mask ("deterministic").
+    validation_masks: str = "sampled"
     # The fast path (subnetbench speed measures each step on and off), off by default: the
     # results of today's configurations stay as they are. They change float arithmetic, not the
     # recipe; a run with one on has its own configuration hash.
@@ -50,6 +59,10 @@ class Recipe:
                "an integer >= 0 (0 turns early stopping off)")
         _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"one of {SCHEDULES}")
         _check(self.init in INITIALISATIONS, "init", self.init, f"one of {INITIALISATIONS}")
+        _check(self.signed_constant_layers in SIGNED_CONSTANT_LAYERS, "signed_constant_layers",
+               self.signed_constant_layers, f"one of {SIGNED_CONSTANT_LAYERS} (conv: the released code)")
+        _check(self.validation_masks in VALIDATION_MASKS, "validation_masks", self.validation_masks,
+               f"one of {VALIDATION_MASKS} (sampled: the released code)")
         _check(isinstance(self.validation_fraction, float) and 0 < self.validation_fraction <= 0.5,
                "validation_fraction", self.validation_fraction, "a number in (0, 0.5]")
         _check(isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1,
@@ -64,10 +77,12 @@ class Recipe:
         return self.augmentation if self.normalise is None else self.normalise
 
 
-# The edge-popup paper's recipe (PAPER.md 2.2); the edge_popup method's own optimiser defaults are
-# already its SGD 0.1, momentum 0.9, weight decay 1e-4.
+# The hidden-networks recipe of edge-popup (docs/methods.md): SGD 0.1 with cosine schedule for 100
+# epochs at batch 128, data augmentation, networks without biases, signed constants on every layer.
+# The edge_popup method's own optimiser defaults are already its SGD 0.1, momentum 0.9, weight
+# decay 1e-4.
 RECIPE_PRESETS: dict[str, dict[str, Any]] = {
     "aslp": {},
     "edge_popup": {"batch_size": 128, "epochs": 100, "schedule": "cosine", "patience": 0,
-                   "augmentation": True},
+                   "augmentation": True, "bias": False, "signed_constant_layers": "all"},
 }

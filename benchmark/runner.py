@@ -52,6 +52,7 @@ from subnetbench.benchmark.results import (
 )
 from subnetbench.benchmark.seeding import make_generator
 from subnetbench.benchmark.training import (
+    TRAINING_STREAMS,
     Trainer,
     accuracy,
     check_recipe_device,
@@ -273,8 +274,7 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
     recipe = config.recipe
     seed = config.seed
     # Initialisation streams live on the CPU so a network starts the same on every device.
-    generators = {name: make_generator(seed, name, device=device)
-                  for name in ("order", "augmentation", "mask-sampling")}
+    generators = {name: make_generator(seed, name, device=device) for name in TRAINING_STREAMS}
     if data is None:
         data = load_data(config.spec.dataset, recipe.validation_fraction,
                          make_generator(seed, "split"), device, data_dir, download)
@@ -284,7 +284,8 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
     method = config.new_method()
     keep_fraction = method.fixed_keep_fraction
     initialise(model, recipe.init, make_generator(seed, "init"),
-               keep_fraction=1.0 if keep_fraction is None else keep_fraction)
+               keep_fraction=1.0 if keep_fraction is None else keep_fraction,
+               signed_constant_layers=recipe.signed_constant_layers)
     method.prepare(model, make_generator(seed, "method-init"))
     model.to(device)
     method.set_sample_generator(generators["mask-sampling"])

@@ -10,7 +10,8 @@ import hashlib
 
 import torch
 
-STREAMS = ("init", "method-init", "split", "order", "augmentation", "mask-sampling", "test-sampling")
+STREAMS = ("init", "method-init", "split", "order", "augmentation", "mask-sampling",
+           "validation-sampling", "test-sampling", "rescaling-overhead")
 
 
 def derive_seed(root_seed: int, *names: str) -> int:

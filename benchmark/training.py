@@ -44,6 +44,9 @@ from subnetbench.benchmark.recipe import Recipe
 from subnetbench.methods import Method, set_mask_sampling
 from subnetbench.methods.base import OptionError
 
+# The random streams a trainer draws from (benchmark/seeding.py derives each from the root seed).
+TRAINING_STREAMS = ("order", "augmentation", "mask-sampling", "validation-sampling")
+
 
 class Callback:
     """Extension point of the loop. Every hook gets the trainer; override what you need."""
@@ -136,11 +139,17 @@ class Trainer:
         self.forward: nn.Module = torch.compile(model) if recipe.compile else model
         self.state = LoopState()
         self.optimizers: list[torch.optim.Optimizer] = []
+        self.optimizer_labels: list[str] = []
         self.schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
+        if self.validates_on_sampled_masks and "validation-sampling" not in generators:
+            raise ValueError("a stochastic method validated on sampled masks needs the "
+                             "'validation-sampling' random stream among the generators")
 
     # -- optimisers ---------------------------------------------------------------------------
     def _build_optimizers(self) -> None:
-        self.optimizers = [spec.build() for spec in self.method.optimizer_specs(self.model)]
+        specs = self.method.optimizer_specs(self.model)
+        self.optimizers = [spec.build() for spec in specs]
+        self.optimizer_labels = [spec.label for spec in specs]
         epochs = self.recipe.epochs
         if self.recipe.schedule == "cosine":
             factor = lambda e: 0.5 * (1 + math.cos(math.pi * e / epochs))  # noqa: E731
@@ -159,8 +168,39 @@ class Trainer:
         """One training epoch of this run alone: (train loss, train accuracy)."""
         return train_epoch([self])[0]
 
+    def optimizers_of(self, labels: tuple[str, ...] | None) -> list[torch.optim.Optimizer]:
+        """The optimisers a pass of the training step steps (None: all of them)."""
+        if labels is None:
+            return self.optimizers
+        return [o for o, label in zip(self.optimizers, self.optimizer_labels) if label in labels]
+
+    @contextlib.contextmanager
+    def training_only(self, optimizers: list[torch.optim.Optimizer]):
+        """Freeze the tensors of every other optimiser for one pass (Lightning's toggle_optimizer)."""
+        stepped = {id(p) for o in optimizers for group in o.param_groups for p in group["params"]}
+        others = [p for o in self.optimizers for group in o.param_groups for p in group["params"]
+                  if id(p) not in stepped and p.requires_grad]
+        for p in others:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in others:
+                p.requires_grad_(True)
+
+    @property
+    def validates_on_sampled_masks(self) -> bool:
+        return self.method.stochastic and self.recipe.validation_masks == "sampled"
+
     def validate(self) -> float:
+        """Validation accuracy: on masks sampled at every forward pass (one sample per batch and
+        layer, from the run's validation stream) for a stochastic method whose recipe says
+        ``validation_masks=sampled``, else on the deterministic network."""
         self.model.eval()
+        if self.validates_on_sampled_masks:
+            return sampled_accuracy(self.model, self.method, self.data.val, self.preprocess,
+                                    self.recipe.eval_batch_size, 1,
+                                    self.generators["validation-sampling"])
         return accuracy(self.model, self.data.val, self.preprocess, self.recipe.eval_batch_size)
 
     # -- the loop -----------------------------------------------------------------------------
@@ -254,7 +294,9 @@ def train_epoch(trainers: Sequence[Trainer],
 
     Every trainer must train the same recipe on training sets of one size on one device. Random
     streams are drawn per run, each in the order a run trained alone draws them; metrics stay on the
-    device until the epoch's end (one host synchronisation per epoch for all runs).
+    device until the epoch's end (one host synchronisation per epoch for all runs). A method with
+    several update passes (:meth:`Method.update_passes`) runs each pass on the same batch with its
+    own sampled masks; the epoch's loss and accuracy are those of each batch's first pass.
     """
     first = trainers[0]
     recipe = first.recipe
@@ -268,6 +310,7 @@ def train_epoch(trainers: Sequence[Trainer],
     loss_sums = [torch.zeros((), device=device) for _ in trainers]
     corrects = [torch.zeros((), dtype=torch.long, device=device) for _ in trainers]
     batch = recipe.batch_size
+    passes = first.method.update_passes() or (None,)  # None: one pass stepping every optimiser
     for start in range(0, n, batch):
         images, labels = [], []
         for trainer, order in zip(trainers, orders):
@@ -276,19 +319,26 @@ def train_epoch(trainers: Sequence[Trainer],
             images.append(trainer.preprocess(train.images[index], augment=recipe.augmentation,
                                              generator=trainer.generators["augmentation"]))
             labels.append(train.labels[index])
-        with first.autocast():
-            logits = forward(trainers, images)
-            losses = [F.cross_entropy(out, y) for out, y in zip(logits, labels)]
-        for trainer in trainers:
-            for optimizer in trainer.optimizers:
-                optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(losses)  # disjoint graphs: each run gets its own loss's gradient
-        for trainer in trainers:
-            for optimizer in trainer.optimizers:
-                optimizer.step()
-        for i, (loss, out, y) in enumerate(zip(losses, logits, labels)):
-            loss_sums[i] += loss.detach() * y.shape[0]
-            corrects[i] += (out.detach().argmax(1) == y).sum()
+        for pass_index, pass_labels in enumerate(passes):
+            stepped = [trainer.optimizers_of(pass_labels) for trainer in trainers]
+            with contextlib.ExitStack() as frozen:
+                if pass_labels is not None:
+                    for trainer, optimizers in zip(trainers, stepped):
+                        frozen.enter_context(trainer.training_only(optimizers))
+                with first.autocast():
+                    logits = forward(trainers, images)
+                    losses = [F.cross_entropy(out, y) for out, y in zip(logits, labels)]
+                for optimizers in stepped:
+                    for optimizer in optimizers:
+                        optimizer.zero_grad(set_to_none=True)
+                torch.autograd.backward(losses)  # disjoint graphs: each run gets its own loss's gradient
+                for optimizers in stepped:
+                    for optimizer in optimizers:
+                        optimizer.step()
+            if pass_index == 0:
+                for i, (loss, out, y) in enumerate(zip(losses, logits, labels)):
+                    loss_sums[i] += loss.detach() * y.shape[0]
+                    corrects[i] += (out.detach().argmax(1) == y).sum()
     for trainer in trainers:
         for scheduler in trainer.schedulers:
             scheduler.step()

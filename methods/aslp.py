@@ -115,7 +115,8 @@ class ASLP(ScoredMaskMethod):
 
     @classmethod
     def test_options(cls) -> list[dict]:
-        return [{}, {"smart_rescale": True}, {"estimator": "gumbel_pair"}]
+        return [{}, {"smart_rescale": True}, {"smart_rescale": True, "smart_rescale_update": "joint"},
+                {"estimator": "gumbel_pair"}]
 
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.scores >= 0

@@ -298,6 +298,19 @@ class Method:
         ``"dynamic_weight_rescale"``, both joined by ``+``, another name of the method's, or None."""
         return None
 
+    def update_passes(self) -> tuple[tuple[str, ...], ...] | None:
+        """How a training step updates the optimisers (``OptimizerSpec.label``) on one batch.
+        None (the default): one pass (sample, forward, backward) that steps every optimiser.
+        Otherwise one pass per entry, each with its own sampled masks, stepping only the optimisers
+        it names while the tensors of the others are frozen for it (how PyTorch Lightning 1.x runs
+        several optimisers, as the released ASLP code does for smart rescale)."""
+        return None
+
+    def without_rescaling(self) -> Method | None:
+        """The same method with its rescaling (:attr:`rescaling`) turned off, for measuring what
+        the rescaling costs per epoch (claim 4 of the paper); None when it has none or cannot."""
+        return None
+
     def seed_batch_refusal(self) -> str | None:
         """None when several seeds of this configuration can train together in one process
         (``subnetbench run --seed-batch``), else the reason why not. Seed batching trains one round
@@ -380,6 +393,9 @@ def kept_count(fraction: float, n: int) -> int:
     return math.floor(exact + Fraction(1, 2))
 
 
+SMART_RESCALE_UPDATES = ("alternating", "joint")
+
+
 @dataclass(frozen=True)
 class ScoredMaskOptions:
     """Options shared by the mask-only methods that learn one score per weight."""
@@ -390,11 +406,17 @@ class ScoredMaskOptions:
     mask_weight_decay: float = 0.0
     scale_lr: float = 1e-3
     scale_momentum: float = 0.9
+    # With smart rescale, the released ASLP code's two optimisers run as Lightning 1.x runs them:
+    # per batch one pass that steps the scores, then one with a fresh sample that steps the scales.
+    smart_rescale_update: str = "alternating"  # or "joint": one pass steps both
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
         check_option(isinstance(self.smart_rescale, bool), owner, "smart_rescale",
                      self.smart_rescale, "true or false")
+        check_option(self.smart_rescale_update in SMART_RESCALE_UPDATES, owner, "smart_rescale_update",
+                     self.smart_rescale_update,
+                     f"one of {SMART_RESCALE_UPDATES} (alternating: the released code)")
         for name in ("mask_lr", "scale_lr"):
             value = getattr(self, name)
             check_option(isinstance(value, (int, float)) and value > 0, owner, name, value,
@@ -434,6 +456,20 @@ class ScoredMaskMethod(Method):
     @property
     def rescaling(self) -> str | None:
         return "smart_rescale" if self.options.smart_rescale else None
+
+    def update_passes(self) -> tuple[tuple[str, ...], ...] | None:
+        if self.options.smart_rescale and self.options.smart_rescale_update == "alternating":
+            return (("scores",), ("scale",))
+        return None
+
+    def rescaling_options(self) -> dict[str, Any]:
+        """The option values that turn this method's rescaling off."""
+        return {"smart_rescale": False}
+
+    def without_rescaling(self) -> Method | None:
+        if self.rescaling is None:
+            return None
+        return type(self)(dataclasses.replace(self.options, **self.rescaling_options()))
 
     def rescaled(self, layer: MaskedLayer, weight: Tensor) -> Tensor:
         return weight * layer.scale if self.options.smart_rescale else weight

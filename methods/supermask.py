@@ -1,10 +1,14 @@
-"""Supermask (Zhou et al. 2019; PAPER.md section 2.1).
+"""Supermask (Zhou et al. 2019; docs/methods.md).
 
 A score m per weight; keep ~ Bernoulli(sigmoid(m)), straight-through through the sigmoid (forward is
 the 0/1 sample, backward is d sigmoid(m)). Optional dynamic weight rescaling (DWR) multiplies the
 layer's masked weights by (number of weights) / (number kept in this sample). Extraction keeps
 {m >= 0}, i.e. sigmoid(m) >= 0.5; with DWR the extracted kept weights carry the factor of that mask.
 The stochastic evaluation (the ASLP code's) averages the accuracy over ``eval_samples`` masks.
+
+``dwr_gradient``: both official codes compute the factor n / sum(sample) on the straight-through
+sample, so the factor itself carries a gradient to every score (``straight_through``, the
+default, docs/released-code.md); ``detached`` makes it a constant of the backward pass.
 """
 from __future__ import annotations
 
@@ -31,13 +35,18 @@ class BernoulliStraightThrough(torch.autograd.Function):
         return grad * p * (1 - p), None
 
 
-def dwr_factor(keep: Tensor) -> Tensor:
-    """(number of weights) / (number kept), a constant of the backward pass.
+DWR_GRADIENTS = ("straight_through", "detached")
+
+
+def dwr_factor(keep: Tensor, differentiable: bool = False) -> Tensor:
+    """(number of weights) / (number kept): differentiated through the sample ``keep`` (a
+    straight-through sample: its backward is that of the keep probabilities), or a constant of the
+    backward pass.
 
     A sample that keeps nothing has every masked weight at zero whatever the factor; the factor is
     then defined as 1 so that it stays finite (no inf or nan reaches the gradients).
     """
-    kept = keep.detach().sum()
+    kept = keep.sum() if differentiable else keep.detach().sum()
     return torch.where(kept > 0, keep.numel() / kept.clamp(min=1), torch.ones_like(kept))
 
 
@@ -45,6 +54,7 @@ def dwr_factor(keep: Tensor) -> Tensor:
 class SupermaskOptions(ScoredMaskOptions):
     dynamic_weight_rescale: bool = False
     eval_samples: int = 10
+    dwr_gradient: str = "straight_through"  # the official codes' differentiable factor
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,6 +63,8 @@ class SupermaskOptions(ScoredMaskOptions):
                      self.dynamic_weight_rescale, "true or false")
         check_option(isinstance(self.eval_samples, int) and self.eval_samples >= 1, owner,
                      "eval_samples", self.eval_samples, "an integer >= 1")
+        check_option(self.dwr_gradient in DWR_GRADIENTS, owner, "dwr_gradient", self.dwr_gradient,
+                     f"one of {DWR_GRADIENTS} (straight_through: the official codes)")
 
 
 class Supermask(ScoredMaskMethod):
@@ -81,16 +93,22 @@ class Supermask(ScoredMaskMethod):
     @classmethod
     def test_options(cls) -> list[dict]:
         return [{}, {"smart_rescale": True}, {"dynamic_weight_rescale": True},
+                {"dynamic_weight_rescale": True, "dwr_gradient": "detached"},
                 {"dynamic_weight_rescale": True, "smart_rescale": True}]
 
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.scores >= 0
 
+    def rescaling_options(self) -> dict:
+        return {**super().rescaling_options(), "dynamic_weight_rescale": False}
+
     def _dwr(self, keep: Tensor) -> Tensor | float:
-        return dwr_factor(keep) if self.options.dynamic_weight_rescale else 1.0
+        if not self.options.dynamic_weight_rescale:
+            return 1.0
+        return dwr_factor(keep, differentiable=self.options.dwr_gradient == "straight_through")
 
     def deterministic_scale(self, layer: MaskedLayer) -> Tensor | float:
-        dwr = self._dwr(self.keep_mask(layer))
+        dwr = self._dwr(self.keep_mask(layer).to(layer.weight.dtype))
         return dwr * super().deterministic_scale(layer)
 
     def sampled_weight(self, layer: MaskedLayer) -> Tensor:

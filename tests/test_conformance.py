@@ -19,7 +19,7 @@ from subnetbench import methods
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
 from subnetbench.benchmark.grouped import grouped_forward
 from subnetbench.benchmark.recipe import Recipe
-from subnetbench.benchmark.training import Trainer, separate_forward
+from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer, separate_forward
 from subnetbench.methods.base import FAMILIES, MASK_ONLY, WEIGHT_TRAINING, MaskedLayer, masked_layers
 from tests.helpers import (
     digits_batch,
@@ -215,7 +215,7 @@ def _digits_trainer(name: str, options: dict, seed: int) -> Trainer:
     for round_index in range(method.rounds):
         method.begin_round(model, round_index)
     generators = {stream: torch.Generator().manual_seed(10 * seed + i)
-                  for i, stream in enumerate(("order", "augmentation", "mask-sampling"))}
+                  for i, stream in enumerate(TRAINING_STREAMS)}
     method.set_sample_generator(generators["mask-sampling"])
     data = DeviceData(DATASET_INFO["digits"], split(32), split(8), split(8))
     return Trainer(model, method, data, Recipe(batch_size=16, epochs=1), generators)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from subnetbench.methods.base import kept_count, masked_layers
-from subnetbench.methods.edge_popup import EdgePopup, TopKStraightThrough, top_k_mask
+from subnetbench.methods.edge_popup import EdgePopup, SubnetStraightThrough, top_k_mask
 from tests.helpers import (
     digits_batch,
     prepared,
@@ -43,7 +43,7 @@ def score_tensors(draw) -> torch.Tensor:
 @SETTINGS
 @given(scores=score_tensors(), keep_fraction=keep_fractions)
 def test_top_k_mask_keeps_the_largest_scores_ties_to_the_lower_index(scores, keep_fraction):
-    mask = top_k_mask(scores, keep_fraction)
+    mask = top_k_mask(scores.abs(), keep_fraction)
     assert mask.shape == scores.shape and mask.dtype == torch.bool
     assert int(mask.sum()) == kept_count(keep_fraction, scores.numel())
     kept = set(torch.nonzero(mask.flatten()).flatten().tolist())
@@ -92,7 +92,7 @@ def test_keep_fraction_is_the_fraction_kept(keep_fraction, low, high):
 def test_scores_receive_the_incoming_gradient_unchanged(scores, keep_fraction, seed):
     upstream = torch.randn(scores.shape, generator=torch.Generator().manual_seed(seed))
     leaf = scores.clone().requires_grad_()
-    TopKStraightThrough.apply(leaf, keep_fraction).backward(upstream)
+    SubnetStraightThrough.apply(leaf, keep_fraction).backward(upstream)
     assert torch.equal(leaf.grad, upstream)
 
 
@@ -143,3 +143,41 @@ def test_training_moves_the_mask_but_not_the_weights():
     for name, layer in masked_layers(model):
         assert torch.equal(layer.weight, before[name])
         assert int(method.keep_mask(layer).sum()) == kept_count(0.3, layer.weight.numel())
+
+
+def released_get_subnet(mask: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """The ASLP repository's edge-popup rule, as written in strategies/edge-popup/layer_functions.py
+    (commit b99575e): percentile(t, q) and GetSubnet.forward, with target_sparsity = fraction
+    removed."""
+    k = 1 + round(.01 * float(sparsity * 100) * (mask.numel() - 1))
+    k_val = mask.view(-1).kthvalue(k).values.item()
+    return torch.where(mask < k_val, torch.zeros_like(mask), torch.ones_like(mask))
+
+
+@SETTINGS
+@given(scores=score_tensors(), keep_fraction=st.sampled_from([0.1, 0.25, 0.5, 0.7, 0.9]))
+def test_the_percentile_selection_is_the_aslp_repositorys_rule(scores, keep_fraction):
+    method = EdgePopup(selection="percentile", keep_fraction=keep_fraction)
+    model = torch.nn.Sequential(torch.nn.Linear(scores.numel(), 1))
+    method.prepare(model, torch.Generator().manual_seed(0))
+    layer = model[0]
+    with torch.no_grad():
+        layer.scores.copy_(scores.reshape(layer.scores.shape))
+    expected = released_get_subnet(layer.scores.detach().abs(), 1 - keep_fraction).bool()
+    assert torch.equal(method.keep_mask(layer), expected)
+    assert torch.equal(method.deterministic_weight(layer).detach() != 0, expected & (layer.weight != 0))
+
+
+def test_score_ranking_raw_ranks_the_signed_scores_and_passes_the_gradient_as_is():
+    method = EdgePopup(score_ranking="raw", keep_fraction=0.5)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 1, bias=False))
+    method.prepare(model, torch.Generator().manual_seed(0))
+    layer = model[0]
+    with torch.no_grad():
+        layer.scores.copy_(torch.tensor([[-3.0, 2.0, -0.5, 1.0]]))
+        layer.weight.copy_(torch.ones(1, 4))
+    assert method.keep_mask(layer).tolist() == [[False, True, False, True]]  # the two largest, signed
+    method.deterministic_weight(layer).sum().backward()
+    assert layer.scores.grad.tolist() == [[1.0, 1.0, 1.0, 1.0]]  # no sign flip through abs()
+    magnitude = EdgePopup(keep_fraction=0.5)
+    assert magnitude.ranked(layer.scores).tolist() == [[3.0, 2.0, 0.5, 1.0]]

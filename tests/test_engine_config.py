@@ -30,6 +30,8 @@ RECIPE_VALUES = {
     "validation_fraction": (0.25, "0.25"),
     "bias": (False, "0"),
     "eval_batch_size": (17, "17"),
+    "signed_constant_layers": ("all", "all"),
+    "validation_masks": ("deterministic", "deterministic"),
     # the fast-path keys (being added alongside this suite): used only where Recipe has them
     "channels_last": (True, "true"),
     "autocast": ("bf16", "bf16"),

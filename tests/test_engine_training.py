@@ -11,7 +11,7 @@ from subnetbench import methods
 from subnetbench.benchmark.config import Recipe
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
 from subnetbench.benchmark.networks import build_network
-from subnetbench.benchmark.training import Callback, Trainer
+from subnetbench.benchmark.training import TRAINING_STREAMS, Callback, Trainer
 from tests.helpers import single_torch_thread  # noqa: F401
 
 
@@ -29,7 +29,7 @@ def _trainer(method_name="dense", callbacks=(), method_options=None, **recipe) -
     method = methods.get(method_name)(**(method_options or {}))
     method.prepare(model, torch.Generator().manual_seed(1))
     generators = {name: torch.Generator().manual_seed(i)
-                  for i, name in enumerate(("order", "augmentation", "mask-sampling"))}
+                  for i, name in enumerate(TRAINING_STREAMS)}
     method.set_sample_generator(generators["mask-sampling"])
     return Trainer(model, method, data, recipe, generators, callbacks)
 
@@ -195,3 +195,93 @@ def test_train_accuracy_and_loss_are_those_of_the_epoch():
     acc = (logits.argmax(1) == labels).float().mean().item()
     assert state.history[0]["train_loss"] == pytest.approx(loss, rel=1e-5)
     assert state.history[0]["train_acc"] == pytest.approx(acc)
+
+
+# -- the released code's validation and smart-rescale update (docs/released-code.md) ---------------
+def test_a_stochastic_method_validates_on_masks_sampled_from_its_validation_stream():
+    """``validation_masks=sampled`` (the default): one sampled mask per forward pass, drawn from the
+    run's validation stream; the training stream is untouched. ``deterministic``: the eval mask."""
+    from subnetbench.benchmark.training import accuracy, sampled_accuracy
+
+    trainer = _trainer("aslp", eval_batch_size=4)
+    assert trainer.recipe.validation_masks == "sampled" and trainer.validates_on_sampled_masks
+    with torch.no_grad():
+        for _, layer in methods.masked_layers(trainer.model):
+            layer.scores.copy_(torch.randn(layer.scores.shape, generator=torch.Generator().manual_seed(3)))
+    training_stream = trainer.generators["mask-sampling"].get_state()
+    twin = torch.Generator().manual_seed(0)
+    twin.set_state(trainer.generators["validation-sampling"].get_state())
+    expected = sampled_accuracy(trainer.model, trainer.method, trainer.data.val, trainer.preprocess,
+                                4, 1, twin)
+    assert trainer.validate() == expected
+    assert torch.equal(trainer.generators["validation-sampling"].get_state(), twin.get_state())
+    assert torch.equal(trainer.generators["mask-sampling"].get_state(), training_stream)
+    before = trainer.generators["validation-sampling"].get_state()
+    trainer.validate()
+    assert not torch.equal(trainer.generators["validation-sampling"].get_state(), before)  # fresh masks
+    deterministic = _trainer("aslp", eval_batch_size=4, validation_masks="deterministic")
+    deterministic.model.load_state_dict(trainer.model.state_dict())
+    assert not deterministic.validates_on_sampled_masks
+    once = deterministic.validate()
+    assert once == accuracy(deterministic.model, deterministic.data.val, deterministic.preprocess, 4)
+    assert {deterministic.validate() for _ in range(3)} == {once}
+    assert not _trainer("dense").validates_on_sampled_masks  # a deterministic method: no sampling
+
+
+def _one_batch_trainer(update: str) -> Trainer:
+    return _trainer("aslp", batch_size=24, method_options={"smart_rescale": True,
+                                                           "smart_rescale_update": update})
+
+
+def _manual_step(trainer: Trainer, labels_of_pass: list[str]) -> None:
+    """One pass as Lightning 1.x runs one optimiser: only its tensors require gradients."""
+    model = trainer.model
+    chosen = [o for o, label in zip(trainer.optimizers, trainer.optimizer_labels) if label in labels_of_pass]
+    keep = {id(p) for o in chosen for g in o.param_groups for p in g["params"]}
+    for p in model.parameters():
+        if p.requires_grad and id(p) not in keep:
+            p.requires_grad_(False)
+    images = trainer.preprocess(trainer.data.train.images[trainer._order], augment=False)
+    loss = torch.nn.functional.cross_entropy(model(images), trainer.data.train.labels[trainer._order])
+    for o in chosen:
+        o.zero_grad(set_to_none=True)
+    loss.backward()
+    for o in chosen:
+        o.step()
+    for _, layer in methods.masked_layers(model):
+        layer.scores.requires_grad_(True)
+        layer.scale.requires_grad_(True)
+
+
+@pytest.mark.parametrize("update, passes", [("alternating", [["scores"], ["scale"]]),
+                                            ("joint", [["scores", "scale"]])])
+def test_smart_rescale_steps_the_scores_then_the_scale_each_with_its_own_sample(update, passes):
+    """``smart_rescale_update=alternating`` (the default, the released code under Lightning 1.x):
+    per batch one pass (sample, forward, backward) that steps the mask logits, then a pass with a
+    fresh sample that steps the scales; ``joint``: one pass steps both."""
+    trainer, manual = _one_batch_trainer(update), _one_batch_trainer(update)
+    assert trainer.method.update_passes() == (None if update == "joint" else (("scores",), ("scale",)))
+    for t in (trainer, manual):
+        t.begin_epoch()
+        t.model.train()
+    manual._order = torch.randperm(24, generator=manual.generators["order"])
+    for labels_of_pass in passes:
+        _manual_step(manual, labels_of_pass)
+    trainer.train_epoch()
+    for (name, ours), (_, reference) in zip(trainer.model.named_parameters(),
+                                            manual.model.named_parameters()):
+        assert torch.equal(ours, reference), name
+    assert all(p.requires_grad for n, p in trainer.model.named_parameters()
+               if n.endswith(("scores", "scale")))  # every tensor trains again after the step
+
+
+def test_the_two_smart_rescale_updates_differ():
+    alternating, joint = _one_batch_trainer("alternating"), _one_batch_trainer("joint")
+    for trainer in (alternating, joint):
+        trainer.begin_epoch()
+        for _ in range(2):
+            trainer.train_epoch()
+    for name in ("scores", "scale"):  # the scale pass drew its own masks; the next batch sees it
+        pairs = [(a, j) for (n, a), (_, j) in zip(alternating.model.named_parameters(),
+                                                  joint.model.named_parameters()) if n.endswith(name)]
+        assert any(not torch.equal(a, j) for a, j in pairs), name

@@ -1,5 +1,5 @@
-"""Weight initialisations (PAPER.md sections 1.3 and 2.2): Kaiming normal, signed constant (SC),
-edge-popup's scaled signed constant, and PyTorch's default."""
+"""Weight initialisations (docs/methods.md): Kaiming normal, signed constant (SC), edge-popup's
+scaled signed constant, PyTorch's default; and which layers SC reaches (docs/released-code.md)."""
 from __future__ import annotations
 
 import math
@@ -60,6 +60,34 @@ def test_signed_constant_is_the_sign_of_kaiming_normal_times_its_std():
         n, sigma = k.weight.numel(), GAIN / math.sqrt(fan_in(k))
         assert abs(float(magnitude.flatten()[0]) / sigma - 1) <= 5 * math.sqrt(1 / (2 * n)) + 1e-3
         assert torch.equal(s.bias, k.bias)
+
+
+@pytest.mark.parametrize("scheme", ["signed_constant", "scaled_signed_constant"])
+def test_signed_constants_reach_convolutions_only_in_the_released_codes_scope(scheme):
+    """``signed_constant_layers=conv`` (the released ASLP code: linear layers are re-drawn with
+    Kaiming normal after SC): convolutions get the signed constant, linear layers keep exactly the
+    Kaiming normal draw, and nothing else of the network changes; ``all`` reaches every layer."""
+    generator = lambda: torch.Generator().manual_seed(11)  # noqa: E731
+    kaiming = initialise(network(), "kaiming_normal", generator())
+    conv_only = initialise(network(), scheme, generator(), 0.5, signed_constant_layers="conv")
+    everywhere = initialise(network(), scheme, generator(), 0.5, signed_constant_layers="all")
+    for k, c, a in zip(layers(kaiming), layers(conv_only), layers(everywhere)):
+        assert torch.equal(c.bias, k.bias) and torch.equal(a.bias, k.bias)
+        constant = a.weight.abs().unique().numel() == 1
+        assert constant and torch.equal(torch.sign(a.weight), torch.sign(k.weight))
+        if isinstance(k, nn.Conv2d):
+            assert torch.equal(c.weight, a.weight)
+        else:
+            assert torch.equal(c.weight, k.weight)  # the linear layer's Kaiming normal draw
+
+
+def test_the_recipe_defaults_to_the_released_scope_and_the_hidden_networks_preset_to_all():
+    from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
+
+    assert Recipe().signed_constant_layers == "conv"
+    assert RECIPE_PRESETS["edge_popup"]["signed_constant_layers"] == "all"
+    with pytest.raises(methods.OptionError, match="signed_constant_layers='dense'"):
+        initialise(network(), "signed_constant", signed_constant_layers="dense")
 
 
 @settings(max_examples=20, deadline=None, derandomize=True)

@@ -27,7 +27,7 @@ from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.recipe import Recipe
 from subnetbench.benchmark.runner import execute, execute_runs, make_config
 from subnetbench.benchmark.speed import study
-from subnetbench.benchmark.training import Trainer, fit
+from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer, fit
 from subnetbench.methods.base import OptionError
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
 
@@ -134,7 +134,7 @@ def _trainer(seed: int, method_name: str = "aslp", **recipe) -> Trainer:
     method = methods.get(method_name)()
     method.prepare(model, torch.Generator().manual_seed(seed + 1))
     generators = {name: torch.Generator().manual_seed(10 * seed + i)
-                  for i, name in enumerate(("order", "augmentation", "mask-sampling"))}
+                  for i, name in enumerate(TRAINING_STREAMS)}
     method.set_sample_generator(generators["mask-sampling"])
     return Trainer(model, method, data, recipe, generators)
 

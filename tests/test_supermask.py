@@ -1,5 +1,6 @@
-"""Supermask (PAPER.md section 2.1): Bernoulli(sigmoid(m)) masks, straight-through through the
-sigmoid, and the dynamic weight rescaling (DWR)."""
+"""Supermask (docs/methods.md): Bernoulli(sigmoid(m)) masks, straight-through through the
+sigmoid, and the dynamic weight rescaling (DWR), differentiable as in the official codes or
+detached."""
 from __future__ import annotations
 
 import pytest
@@ -52,7 +53,8 @@ def test_keep_frequency_is_sigmoid_of_the_score(logits, seed):
 @SETTINGS
 @given(seed=seeds)
 def test_straight_through_gradient_is_the_sigmoid_derivative(dwr, seed):
-    method = Supermask(dynamic_weight_rescale=dwr)
+    """Without DWR, or with its factor detached, each score gets upstream * w * factor * p(1-p)."""
+    method = Supermask(dynamic_weight_rescale=dwr, dwr_gradient="detached")
     layer = tiny_layer(method, 6, 5, seed % 100)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -67,6 +69,39 @@ def test_straight_through_gradient_is_the_sigmoid_derivative(dwr, seed):
     expected = upstream * layer.weight * factor * p * (1 - p)
     torch.testing.assert_close(layer.scores.grad, expected, rtol=1e-5, atol=1e-7)
     assert layer.weight.grad is None and layer.bias.grad is None
+
+
+@SETTINGS
+@given(seed=seeds, bias=st.floats(-1, 1))
+def test_the_differentiable_dwr_gradient_is_that_of_the_official_code(seed, bias):
+    """The default DWR (``dwr_gradient=straight_through``) computes the official
+    ``(n / sample.sum()) * weight * sample`` with ``sample = bernoulli(p) + p - p.detach()``: the
+    same forward and, through the factor, the same gradient of every score."""
+    method = Supermask(dynamic_weight_rescale=True)
+    assert method.options.dwr_gradient == "straight_through"  # the default: the released code
+    layer = tiny_layer(method, 6, 5, seed % 100)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        layer.scores.copy_(bias + torch.randn(layer.scores.shape, generator=generator))
+    upstream = torch.randn(layer.weight.shape, generator=generator)
+    method.set_sample_generator(torch.Generator().manual_seed(seed))
+    ours = method.sampled_weight(layer)
+    (ours * upstream).sum().backward()
+    # the official form, on the very same uniform draws
+    uniform = torch.rand(layer.scores.shape, generator=torch.Generator().manual_seed(seed))
+    scores = layer.scores.detach().clone().requires_grad_(True)
+    p = torch.sigmoid(scores)
+    sample = (uniform < p).float() + p - p.detach()
+    official = (layer.weight.numel() / sample.sum()) * layer.weight * sample
+    (official * upstream).sum().backward()
+    if int((uniform < p).sum()) == 0:
+        return  # the official factor is infinite there; ours is defined as 1 (another test)
+    torch.testing.assert_close(ours.detach(), official.detach())
+    torch.testing.assert_close(layer.scores.grad, scores.grad, rtol=1e-4, atol=1e-6)
+    # not vacuous: the factor's gradient reaches the scores of weights the sample dropped
+    dropped = ~(uniform < torch.sigmoid(layer.scores.detach()))
+    if dropped.any():
+        assert torch.count_nonzero(layer.scores.grad[dropped]) > 0
 
 
 @SETTINGS
