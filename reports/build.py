@@ -77,10 +77,14 @@ def environment() -> jinja2.Environment:
 
 
 def _published_usage(reference: Reference, configs: list[Config]) -> list[dict[str, Any]]:
+    """Each published value, the configurations compared with it, and those it matches but that are
+    compared with a primary value instead (a secondary value never stands in for a primary one)."""
     rows = []
     for p in reference.values:
-        matched = [c for c in configs if p.matches(c.dataset, c.network, c.method, c.variant)]
-        rows.append({"published": p, "matched": matched})
+        matching = [c for c in configs if p.matches(c.dataset, c.network, c.method, c.variant)]
+        compared = [c for c in matching if reference.best(c.dataset, c.network, c.method, c.variant) is p]
+        rows.append({"published": p, "matched": compared,
+                     "superseded": [c for c in matching if c not in compared]})
     return rows
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subnetbench.records import VARIANT_AXES, InvalidRecord, RunRecord, is_number
+from subnetbench.records import VARIANT_AXES, InvalidRecord, Metrics, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
 
 REFERENCE_FORMAT = "subnetbench.reference"
-REFERENCE_FORMAT_VERSION = 1
+REFERENCE_FORMAT_VERSION = 2
 VARIANT_SHORT = {"data_augmentation": "DA", "signed_constant": "SC", "smart_rescale": "SR"}
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -126,12 +126,17 @@ class InvalidReference(ValueError):
 
 @dataclass(frozen=True)
 class Published:
+    """One published value: which configuration, which metric (``Metrics.ACCURACIES``), its source."""
+
+    id: str  # the entry's "id" in the reference file: what a user edits to correct it
     dataset: str
     network: str
     method: str
     variant: dict[str, bool | None]
+    metric: str
     value: float  # percent
     kind: str  # primary | secondary
+    verified: bool
     source: str
     how_read: str
     note: str | None
@@ -147,6 +152,10 @@ class Published:
     def unstated_axes(self) -> list[str]:
         return [VARIANT_SHORT[a] for a in VARIANT_AXES if self.variant.get(a) is None]
 
+    @property
+    def metric_label(self) -> str:
+        return Metrics.ACCURACIES.get(self.metric, self.metric)
+
 
 @dataclass
 class Reference:
@@ -159,6 +168,39 @@ class Reference:
         found = [p for p in self.values if p.matches(dataset, network, method, variant)]
         return sorted(found, key=lambda p: (p.kind != "primary", len(p.unstated_axes)))
 
+    def best(self, dataset: str, network: str, method: str,
+             variant: dict[str, bool]) -> Published | None:
+        """The value a configuration is compared with: a primary one always wins over a secondary
+        one, then the one that states more of the variant."""
+        found = self.lookup(dataset, network, method, variant)
+        return found[0] if found else None
+
+    def entry_text(self, published: Published) -> str:
+        """Where a user corrects a value: the file and the entry's id."""
+        return f"{self.path.name if self.path else 'reference file'}, entry {published.id!r}"
+
+
+def _entry(entry: Any) -> Published:
+    if not isinstance(entry, dict):
+        raise InvalidReference("an entry is not an object")
+    variant = entry["variant"]
+    if not isinstance(variant, dict) or not all(variant.get(a) in (True, False, None)
+                                                for a in VARIANT_AXES):
+        raise InvalidReference("variant fields must be true, false or null")
+    value = entry["test_acc_percent"]
+    if not is_number(value):
+        raise InvalidReference("test_acc_percent is not a number")
+    metric = entry["metric"]
+    if metric not in Metrics.ACCURACIES:
+        raise InvalidReference(f"metric {metric!r} is not one of {', '.join(Metrics.ACCURACIES)}")
+    return Published(
+        id=str(entry["id"]), dataset=str(entry["dataset"]), network=str(entry["network"]),
+        method=str(entry["method"]), variant={a: variant.get(a) for a in VARIANT_AXES},
+        metric=metric, value=float(value), kind=str(entry.get("kind", "unknown")),
+        verified=entry.get("verified") is True, source=str(entry.get("source", "")),
+        how_read=str(entry.get("how_read", "")),
+        note=None if entry.get("note") is None else str(entry["note"]))
+
 
 def load_reference(path: str | Path | None = None) -> Reference:
     """The published values; a missing or malformed file gives a Reference with ``problem`` set."""
@@ -169,27 +211,21 @@ def load_reference(path: str | Path | None = None) -> Reference:
         if not isinstance(data, dict) or data.get("format") != REFERENCE_FORMAT:
             raise InvalidReference(f"format is not {REFERENCE_FORMAT!r}")
         if data.get("format_version") != REFERENCE_FORMAT_VERSION:
-            raise InvalidReference(f"format_version is not {REFERENCE_FORMAT_VERSION}")
+            raise InvalidReference(f"format_version is {data.get('format_version')!r}, this version "
+                                   f"reads {REFERENCE_FORMAT_VERSION} (entries with an id and a metric)")
         entries = data.get("results")
         if not isinstance(entries, list):
             raise InvalidReference("'results' is not a list")
         for i, entry in enumerate(entries):
             try:
-                variant = entry["variant"]
-                if not all(variant.get(a) in (True, False, None) for a in VARIANT_AXES):
-                    raise InvalidReference("variant fields must be true, false or null")
-                value = entry["test_acc_percent"]
-                if not is_number(value):
-                    raise InvalidReference("test_acc_percent is not a number")
-                kind = entry.get("kind", "unknown")
-                ref.values.append(Published(
-                    dataset=str(entry["dataset"]), network=str(entry["network"]),
-                    method=str(entry["method"]), variant={a: variant.get(a) for a in VARIANT_AXES},
-                    value=float(value), kind=str(kind), source=str(entry.get("source", "")),
-                    how_read=str(entry.get("how_read", "")),
-                    note=None if entry.get("note") is None else str(entry["note"])))
+                ref.values.append(_entry(entry))
             except (KeyError, TypeError, AttributeError, InvalidReference) as error:
                 ref.problem = (ref.problem + "; " if ref.problem else "") + f"entry {i} ignored: {error}"
+        ids = [p.id for p in ref.values]
+        duplicated = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicated:
+            ref.problem = (ref.problem + "; " if ref.problem else "") + \
+                f"duplicate entry ids {duplicated}: an id names one entry"
     except FileNotFoundError:
         ref.problem = f"reference file {str(path)!r} not found: no published values are shown"
     except (OSError, ValueError, InvalidReference) as error:

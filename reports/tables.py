@@ -163,19 +163,31 @@ def config_sort_key(c: Config) -> tuple:
 
 @dataclass
 class PublishedComparison:
+    """A configuration against its published value, on the metric the value is (like with like)."""
+
     published: Published | None
+    ours: Summary  # percent, of published.metric (of final_test_acc when there is no published value)
     difference: float | None  # ours - published, pp
     verdict: Verdict
+
+    @property
+    def metric(self) -> str:
+        return self.published.metric if self.published else "final_test_acc"
 
 
 @dataclass
 class CellEntry:
     config: Config
     accuracy: Summary  # final_test_acc, percent (the extracted subnetwork)
-    stochastic: Summary  # test_acc, percent (before extraction)
+    stochastic: Summary  # test_acc, percent (before extraction; stochastic methods: sampled masks)
     kept: Summary  # kept_fraction
-    comparisons: list[PublishedComparison]
+    published: PublishedComparison
     distinguishing: dict[str, Any] = field(default_factory=dict)  # when a cell has several configs
+
+    @property
+    def shows_sampled(self) -> bool:
+        """The sampled-mask mean differs from the extracted accuracy (a stochastic method)."""
+        return self.stochastic.mean is not None and self.stochastic.mean != self.accuracy.mean
 
 
 @dataclass
@@ -208,12 +220,16 @@ class FamilyTable:
         return [e for row in self.rows for m in self.methods for e in row.cells.get(m, [])]
 
 
-def compare_published(config: Config, accuracy: Summary, reference: Reference) -> list[PublishedComparison]:
-    matches = reference.lookup(config.dataset, config.network, config.method, config.variant)
-    if not matches:
-        return [PublishedComparison(None, None, reproduction_verdict(None, accuracy))]
-    return [PublishedComparison(p, None if accuracy.mean is None else accuracy.mean - p.value,
-                                reproduction_verdict(p.value, accuracy)) for p in matches]
+def compare_published(config: Config, reference: Reference) -> PublishedComparison:
+    """The configuration's mean of the published value's own metric against it; a primary value
+    wins over a secondary one (Reference.best)."""
+    published = reference.best(config.dataset, config.network, config.method, config.variant)
+    if published is None:
+        ours = summarise(config.values("final_test_acc", 100.0))
+        return PublishedComparison(None, ours, None, reproduction_verdict(None, ours))
+    ours = summarise(config.values(published.metric, 100.0))
+    return PublishedComparison(published, ours, None if ours.mean is None else ours.mean - published.value,
+                               reproduction_verdict(published.value, ours))
 
 
 def build_tables(configs: list[Config], reference: Reference) -> list[FamilyTable]:
@@ -233,10 +249,9 @@ def build_tables(configs: list[Config], reference: Reference) -> list[FamilyTabl
             rows[(family, rid)] = row
             table.rows.append(row)
         row = rows[(family, rid)]
-        accuracy = summarise(config.values("final_test_acc", 100.0))
-        entry = CellEntry(config, accuracy, summarise(config.values("test_acc", 100.0)),
-                          summarise(config.values("kept_fraction")),
-                          compare_published(config, accuracy, reference))
+        entry = CellEntry(config, summarise(config.values("final_test_acc", 100.0)),
+                          summarise(config.values("test_acc", 100.0)),
+                          summarise(config.values("kept_fraction")), compare_published(config, reference))
         row.cells.setdefault(config.method, []).append(entry)
     for table in tables.values():
         table.methods.sort(key=method_sort_key)

@@ -92,9 +92,10 @@ def _planned(args: argparse.Namespace) -> list:
     seeds = _parse_seeds(args.seeds)
     overrides = parse_assignments(args.set or [])
     if args.grid:
-        if args.protocols or args.method:
-            raise OptionError("--grid replaces the protocols and --method; give one or the other")
-        cells = [(cell.protocols, cell.methods, {**cell.overrides, **overrides})
+        if args.protocols or args.method or args.recipe:
+            raise OptionError("--grid replaces the protocols, --method and --recipe (each cell of a "
+                              "grid has its own); give one or the other")
+        cells = [(cell.protocols, cell.methods, {**cell.overrides, **overrides}, cell.preset)
                  for cell in grids.get(args.grid)]
     else:
         if not args.protocols:
@@ -104,14 +105,14 @@ def _planned(args: argparse.Namespace) -> list:
         names = methods.names() if "all" in chosen else chosen
         for name in names:
             methods.get(name)
-        cells = [(protocols.expand(args.protocols), names, overrides)]
+        cells = [(protocols.expand(args.protocols), names, overrides, args.recipe)]
     configs = {}  # by run id: a run named twice (--seeds 0,0, a repeated --method) runs once
-    for protocol_names, method_names, cell_overrides in cells:
+    for protocol_names, method_names, cell_overrides, preset in cells:
         for protocol in protocol_names:
             for method in method_names:
                 for seed in seeds:
                     config = make_config(protocol, method, seed, cell_overrides,
-                                         list(method_names), args.recipe)
+                                         list(method_names), preset)
                     configs.setdefault(config.run_id, config)
     return list(configs.values())
 

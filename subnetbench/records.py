@@ -64,6 +64,13 @@ class Metrics(Section):
     are required of a completed run."""
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("test_acc", "final_test_acc", "kept_fraction")
+    # The accuracies a published value can be, in words (reference_results/published.json names
+    # one in its "metric" field; it is only ever compared with that metric).
+    ACCURACIES: ClassVar[dict[str, str]] = {
+        "final_test_acc": "extracted subnetwork",
+        "test_acc": "mean over sampled masks (deterministic methods: the network itself)",
+        "deterministic_test_acc": "deterministic mask before extraction",
+    }
 
     test_acc: float | None = None  # best-validation network; stochastic methods: mean over masks
     final_test_acc: float | None = None  # the extracted deterministic subnetwork

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from subnetbench import reports
 from subnetbench.files import atomic_write_text
+from subnetbench.reference_results import PUBLISHED
 from subnetbench.reports import stats
 from subnetbench.reports.claims import evaluate_claims, find_partners, pair_by_seed
 from subnetbench.reports.loading import load_reference, load_results
@@ -298,18 +299,84 @@ def test_claims_without_runs_say_what_they_need(tmp_path):
 def test_published_values_are_matched_and_missing_ones_are_never_guessed(tmp_path):
     items = runs_of("aslp", {0: 0.687, 1: 0.690, 2: 0.684})                       # published 68.7
     items += runs_of("aslp", {0: 0.70, 1: 0.71}, protocol="cifar10-conv4", network="conv4")  # none known
-    items += runs_of("supermask", {0: 0.65})                                      # n=1, primary + secondary
+    items += runs_of("supermask", {0: 0.65})                                      # n=1
     configs = configs_from(grid(tmp_path, items))
     tables = build_tables(configs, load_reference())
     entries = {(e.config.method, e.config.network): e for e in tables[0].entries}
-    aslp2 = entries[("aslp", "conv2")]
-    assert [(p.published.value, p.verdict.label) for p in aslp2.comparisons] == [(68.7, stats.REPRODUCED)]
-    aslp4 = entries[("aslp", "conv4")]
-    assert [(p.published, p.verdict.label) for p in aslp4.comparisons] == [(None, stats.NO_PUBLISHED)]
+    aslp2 = entries[("aslp", "conv2")].published
+    assert (aslp2.published.value, aslp2.metric, aslp2.verdict.label) == (68.7, "final_test_acc",
+                                                                           stats.REPRODUCED)
+    aslp4 = entries[("aslp", "conv4")].published
+    assert (aslp4.published, aslp4.verdict.label) == (None, stats.NO_PUBLISHED)
     sm = entries[("supermask", "conv2")]
-    assert [(p.published.value, p.published.kind, p.verdict.label) for p in sm.comparisons] == [
-        (64.4, "primary", stats.INCONCLUSIVE), (66.0, "secondary", stats.INCONCLUSIVE)]
+    assert (sm.published.published.value, sm.published.verdict.label) == (64.4, stats.INCONCLUSIVE)
     assert sm.accuracy.ci is None
+
+
+def _supermask(accs: dict[int, tuple[float, float]], network: str = "conv2", **options) -> list[dict]:
+    """Supermask runs with (extracted, sampled-mask mean) accuracies per seed."""
+    return [make_result(method="supermask", seed=s, final_acc=final, test_acc=sampled,
+                        protocol=f"cifar10-{network}", dataset="cifar10", network=network,
+                        **options) for s, (final, sampled) in accs.items()]
+
+
+def test_supermask_is_compared_on_the_sampled_mask_mean_as_published(tmp_path):
+    """Like with like: supermask's published numbers are the mean over 10 sampled masks (never an
+    extracted network), so they are compared with test_acc; the extracted accuracy is shown beside."""
+    items = _supermask({0: (0.600, 0.644), 1: (0.605, 0.645), 2: (0.598, 0.643)})  # published 64.4
+    (table,) = build_tables(configs_from(grid(tmp_path, items)), load_reference())
+    (entry,) = table.entries
+    comparison = entry.published
+    assert comparison.metric == "test_acc" and comparison.published.value == 64.4
+    assert comparison.ours.mean == pytest.approx(64.4) and comparison.verdict.label == stats.REPRODUCED
+    assert entry.accuracy.mean == pytest.approx(60.1)  # the extracted network: not what was published
+    assert entry.shows_sampled
+
+
+def test_a_primary_value_always_wins_over_a_secondary_one(tmp_path):
+    """Zhou et al.'s restated numbers are the SC + DWR variant: for Conv2 and Conv6 the poster's own
+    (primary) value is compared, for Conv4 (no primary value) the secondary one; no other variant
+    ever matches them."""
+    sc_dwr = {"recipe": {"init": "signed_constant"}, "method_options": {"dynamic_weight_rescale": True}}
+    items = _supermask({0: (0.6, 0.66), 1: (0.6, 0.66)}, "conv2", **sc_dwr)
+    items += _supermask({0: (0.6, 0.72), 1: (0.6, 0.73)}, "conv4", **sc_dwr)
+    items += _supermask({0: (0.6, 0.72), 1: (0.6, 0.73)}, "conv4")               # plain: no value
+    reference = load_reference()
+    (table,) = build_tables(configs_from(grid(tmp_path, items)), reference)
+    by_key = {(e.config.network, e.config.variant_label): e.published for e in table.entries}
+    assert by_key[("conv2", "SC+SR")].published.kind == "primary"
+    assert by_key[("conv2", "SC+SR")].published.id == "cifar10-conv2-supermask-sc-sr"
+    assert by_key[("conv4", "SC+SR")].published.kind == "secondary"
+    assert by_key[("conv4", "none")].published is None
+    secondary = [p for p in reference.values if p.kind == "secondary"]
+    assert secondary and all(p.variant == {"data_augmentation": False, "signed_constant": True,
+                                           "smart_rescale": True} for p in secondary)
+
+
+def test_every_published_value_declares_its_metric_an_id_and_is_unverified():
+    reference = load_reference()
+    assert reference.problem is None and len(reference.values) == 33
+    assert len({p.id for p in reference.values}) == len(reference.values)
+    for p in reference.values:
+        assert p.metric == ("test_acc" if p.method == "supermask" else "final_test_acc")
+        assert not p.verified  # read off the poster and slides (or restated): not re-checked here
+        assert reference.entry_text(p) == f"published.json, entry {p.id!r}"
+
+
+def test_a_user_corrects_a_value_by_editing_one_entry(tmp_path):
+    data = json.loads(PUBLISHED.read_text())
+    entry = next(e for e in data["results"] if e["id"] == "cifar10-conv2-aslp-plain")
+    entry.update(test_acc_percent=70.1, verified=True)
+    path = tmp_path / "published.json"
+    path.write_text(json.dumps(data))
+    items = runs_of("aslp", {0: 0.700, 1: 0.702})
+    (table,) = build_tables(configs_from(grid(tmp_path / "runs", items)), load_reference(path))
+    comparison = table.entries[0].published
+    assert (comparison.published.value, comparison.published.verified) == (70.1, True)
+    assert comparison.verdict.label == stats.REPRODUCED
+    data["results"][0].pop("metric")
+    path.write_text(json.dumps(data))
+    assert "metric" in load_reference(path).problem  # never compared with a guessed metric
 
 
 def test_several_configurations_in_one_cell_are_told_apart(tmp_path):
@@ -509,7 +576,7 @@ def test_csv_has_one_line_per_configuration_and_numbers(full_report):
     assert aslp["n"] == "3" and aslp["normalised"] == "no"
     assert float(aslp["final_test_acc_ci95_low_pct"]) <= float(aslp["final_test_acc_mean_pct"]) <= float(
         aslp["final_test_acc_ci95_high_pct"])
-    assert aslp["published_pct"] == "68.7 (primary)"
+    assert aslp["published_pct"] == "68.7 (primary, final_test_acc)"
     runs = list(csv.DictReader(io.StringIO((out / "tables" / "runs.csv").read_text())))
     assert {r["status"] for r in runs} == {"completed", "failed", "running"}
 
