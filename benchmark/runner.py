@@ -25,7 +25,9 @@ seed's evaluation.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ from subnetbench.benchmark.results import (
     write_record,
 )
 from subnetbench.benchmark.seeding import make_generator
+from subnetbench.benchmark.timing import timed
 from subnetbench.benchmark.training import (
     TRAINING_STREAMS,
     Trainer,
@@ -62,13 +65,15 @@ from subnetbench.benchmark.training import (
 )
 from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import initialise
-from subnetbench.records import Curves, Histogram, Metrics, RunRecord, Timings
+from subnetbench.records import Curves, Histogram, Metrics, RescalingOverhead, RunRecord, Timings
 
 __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute", "execute_runs",
            "load_subnetwork", "make_config", "resolve_device", "stored_result", "subnetwork_path",
            "summarise"]
 
 KEEP_PROBABILITY_BINS = 20
+OVERHEAD_EPOCHS = 3  # timed epochs of each configuration for the rescaling overhead (claim 4)
+OVERHEAD_STREAMS = ("rescaling-overhead",)
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -199,6 +204,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
             config = configs[i]
             record = records[i]
             extracted = evaluate_run(config, record, trainer, started, resumed[i])
+            record.timings.rescaling_overhead = rescaling_overhead(config, trainer.data, torch_device)
             if batched:
                 record.timings.seed_batch, record.timings.seed_batch_mode = len(pending), mode
             if save_subnetwork:
@@ -265,16 +271,19 @@ class RunParts:
 
 
 def build_run(config: RunConfig, device: torch.device, data: DeviceData | None = None,
-              data_dir: str | Path | None = None, download: bool = True) -> RunParts:
+              data_dir: str | Path | None = None, download: bool = True,
+              streams: tuple[str, ...] = ()) -> RunParts:
     """Seeded construction of a run (what :func:`execute_runs` trains), on ``device``.
 
     ``data`` replaces the protocol's data set (already on the device), e.g. generated data of the
     same shape for a speed measurement; without it the seeded split of the real data is loaded.
+    ``streams`` prefixes the names of the training streams, so that a measurement beside a run
+    draws from streams of its own.
     """
     recipe = config.recipe
     seed = config.seed
     # Initialisation streams live on the CPU so a network starts the same on every device.
-    generators = {name: make_generator(seed, name, device=device) for name in TRAINING_STREAMS}
+    generators = {name: make_generator(seed, *streams, name, device=device) for name in TRAINING_STREAMS}
     if data is None:
         data = load_data(config.spec.dataset, recipe.validation_fraction,
                          make_generator(seed, "split"), device, data_dir, download)
@@ -290,6 +299,32 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
     model.to(device)
     method.set_sample_generator(generators["mask-sampling"])
     return RunParts(model, method, data, generators)
+
+
+def rescaling_overhead(config: RunConfig, data: DeviceData, device: torch.device,
+                       epochs: int = OVERHEAD_EPOCHS) -> RescalingOverhead | None:
+    """The per-epoch cost of the method's rescaling (claim 4 of the paper), measured in this
+    process: fresh networks of this configuration and of the same one without its rescaling
+    (:meth:`Method.without_rescaling`) each train one untimed epoch, then ``epochs`` timed epochs
+    in turn, on the run's own data. Nothing of the finished run is touched; None for a method
+    without a rescaling."""
+    twin = config.declared.without_rescaling()
+    if twin is None:
+        return None
+    plain = dataclasses.replace(config, method_options=twin.options)
+    trainers = []
+    for each in (config, plain):
+        parts = build_run(each, device, data=data, streams=OVERHEAD_STREAMS)
+        trainer = Trainer(parts.model, parts.method, data, each.recipe, parts.generators)
+        trainer.begin_epoch()
+        trainer.train_epoch()  # untimed: allocations, kernel selection
+        trainers.append(trainer)
+    with_s, without_s = [], []
+    for _ in range(epochs):
+        with_s.append(timed(device, trainers[0].train_epoch))
+        without_s.append(timed(device, trainers[1].train_epoch))
+    return RescalingOverhead(config.declared.rescaling, with_s, without_s,
+                             statistics.median(with_s) / statistics.median(without_s))
 
 
 def evaluate_run(config: RunConfig, record: RunRecord, trainer: Trainer, started: float,

@@ -9,7 +9,7 @@ import jinja2
 
 from subnetbench.files import atomic_write_text
 from subnetbench.reports import stats
-from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims
+from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims, observations
 from subnetbench.reports.exports import write_tables
 from subnetbench.reports.figures import render_figures
 from subnetbench.reports.loading import Reference, ResultSet, load_reference, load_results
@@ -122,6 +122,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
         "inconsistent": inconsistent,
         "tables": tables,
         "claims": claims,
+        "observations": observations(configs),
         "figures": figures,
         "completed": sorted(results.completed, key=lambda r: r.run_id),
         "failed": sorted(results.failed, key=lambda r: r.run_id),

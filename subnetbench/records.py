@@ -176,14 +176,52 @@ class Curves(Section):
 
 
 @dataclass
+class RescalingOverhead(Section):
+    """What the method's rescaling costs per training epoch, measured in the run's own process:
+    epochs of the trained configuration and of the same one without rescaling, interleaved."""
+
+    rescaling: str  # the method's declared rescaling, e.g. "smart_rescale"
+    with_rescaling_s: list[float]
+    without_rescaling_s: list[float]
+    ratio: float  # median with / median without: 1.13 is 13 % more time per epoch
+
+    @classmethod
+    def from_json(cls, value: Any, warnings: list[str]) -> RescalingOverhead | None:
+        if value is None:
+            return None
+        try:
+            ok = (isinstance(value["rescaling"], str) and is_number(value["ratio"])
+                  and value["ratio"] > 0
+                  and all(isinstance(value[k], list) and value[k] and all(is_number(x) for x in value[k])
+                          for k in ("with_rescaling_s", "without_rescaling_s")))
+        except (TypeError, KeyError):
+            ok = False
+        if not ok:
+            warnings.append("timings.rescaling_overhead is not {rescaling, with_rescaling_s, "
+                            "without_rescaling_s, ratio > 0}; ignored")
+            return None
+        return cls(value["rescaling"], list(value["with_rescaling_s"]),
+                   list(value["without_rescaling_s"]), float(value["ratio"]))
+
+
+@dataclass
 class Timings(Section):
-    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"seed_batch", "seed_batch_mode"})
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"seed_batch", "seed_batch_mode",
+                                                        "rescaling_overhead"})
 
     total_s: float | None = None  # wall time of the run, interrupted sessions included
     epoch_s: list[float] | None = None
     device: str | None = None  # "cpu" or "cuda"
     seed_batch: int | None = None  # seeds trained together (seed batches only)
     seed_batch_mode: str | None = None  # "grouped" or "loop" (seed batches only)
+    rescaling_overhead: RescalingOverhead | None = None  # methods with a rescaling only
+
+    @classmethod
+    def from_json(cls, value: Any, warnings: list[str]) -> Timings | None:
+        timings = _section(cls, value, "timings", warnings)
+        if timings is not None:
+            timings.rescaling_overhead = RescalingOverhead.from_json(timings.rescaling_overhead, warnings)
+        return timings
 
 
 @dataclass
@@ -283,7 +321,7 @@ class RunRecord(Section):
         record = cls(status=status, run_id=run_id)
         warnings: list[str] = []
         record.provenance = _section(Provenance, data.get("provenance"), "provenance", warnings)
-        record.timings = _section(Timings, data.get("timings"), "timings", warnings)
+        record.timings = Timings.from_json(data.get("timings"), warnings)
         if status != "completed":
             # Unfinished or failed runs: keep whatever identifies them, never reject them for gaps.
             for key in IDENTITY_KEYS:

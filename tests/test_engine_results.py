@@ -191,3 +191,26 @@ def test_an_interrupted_run_stays_running(tmp_path, monkeypatch):
         execute(config, tmp_path, device="cpu", progress=False)
     record = json.loads(run_path(tmp_path, config.run_id).read_text())
     assert record["status"] == "running" and record["error"] is None
+
+
+def test_a_rescaling_run_records_what_its_rescaling_costs_per_epoch(tmp_path, monkeypatch):
+    """Claim 4 of the paper is measured in each run's own process: epochs of the configuration and
+    of the same one without its rescaling, interleaved. The measurement leaves the run's result as
+    it is, and a method without a rescaling records none."""
+    overrides = {"epochs": "2", "patience": "0"}
+    runs = {name: make_config("digits-conv2", method, 0, {**overrides, **options})
+            for name, method, options in (("sr", "aslp", {"method.smart_rescale": "true"}),
+                                          ("dwr", "supermask", {"method.dynamic_weight_rescale": "true"}),
+                                          ("plain", "aslp", {}))}
+    results = {name: execute(config, tmp_path / name, device="cpu", progress=False)
+               for name, config in runs.items()}
+    sr = results["sr"]["timings"]["rescaling_overhead"]
+    assert sr["rescaling"] == "smart_rescale" and len(sr["with_rescaling_s"]) == runner.OVERHEAD_EPOCHS
+    assert sr["ratio"] == pytest.approx(
+        sorted(sr["with_rescaling_s"])[1] / sorted(sr["without_rescaling_s"])[1])
+    assert results["dwr"]["timings"]["rescaling_overhead"]["rescaling"] == "dynamic_weight_rescale"
+    assert "rescaling_overhead" not in results["plain"]["timings"]
+    monkeypatch.setattr(runner, "rescaling_overhead", lambda *args, **kwargs: None)
+    unmeasured = execute(runs["sr"], tmp_path / "unmeasured", device="cpu", progress=False)
+    assert unmeasured["metrics"] == results["sr"]["metrics"]
+    assert unmeasured["curves"] == results["sr"]["curves"]

@@ -21,6 +21,7 @@ from subnetbench.records import (
     InvalidRecord,
     Metrics,
     Provenance,
+    RescalingOverhead,
     RunRecord,
     Timings,
 )
@@ -30,20 +31,22 @@ DOC = REPO / "docs" / "results-format.md"
 
 
 def documented_keys() -> dict[str, set[str]]:
-    """Top-level keys of the documented example, and the keys of its multi-line objects."""
+    """The keys of the documented example by the path of the object holding them ("" is the top
+    level, "timings.rescaling_overhead" a nested object), from the indentation of its lines."""
     block = DOC.read_text().split("```json", 1)[1].split("```", 1)[0]
-    keys: dict[str, set[str]] = {}
-    current = None
+    keys: dict[str, set[str]] = {"": set()}
+    path: list[tuple[int, str]] = []  # (indent, key) of the open objects
     for line in block.splitlines():
-        match = re.match(r'^( +)"([^"]+)":', line)
+        match = re.match(r'^( +)"([^"]+)":\s*(\{?)', line)
         if not match:
             continue
-        indent, key = len(match.group(1)), match.group(2)
-        if indent == 2:
-            current = key
-            keys[key] = set()
-        elif indent == 4:
-            keys[current].add(key)
+        indent, key, opens = len(match.group(1)), match.group(2), match.group(3)
+        while path and path[-1][0] >= indent:
+            path.pop()
+        keys.setdefault(".".join(k for _, k in path), set()).add(key)
+        if opens and "}" not in line:
+            path.append((indent, key))
+            keys.setdefault(".".join(k for _, k in path), set())
     return keys
 
 
@@ -53,9 +56,9 @@ def fields(cls) -> set[str]:
 
 def test_the_documentation_lists_exactly_the_fields_of_the_records():
     keys = documented_keys()
-    assert set(keys) == {"format", "format_version"} | fields(RunRecord) - {"source"}
+    assert keys[""] == {"format", "format_version"} | fields(RunRecord) - {"source"}
     sections = {"metrics": Metrics, "curves": Curves, "timings": Timings, "provenance": Provenance,
-                "keep_probabilities": Histogram}
+                "keep_probabilities": Histogram, "timings.rescaling_overhead": RescalingOverhead}
     for key, cls in sections.items():
         assert keys[key] == fields(cls), key
     assert keys["variant"] == set(VARIANT_AXES)
@@ -88,7 +91,9 @@ def completed_records(draw) -> RunRecord:
                       round=[0] * n, train_loss=[draw(finite) for _ in range(n)],
                       train_acc=[draw(finite) for _ in range(n)]),
         timings=Timings(total_s=draw(finite), epoch_s=[draw(finite) for _ in range(n)], device="cpu",
-                        seed_batch=draw(st.none() | st.integers(2, 8))))
+                        seed_batch=draw(st.none() | st.integers(2, 8)),
+                        rescaling_overhead=draw(st.none() | st.just(RescalingOverhead(
+                            "smart_rescale", [draw(finite)], [0.5], draw(st.floats(0.5, 3)))))))
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

@@ -18,7 +18,7 @@ from subnetbench import reports
 from subnetbench.files import atomic_write_text
 from subnetbench.reference_results import PUBLISHED
 from subnetbench.reports import stats
-from subnetbench.reports.claims import evaluate_claims, find_partners, pair_by_seed
+from subnetbench.reports.claims import evaluate_claims, find_partners, observations, pair_by_seed
 from subnetbench.reports.loading import load_reference, load_results
 from subnetbench.reports.output import latex_escape, latex_table
 from subnetbench.reports.tables import build_tables, group_configs
@@ -218,7 +218,7 @@ def test_claim1_pairs_by_seed_not_by_file_order(tmp_path):
     # aslp beats supermask by exactly 2 pp on every seed; the seeds' accuracies differ a lot, so pairing by
     # position or an unpaired comparison would give a wide interval.
     aslp = runs_of("aslp", {0: 0.60, 1: 0.70, 2: 0.80})
-    supermask = runs_of("supermask", {2: 0.78, 0: 0.58, 1: 0.68, 3: 0.5})
+    supermask = _supermask({2: (0.7, 0.78), 0: (0.5, 0.58), 1: (0.6, 0.68), 3: (0.4, 0.5)})  # sampled
     configs = configs_from(grid(tmp_path, aslp + supermask))
     claim = evaluate_claims(configs)[0]
     part = claim.parts[0]
@@ -262,32 +262,74 @@ def test_claim2_smart_rescale_fewer_epochs(tmp_path):
     assert "relative change -21" in comp.note
 
 
-def test_claim3_uses_the_family_from_the_result_files(tmp_path):
+def test_the_sc_and_da_effects_are_observations_on_the_family_from_the_result_files(tmp_path):
     items = []
     for method, family in (("my_mask_method", "mask-only"), ("dense", "weight-training")):
         for sc in (False, True):
             items += [make_result(protocol="p", dataset="digits", network="conv2", method=method, seed=s,
                                   family=family, recipe={"init": "signed_constant"} if sc else {},
                                   final_acc=0.8 + (0.05 if sc else 0) + 0.01 * s) for s in range(2)]
+    sc, da = observations(configs_from(grid(tmp_path, items)))
+    assert [c.a.method for c in sc.comparisons] == ["my_mask_method"]
+    assert sc.comparisons[0].difference.mean == pytest.approx(5.0)
+    assert da.comparisons == []
+
+
+def test_claim3_smart_rescale_improves_the_extracted_accuracy(tmp_path):
+    items = [make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=s,
+                         method_options={"smart_rescale": True}, final_acc=0.70 - 0.01 * s)
+             for s in range(3)]
+    items += [make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=s,
+                          final_acc=0.72 - 0.01 * s) for s in range(3)]
     claim = evaluate_claims(configs_from(grid(tmp_path, items)))[2]
-    sc_part = claim.parts[0]
-    assert [c.a.method for c in sc_part.comparisons] == ["my_mask_method"]
-    assert sc_part.verdict.label == stats.SUPPORTED
-    assert claim.parts[1].verdict.reason.startswith("not enough runs: needs")
+    (comp,) = claim.parts[0].comparisons
+    assert comp.difference.mean == pytest.approx(-2.0)
+    assert claim.verdict.label == stats.NOT_SUPPORTED  # the opposite is observed
 
 
-def test_claim4_requires_a_substantial_pruning_rate(tmp_path):
+def _with_overhead(result: dict, ratio: float) -> dict:
+    result["timings"]["rescaling_overhead"] = {"rescaling": "x", "with_rescaling_s": [ratio],
+                                               "without_rescaling_s": [1.0], "ratio": ratio}
+    return result
+
+
+def test_claim4_compares_the_per_epoch_overheads_of_sr_and_dwr(tmp_path):
+    items = [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2", method="aslp",
+                                        seed=s, method_options={"smart_rescale": True}), 1.10 + 0.01 * s)
+             for s in range(3)]
+    items += [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2",
+                                         method="supermask", seed=s,
+                                         method_options={"dynamic_weight_rescale": True}), 1.30 + 0.01 * s)
+              for s in range(3)]
+    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[3]
+    (comp,) = claim.parts[0].comparisons
+    assert comp.difference.mean == pytest.approx(-20.0)  # 10 % against 30 % of an epoch
+    assert claim.verdict.label == stats.SUPPORTED
+
+
+def test_claim5_requires_a_substantial_pruning_rate(tmp_path):
     items = [make_result(protocol="p", dataset="digits", network="conv2", method="aslp", seed=s,
                          final_acc=0.9,
                          test_acc=0.9 + 0.001 * s, kept=0.95) for s in range(3)]
-    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[3]
+    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[4]
     assert claim.verdict.label == stats.NOT_SUPPORTED
     assert "not substantial" in claim.parts[0].comparisons[0].verdict.reason
 
 
+def test_claim1_compares_each_method_on_the_accuracy_the_paper_reports_for_it(tmp_path):
+    """aslp's extracted subnetwork against supermask's mean over sampled masks (supermask's
+    extracted network is not what the paper reported)."""
+    aslp = runs_of("aslp", {0: 0.70, 1: 0.71, 2: 0.72})
+    supermask = _supermask({0: (0.50, 0.68), 1: (0.51, 0.69), 2: (0.52, 0.70)})
+    claim = evaluate_claims(configs_from(grid(tmp_path, aslp + supermask)))[0]
+    (comp,) = claim.parts[0].comparisons
+    assert comp.difference.mean == pytest.approx(2.0)
+
+
 def test_claims_without_runs_say_what_they_need(tmp_path):
     claims = evaluate_claims([])
-    assert [c.verdict.label for c in claims] == [stats.INCONCLUSIVE] * 4
+    assert [c.number for c in claims] == [1, 2, 3, 4, 5]
+    assert [c.verdict.label for c in claims] == [stats.INCONCLUSIVE] * 5
     for claim in claims:
         for part in claim.parts:
             assert part.verdict.reason.startswith("not enough runs: needs ")

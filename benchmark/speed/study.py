@@ -29,7 +29,8 @@ from subnetbench.benchmark.runner import build_run, check_batchable, resolve_dev
 from subnetbench.benchmark.speed import reference_pipeline as ref
 from subnetbench.benchmark.speed.estimate import TRAIN_IMAGES, VAL_IMAGES, grid_estimate
 from subnetbench.benchmark.speed.flops import train_flop_per_image
-from subnetbench.benchmark.speed.measure import PeakMemory, sync, timed
+from subnetbench.benchmark.speed.measure import PeakMemory
+from subnetbench.benchmark.timing import sync, timed
 from subnetbench.benchmark.training import Trainer, accuracy, separate_forward, train_epoch
 from subnetbench.methods.base import OptionError
 
