@@ -1,4 +1,4 @@
-"""The Conv-k networks of Frankle and Carbin, as in the ASLP code (PAPER.md section 3).
+"""The Conv-k networks of Frankle and Carbin, as in the ASLP code (docs/methods.md).
 
 3x3 convolutions, stride 1, "same" padding, each followed by ReLU; 2x2 max-pool (stride 2) after
 every second convolution; then fully connected 256 -> ReLU -> 256 -> ReLU -> classes. No batch norm.

@@ -1,10 +1,17 @@
 """Protocols: ``{dataset}-{network}``. A protocol fixes the data, the network and the recipe.
 
-CIFAR protocols use the paper's recipe (the ASLP official code: batch 256, up to 1000 epochs, early
-stopping with patience 100, 10% validation split, no normalisation without DA). Digits protocols
-(scikit-learn's 8x8 digits, offline; not in the paper) keep the same code and methods with a budget
-sized for a CPU: batch 32 and normalised inputs (the official code's unnormalised inputs are a CIFAR
-reproduction detail; on digits they only delay the mask-only methods' start by several epochs), and
+CIFAR protocols reproduce the released ASLP code (docs/released-code.md): batch 256, up to 1000
+epochs, early stopping with patience 100 on validation accuracy, 10% seeded validation split, no
+normalisation without DA, signed constants on the convolutions only, stochastic methods validated on
+sampled masks (the last three are recipe options with the paper's text as the alternative). CIFAR-100
+normalises with its own per-channel statistics. In the named grids edge-popup runs the
+hidden-networks recipe instead (``--recipe edge_popup``).
+
+Digits protocols (scikit-learn's 8x8 digits, offline; not in the paper) keep the same code, methods
+and released-code behaviours, with CPU-friendly choices: batch 32, normalised inputs (the official
+code's unnormalised inputs are a CIFAR reproduction detail; on digits they only delay the mask-only
+methods' start by several epochs), edge-popup on this same recipe in the grids (no augmentation of
+8x8 digits), and budgets sized for a CPU:
 
 - Conv2: up to 30 epochs, patience 10;
 - Conv4, Conv6, Conv8: up to 100 epochs, patience 40. A digits epoch is only about 40 optimiser
@@ -47,6 +54,19 @@ class Protocol:
     @property
     def needs_gpu(self) -> bool:
         return self.dataset != "digits"
+
+    @property
+    def notes(self) -> str:
+        """What the protocol reproduces and where it chooses otherwise (``subnetbench list``)."""
+        if self.dataset == "digits":
+            r = self.recipe
+            return (f"CPU-sized, CPU-friendly choices: batch {r.batch_size}, up to {r.epochs} epochs "
+                    f"(patience {r.patience}), normalised inputs, edge-popup on this recipe "
+                    "in the grids; the released code's behaviours otherwise")
+        own = ", CIFAR-100's own mean and std" if self.dataset == "cifar100" else ""
+        return ("GPU-sized, the released ASLP code: batch 256, up to 1000 epochs (patience 100), "
+                f"unnormalised inputs without DA{own}, SC on convolutions only, sampled-mask validation; "
+                "edge-popup in the grids: the hidden-networks recipe")
 
 
 def _build() -> dict[str, Protocol]:

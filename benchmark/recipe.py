@@ -23,7 +23,7 @@ def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a network is trained and evaluated. Defaults: the ASLP official code (PAPER.md 1.4)."""
+    """How a network is trained and evaluated. Defaults: the ASLP official code (docs/released-code.md)."""
 
     batch_size: int = 256
     epochs: int = 1000  # per training round

@@ -118,12 +118,16 @@ def check_batchable(configs: Sequence[RunConfig]) -> None:
 
 def base_record(config: RunConfig, device: torch.device) -> RunRecord:
     """The fields of a result file known before training (status "running")."""
+    stats = DATASET_INFO[config.spec.dataset]
+    origin = provenance(device)
+    if config.recipe.normalises:
+        origin.input_normalisation = {"mean": list(stats.mean), "std": list(stats.std)}
     return RunRecord(
         status="running", run_id=config.run_id, config_hash=config.config_hash,
         protocol=config.protocol, dataset=config.spec.dataset, network=config.spec.network,
         method=config.method, family=config.method_class.family, seed=config.seed,
         variant=config.variant(), options=config.options_dict(),
-        non_default_options=config.non_default_options(), provenance=provenance(device))
+        non_default_options=config.non_default_options(), provenance=origin)
 
 
 def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) -> Histogram | None:

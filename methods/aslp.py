@@ -1,4 +1,4 @@
-"""ASLP: the Gumbel-Softmax subnetwork extraction of Dupont et al. (PAPER.md section 1.1, 1.2).
+"""ASLP: the Gumbel-Softmax subnetwork extraction of Dupont et al. (docs/methods.md).
 
 Each weight w has a mask logit m (initialised to 0). The two categories (keep, drop) have logits
 (m, 0), so P(keep) = sigmoid(m). Training draws a hard Gumbel-Softmax sample per weight and forward

@@ -1,4 +1,4 @@
-"""Dense baseline (PAPER.md section 2.5): every weight trained, nothing pruned."""
+"""Dense baseline (docs/methods.md): every weight trained, nothing pruned."""
 from __future__ import annotations
 
 from subnetbench.methods.base import WeightTrainingMethod

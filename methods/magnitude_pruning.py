@@ -1,5 +1,5 @@
 """Magnitude pruning (Han et al. 2015) and its iterative, rewinding form (Frankle and Carbin 2019);
-PAPER.md section 2.4.
+docs/methods.md.
 
 Round 0 trains the dense network. Each of the ``prune_rounds`` following rounds first removes, among
 the surviving weights, those of smallest |w| (``scope``: ``global`` ranks all prunable layers

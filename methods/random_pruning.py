@@ -1,4 +1,4 @@
-"""Random pruning (Liu et al. 2022; PAPER.md section 2.3).
+"""Random pruning (Liu et al. 2022; docs/methods.md).
 
 A random mask is drawn once, at preparation, then the surviving weights (and all biases) are trained
 with the mask fixed. Per-layer densities are ``uniform`` (every layer keeps ``keep_fraction``) or

@@ -73,6 +73,58 @@ def normalisation(options: dict[str, Any], augmentation: bool) -> str:
     return "not recorded"
 
 
+def protocol_notes(options: dict[str, Any], variant: dict[str, bool], dataset: str) -> list[tuple[str, str]]:
+    """Which of the released code's behaviours and which alternative a configuration used, from its
+    resolved options (dotted keys), as (short tag, sentence) pairs. An option absent from an older
+    result file means the behaviour the suite had before the option existed."""
+    notes: list[tuple[str, str]] = []
+
+    def note(key: str, values: dict[Any, tuple[str, str]], absent: tuple[str, str]) -> None:
+        notes.append(values.get(options[key], (f"{key}={options[key]}", f"{key} = {options[key]}"))
+                     if key in options else absent)
+
+    if dataset == "digits":
+        notes.append(("digits recipe", "digits protocol: CPU-sized choices (batch 32, short budgets, "
+                                       "normalised inputs; edge-popup keeps this recipe), "
+                                       "docs/released-code.md"))
+    if variant.get("signed_constant"):
+        note("recipe.signed_constant_layers",
+             {"conv": ("SC: conv only", "signed constants on the convolutions only, linear layers "
+                                        "Kaiming normal (the released ASLP code)"),
+              "all": ("SC: all layers", "signed constants on every layer (the paper's text; the "
+                                        "hidden-networks code)")},
+             ("SC: all layers", "signed constants on every layer (written before the option existed)"))
+    if "method.eval_samples" in options:  # a method that samples its masks
+        note("recipe.validation_masks",
+             {"sampled": ("val: sampled", "validation on masks sampled at every forward pass (the "
+                                          "released code)"),
+              "deterministic": ("val: deterministic", "validation on the deterministic mask (option)")},
+             ("val: deterministic", "validation on the deterministic mask (written before the option "
+                                    "existed)"))
+    if options.get("method.smart_rescale") is True:
+        note("method.smart_rescale_update",
+             {"alternating": ("SR: alternating", "smart rescale: a pass stepping the scores, then one "
+                                                 "with a fresh sample stepping the scales (the released "
+                                                 "code under Lightning 1.x)"),
+              "joint": ("SR: joint", "smart rescale: one pass steps scores and scales (option)")},
+             ("SR: joint", "smart rescale: one joint pass (written before the option existed)"))
+    if options.get("method.dynamic_weight_rescale") is True:
+        note("method.dwr_gradient",
+             {"straight_through": ("DWR: differentiable", "DWR factor differentiated through the "
+                                                          "straight-through sample (both official codes)"),
+              "detached": ("DWR: detached", "DWR factor detached from the backward pass (option)")},
+             ("DWR: detached", "DWR factor detached (written before the option existed)"))
+    if options.get("method.selection") == "percentile":
+        notes.append(("percentile rule", "edge-popup: the ASLP repository's percentile rule"))
+    if options.get("method.score_ranking") == "raw":
+        notes.append(("raw scores", "edge-popup ranks the signed scores (option)"))
+    if "method.keep_fraction" in options and options.get("recipe.schedule") == "cosine" and \
+            options.get("recipe.batch_size") == 128:
+        notes.append(("hidden-networks recipe", "the hidden-networks recipe (SGD cosine, batch 128, "
+                                                "DA, no biases)"))
+    return notes
+
+
 @dataclass
 class Config:
     protocol: str
@@ -112,6 +164,10 @@ class Config:
     @property
     def normalisation(self) -> str:
         return normalisation(self.options, self.variant["data_augmentation"])
+
+    @functools.cached_property
+    def notes(self) -> list[tuple[str, str]]:
+        return protocol_notes(self.options, self.variant, self.dataset)
 
     @property
     def inconsistent_options(self) -> list[str]:

@@ -64,7 +64,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     info = {
         "methods": [_method_info(name) for name in methods.names()],
         "protocols": [{"name": p.name, "dataset": p.dataset, "network": p.network,
-                       "needs_gpu": p.needs_gpu, "recipe": dataclasses.asdict(p.recipe)}
+                       "needs_gpu": p.needs_gpu, "recipe": dataclasses.asdict(p.recipe),
+                       "notes": p.notes}
                       for p in (protocols.get(n) for n in protocols.names())],
         "grids": sorted(grids.GRIDS),
         "recipe_options": dataclasses.asdict(Recipe()),
@@ -79,8 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {m['name']:<18} {m['family']:<16} {options}")
     print("protocols:")
     for p in info["protocols"]:
-        print(f"  {p['name']:<16} {'GPU' if p['needs_gpu'] else 'CPU'}-sized, epochs "
-              f"{p['recipe']['epochs']}, batch {p['recipe']['batch_size']}")
+        print(f"  {p['name']:<16} {p['notes']}")
     print("grids: " + ", ".join(info["grids"]))
     print("recipe options (--set KEY=VALUE): " + ", ".join(
         f"{k}={v}" for k, v in info["recipe_options"].items()))

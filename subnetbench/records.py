@@ -234,6 +234,7 @@ class Provenance(Section):
     platform: str | None = None
     versions: dict[str, str | None] | None = None  # torch, torchvision, numpy, scikit-learn
     created: str | None = None  # ISO 8601, UTC
+    input_normalisation: dict[str, list[float]] | None = None  # {"mean", "std"}; None: not normalised
 
 
 def _section(cls: type[Section], value: Any, key: str, warnings: list[str]) -> Any:

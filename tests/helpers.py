@@ -4,14 +4,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torchvision
 from torch import nn
 
 from subnetbench import methods
@@ -153,3 +156,43 @@ def run_python(code: str, *path_entries: Path, check: bool = True) -> subprocess
 
 def last_json_line(result: subprocess.CompletedProcess) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------------------
+# CIFAR in torchvision's on-disk format, generated (the real data cannot be downloaded here)
+
+
+def _dump_pickle(path, payload):
+    with open(path, "wb") as handle:
+        pickle.dump(payload, handle, protocol=2)
+
+
+def fake_cifar(root, dataset, sizes, seed=0):
+    """Write a tiny data set in the official layout; return (train data, train labels, test ...)."""
+    rng = np.random.default_rng(seed)
+    classes = 10 if dataset == "cifar10" else 100
+    # The official pickles come from Python 2, whose str keys torchvision reads back as str
+    # (encoding="latin1"): the keys are "data" and "labels" / "fine_labels".
+    label_key = "labels" if dataset == "cifar10" else "fine_labels"
+
+    def batch(n):
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = rng.integers(0, classes, n).tolist()
+        payload = {"batch_label": "fake", "data": data, label_key: labels}
+        if dataset == "cifar100":
+            payload["coarse_labels"] = [label // 5 for label in labels]
+        return payload
+
+    cls = torchvision.datasets.CIFAR10 if dataset == "cifar10" else torchvision.datasets.CIFAR100
+    folder = root / cls.base_folder
+    folder.mkdir(parents=True)
+    train_batches = [batch(n) for n in sizes[:-1]]
+    test_batch = batch(sizes[-1])
+    for (name, _), payload in zip(cls.train_list, train_batches):
+        _dump_pickle(folder / name, payload)
+    _dump_pickle(folder / cls.test_list[0][0], test_batch)
+    names = [f"class{i}" for i in range(classes)]
+    _dump_pickle(folder / cls.meta["filename"], {cls.meta["key"]: names, "coarse_label_names": names[:20]})
+    train_data = np.concatenate([b["data"] for b in train_batches])
+    train_labels = sum((b[label_key] for b in train_batches), [])
+    return train_data, train_labels, test_batch["data"], test_batch[label_key]

@@ -1,4 +1,4 @@
-"""ASLP (PAPER.md sections 1.1 and 1.2): the hard binary Gumbel-Softmax over the logits (m, 0)."""
+"""ASLP (docs/methods.md): the hard binary Gumbel-Softmax over the logits (m, 0)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Edge-popup (PAPER.md section 2.2): the top-|score| fraction of each layer, straight-through."""
+"""Edge-popup (docs/methods.md): the top-|score| fraction of each layer, straight-through."""
 from __future__ import annotations
 
 import math

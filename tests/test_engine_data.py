@@ -2,8 +2,6 @@
 loading through torchvision from small generated files in the official pickle format."""
 from __future__ import annotations
 
-import os
-import pickle
 from collections import Counter
 
 import numpy as np
@@ -23,7 +21,7 @@ from subnetbench.benchmark.data import (
     split_validation,
 )
 from subnetbench.benchmark.seeding import make_generator
-from tests.helpers import single_torch_thread  # noqa: F401
+from tests.helpers import fake_cifar, single_torch_thread  # noqa: F401  (autouse fixture)
 
 
 def _rows(split: Split) -> Counter:
@@ -159,55 +157,9 @@ def test_preprocess_augments_with_crop_then_flip():
 
 # -- CIFAR through torchvision, from generated files ------------------------------------------------
 
-def _dump(path, payload):
-    with open(path, "wb") as handle:
-        pickle.dump(payload, handle, protocol=2)
-
-
-def _fake_cifar(root, dataset, sizes, seed=0):
-    """Write a tiny data set in the official layout; return (train data, train labels, test ...)."""
-    rng = np.random.default_rng(seed)
-    classes = 10 if dataset == "cifar10" else 100
-    # The official pickles come from Python 2, whose str keys torchvision reads back as str
-    # (encoding="latin1"): the keys are "data" and "labels" / "fine_labels".
-    label_key = "labels" if dataset == "cifar10" else "fine_labels"
-
-    def batch(n):
-        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        labels = rng.integers(0, classes, n).tolist()
-        payload = {"batch_label": "fake", "data": data, label_key: labels}
-        if dataset == "cifar100":
-            payload["coarse_labels"] = [label // 5 for label in labels]
-        return payload
-
-    cls = torchvision.datasets.CIFAR10 if dataset == "cifar10" else torchvision.datasets.CIFAR100
-    folder = root / cls.base_folder
-    folder.mkdir(parents=True)
-    train_batches = [batch(n) for n in sizes[:-1]]
-    test_batch = batch(sizes[-1])
-    for (name, _), payload in zip(cls.train_list, train_batches):
-        _dump(folder / name, payload)
-    _dump(folder / cls.test_list[0][0], test_batch)
-    names = [f"class{i}" for i in range(classes)]
-    _dump(folder / cls.meta["filename"], {cls.meta["key"]: names, "coarse_label_names": names[:20]})
-    train_data = np.concatenate([b["data"] for b in train_batches])
-    train_labels = sum((b[label_key] for b in train_batches), [])
-    return train_data, train_labels, test_batch["data"], test_batch[label_key]
-
-
-@pytest.fixture
-def trusted_files(monkeypatch):
-    """The generated files are trusted: their MD5 cannot match the official ones."""
-    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity",
-                        lambda self: all(os.path.isfile(os.path.join(self.root, self.base_folder, f))
-                                         for f, _ in self.train_list + self.test_list))
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity",
-                        lambda fpath, md5=None: os.path.isfile(fpath))
-
-
 @pytest.mark.parametrize("dataset, sizes", [("cifar10", (3, 2, 4, 1, 2, 5)), ("cifar100", (7, 4))])
-def test_cifar_loads_through_torchvision_as_uint8_nchw(tmp_path, trusted_files, dataset, sizes):
-    train_data, train_labels, test_data, test_labels = _fake_cifar(tmp_path, dataset, sizes)
+def test_cifar_loads_through_torchvision_as_uint8_nchw(tmp_path, trusted_cifar_files, dataset, sizes):
+    train_data, train_labels, test_data, test_labels = fake_cifar(tmp_path, dataset, sizes)
     pool, test = load_raw(dataset, tmp_path, download=False)
     for split, data, labels in ((pool, train_data, train_labels), (test, test_data, test_labels)):
         assert split.images.dtype == torch.uint8 and split.labels.dtype == torch.int64
@@ -221,16 +173,16 @@ def test_cifar_loads_through_torchvision_as_uint8_nchw(tmp_path, trusted_files, 
     assert int(pool.images[0, 2, 1, 2]) == int(train_data[0, 2 * 1024 + 1 * 32 + 2])
 
 
-def test_cifar_through_load_splits_validation_and_keeps_test(tmp_path, trusted_files):
-    _, _, test_data, _ = _fake_cifar(tmp_path, "cifar10", (10, 10, 10, 10, 10, 6))
+def test_cifar_through_load_splits_validation_and_keeps_test(tmp_path, trusted_cifar_files):
+    _, _, test_data, _ = fake_cifar(tmp_path, "cifar10", (10, 10, 10, 10, 10, 6))
     data = load("cifar10", 0.2, make_generator(0, "split"), "cpu", tmp_path, download=False)
     assert (len(data.train), len(data.val), len(data.test)) == (40, 10, 6)
     assert data.info.num_classes == 10 and data.info.in_channels == 3
     assert torch.equal(data.test.images, torch.from_numpy(test_data).view(-1, 3, 32, 32))
 
 
-def test_the_data_directory_comes_from_the_environment(tmp_path, trusted_files, monkeypatch):
-    _fake_cifar(tmp_path, "cifar100", (5, 3))
+def test_the_data_directory_comes_from_the_environment(tmp_path, trusted_cifar_files, monkeypatch):
+    fake_cifar(tmp_path, "cifar100", (5, 3))
     monkeypatch.setenv("SUBNETBENCH_DATA", str(tmp_path))
     pool, test = load_raw("cifar100", None, download=False)
     assert (len(pool), len(test)) == (5, 3)

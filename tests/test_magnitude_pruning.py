@@ -1,4 +1,4 @@
-"""Magnitude pruning (PAPER.md section 2.4): largest |w| kept, one-shot or iterative, fine-tuning or
+"""Magnitude pruning (docs/methods.md): largest |w| kept, one-shot or iterative, fine-tuning or
 rewinding to the initial weights."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Conv-k networks (PAPER.md section 3)."""
+"""The Conv-k networks (docs/methods.md)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Random pruning (PAPER.md section 2.3): a random mask drawn once, uniform or ERK densities."""
+"""Random pruning (docs/methods.md): a random mask drawn once, uniform or ERK densities."""
 from __future__ import annotations
 
 import itertools

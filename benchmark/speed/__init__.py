@@ -53,9 +53,11 @@ SC} x 5 seeds = 120 runs) at the official budget (45,000 training and 5,000 vali
 epoch, up to 1000 epochs, early stopping with patience 100) from the measured epoch times. The mean
 epochs per run is an ASSUMPTION, not a measurement: epochs to the best validation accuracy
 (``--epochs-to-best``, default 200) plus the patience; the 1000-epoch cap is printed as the upper
-bound. SC does not change the cost. aslp+SR costs what aslp costs in ours (one scalar per layer); in
-the reference it costs two training steps per batch (Lightning 1.x runs ``training_step`` once per
-optimiser), unless ``aslp+sr`` is measured (``--methods aslp+sr``).
+bound. SC does not change the cost. aslp+SR costs two training passes per batch in both pipelines
+(Lightning 1.x runs ``training_step`` once per optimiser in the reference; ours does the same by
+default, ``smart_rescale_update=alternating``), estimated as twice aslp's training time unless
+``aslp+sr`` is measured (``--methods aslp+sr``). This grid is the speed study's simplified one, not
+``--grid cifar10``.
 
 On a CPU the main process trains with one torch thread by default (``--threads``), as
 ``subnetbench run`` does there; the reference's DataLoader workers run beside it.
