@@ -108,10 +108,16 @@ class Comparison:
     unpaired_a: list[int] = field(default_factory=list)
     unpaired_b: list[int] = field(default_factory=list)
     note: str | None = None
+    margin: float = stats.ACCURACY_MARGIN_PP  # of no practical difference, in the claim's unit
 
     @property
     def n(self) -> int:
         return len(self.pairs)
+
+    @property
+    def sensitivity(self) -> stats.Sensitivity:
+        # a within-run comparison is claim 5's equivalence test
+        return stats.sensitivity(self.difference, self.margin, equivalence=self.b is None)
 
 
 @dataclass
@@ -173,10 +179,11 @@ def _setting(c: Config, axis: str) -> str:
 def paired_comparisons(configs: list[Config], select_a: Callable[[Config], bool],
                        select_b: Callable[[Config], bool], axis: str,
                        values: Callable[[Config], dict[int, float]],
-                       verdict: Callable[[Summary, list[tuple[int, float, float]]], Verdict],
+                       margin: Callable[[list[tuple[int, float, float]]], float], direction: int,
                        name: Callable[[Config], str]) -> list[Comparison]:
     """Every configuration A (``select_a``) against its partners B along ``axis``, paired by seed
-    on ``values`` (seed -> value of a configuration)."""
+    on ``values`` (seed -> value of a configuration); the verdict is directional (``direction``
+    +1: A higher, -1: A lower) with the margin of no practical difference ``margin(pairs)``."""
     out = []
     b_candidates = [c for c in configs if select_b(c)]
     for a in (c for c in configs if select_a(c)):
@@ -184,9 +191,12 @@ def paired_comparisons(configs: list[Config], select_a: Callable[[Config], bool]
             va, vb = values(a), values(b)
             pairs = pair_by_seed(va, vb)
             diff = summarise([x - y for _, x, y in pairs])
+            m = margin(pairs)
+            verdict = stats.directional_verdict(diff.n, diff.ci, m, direction)
             label = f"{_setting(a, axis)}: {name(a)} vs {name(b)}"
-            out.append(Comparison(label, a, b, name(a), name(b), pairs, diff, verdict(diff, pairs), strict,
-                                  differing, sorted(set(va) - set(vb)), sorted(set(vb) - set(va))))
+            out.append(Comparison(label, a, b, name(a), name(b), pairs, diff, verdict, strict,
+                                  differing, sorted(set(va) - set(vb)), sorted(set(vb) - set(va)),
+                                  margin=m))
     return out
 
 
@@ -209,19 +219,18 @@ def rescaling_overhead(config: Config) -> dict[int, float]:
     return out
 
 
-def _accuracy_higher(diff: Summary, pairs) -> Verdict:
-    return stats.directional_verdict(diff.n, diff.ci, stats.ACCURACY_MARGIN_PP)
+def _accuracy_margin(pairs) -> float:
+    return stats.ACCURACY_MARGIN_PP
 
 
-def _fewer_epochs(diff: Summary, pairs) -> Verdict:
+def _epochs_margin(pairs) -> float:
     baseline = [b for _, _, b in pairs]
-    margin = max(stats.EPOCHS_MARGIN_MIN,
-                 stats.EPOCHS_MARGIN_RELATIVE * (sum(baseline) / len(baseline) if baseline else 0.0))
-    return stats.directional_verdict(diff.n, diff.ci, margin, direction=-1)
+    return max(stats.EPOCHS_MARGIN_MIN,
+               stats.EPOCHS_MARGIN_RELATIVE * (sum(baseline) / len(baseline) if baseline else 0.0))
 
 
-def _smaller_overhead(diff: Summary, pairs) -> Verdict:
-    return stats.directional_verdict(diff.n, diff.ci, OVERHEAD_MARGIN_PP, direction=-1)
+def _overhead_margin(pairs) -> float:
+    return OVERHEAD_MARGIN_PP
 
 
 def _with_sr(c: Config) -> bool:
@@ -233,7 +242,7 @@ def claim1(configs: list[Config]) -> Claim:
     for other in ("supermask", "edge_popup"):
         comps = paired_comparisons(
             configs, lambda c: c.method == "aslp", lambda c, o=other: c.method == o, METHOD_AXIS,
-            paper_accuracy, _accuracy_higher, lambda c: c.method)
+            paper_accuracy, _accuracy_margin, +1, lambda c: c.method)
         parts.append(_part(f"aslp vs {other}", comps,
                            f"completed aslp and {other} runs of the same dataset, network and variant "
                            f"(DA, SC, SR) with at least {MIN_PAIRS} seeds in common"))
@@ -246,10 +255,10 @@ def claim1(configs: list[Config]) -> Claim:
                  "pp", parts, _conjunction(parts))
 
 
-def _aslp_sr_comparisons(configs: list[Config], values, verdict) -> list[Comparison]:
+def _aslp_sr_comparisons(configs: list[Config], values, margin, direction: int) -> list[Comparison]:
     return paired_comparisons(
         configs, lambda c: c.method == "aslp" and _with_sr(c),
-        lambda c: c.method == "aslp" and not _with_sr(c), "smart_rescale", values, verdict,
+        lambda c: c.method == "aslp" and not _with_sr(c), "smart_rescale", values, margin, direction,
         lambda c: "SR" if _with_sr(c) else "no SR")
 
 
@@ -258,7 +267,7 @@ ASLP_SR_NEEDS = ("completed aslp runs with and without smart rescale (method.sma
 
 
 def claim2(configs: list[Config]) -> Claim:
-    comps = _aslp_sr_comparisons(configs, lambda c: c.by_seed("epochs_to_best"), _fewer_epochs)
+    comps = _aslp_sr_comparisons(configs, lambda c: c.by_seed("epochs_to_best"), _epochs_margin, -1)
     for comp in comps:
         base = [b for _, _, b in comp.pairs]
         if comp.difference.mean is not None and base and sum(base) > 0:
@@ -274,7 +283,7 @@ def claim2(configs: list[Config]) -> Claim:
 
 
 def claim3(configs: list[Config]) -> Claim:
-    comps = _aslp_sr_comparisons(configs, extracted_accuracy, _accuracy_higher)
+    comps = _aslp_sr_comparisons(configs, extracted_accuracy, _accuracy_margin, +1)
     part = _part("aslp: SR vs no SR", comps, ASLP_SR_NEEDS)
     return Claim(3, "Smart rescale improves the accuracy of the extracted subnetwork.",
                  "Paired by seed: final_test_acc of aslp with SR minus without SR, other options equal. "
@@ -287,7 +296,7 @@ def claim4(configs: list[Config]) -> Claim:
     comps = paired_comparisons(
         configs, lambda c: c.method == "aslp" and _with_sr(c),
         lambda c: c.method == "supermask" and _with_sr(c), METHOD_AXIS, rescaling_overhead,
-        _smaller_overhead, lambda c: "aslp SR" if c.method == "aslp" else "supermask DWR")
+        _overhead_margin, -1, lambda c: "aslp SR" if c.method == "aslp" else "supermask DWR")
     part = _part("aslp SR vs supermask DWR", comps,
                  "completed aslp runs with smart rescale and supermask runs with dynamic weight "
                  "rescaling of the same dataset, network, DA and SC, whose result files record "
@@ -340,7 +349,7 @@ def observations(configs: list[Config]) -> list[Observation]:
         short = VARIANT_SHORT[axis]
         comps = paired_comparisons(
             mask_only, lambda c, x=axis: c.variant[x], lambda c, x=axis: not c.variant[x], axis,
-            paper_accuracy, _accuracy_higher,
+            paper_accuracy, _accuracy_margin, +1,
             lambda c, x=axis, s=short: f"{c.method} {s}" if c.variant[x] else f"{c.method} no {s}")
         comps.sort(key=lambda c: method_sort_key(c.a.method))
         out.append(Observation(f"{short} ({option}) on the mask-only methods",

@@ -196,6 +196,49 @@ def equivalence_verdict(n: int, ci: tuple[float, float] | None, margin: float,
     return Verdict(INCONCLUSIVE, f"the CI straddles the ±{margin:.3g} pp margin: more runs needed")
 
 
+@dataclass(frozen=True)
+class Sensitivity:
+    """What a paired comparison's seeds could tell (see :func:`sensitivity`)."""
+
+    resolution: float | None  # half-width of the CI: smaller differences look like no difference
+    bound: float | None  # the CI excludes differences beyond +-bound
+    seeds_needed: int | None  # for a conclusive verdict, at the observed spread; None: already is
+
+
+def sensitivity(difference: Summary, margin: float, equivalence: bool = False) -> Sensitivity:
+    """The smallest difference the seeds could have told from zero, and how many seeds a conclusive
+    answer would need.
+
+    - ``resolution`` is the half-width h of the 95% CI of the mean difference: a true difference
+      smaller than about h leaves 0 inside the interval, so "not supported" reads as "no difference
+      larger than ``bound``" (the CI end farthest from 0).
+    - A verdict is conclusive when the CI lies on one side of 0 (h < |mean|) or within the margin of
+      no practical difference (|mean| + h <= margin). The CI's width shrinks as 1/sqrt(n), so at the
+      observed spread the seeds needed are n * (h / h*)^2 with h* = max(|mean|, margin - |mean|), the
+      easier of the two ways to conclude; rounded up, at least n + 1. An estimate: the spread of a
+      few seeds is itself uncertain.
+    - For an ``equivalence`` test (claim 5) the verdict is conclusive when the CI lies within the
+      margin or entirely outside it, so h* = | margin - |mean| |.
+    """
+    if difference.n < 2 or difference.ci is None or difference.mean is None:
+        return Sensitivity(None, None, None)
+    low, high = difference.ci
+    half = (high - low) / 2
+    bound = max(abs(low), abs(high))
+    mean = abs(difference.mean)
+    within = -margin <= low and high <= margin
+    if equivalence:
+        conclusive = within or low > margin or high < -margin
+        target = abs(margin - mean)
+    else:
+        conclusive = within or low > 0 or high < 0
+        target = max(mean, margin - mean)
+    if conclusive:
+        return Sensitivity(half, bound, None)
+    needed = math.ceil(difference.n * (half / target) ** 2 - 1e-9) if target > 0 else None
+    return Sensitivity(half, bound, max(difference.n + 1, needed) if needed else None)
+
+
 def aggregate_verdict(verdicts: Sequence[Verdict]) -> Verdict:
     """One verdict for a claim from the verdicts of its comparisons.
 

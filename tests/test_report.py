@@ -643,3 +643,24 @@ def test_markup_in_names_and_options_is_escaped(tmp_path):
     assert XSS_METHOD in text and XSS_OPTION in text and "<script>alert('title')</script>" in text
     # the figures drew the hostile name (and a mathtext '$') without failing
     assert (tmp_path / "out" / "figures" / "accuracy-vs-kept.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# what the seeds could tell
+# ---------------------------------------------------------------------------------------------------
+def test_sensitivity_says_what_the_seeds_could_detect_and_how_many_would_decide():
+    # inconclusive: CI [-1.5, 2.5] contains 0 and is wider than +-1: half-width 2, target max(0.5, 0.5)
+    wide = stats.Summary(3, 0.5, 2.0, (-1.5, 2.5))
+    s = stats.sensitivity(wide, 1.0)
+    assert (s.resolution, s.bound) == (2.0, 2.5)
+    assert s.seeds_needed == 48  # 3 * (2 / 0.5)^2
+    # "not supported, no practical difference": the CI rules out differences beyond 0.8
+    narrow = stats.Summary(5, 0.1, 0.3, (-0.6, 0.8))
+    assert stats.sensitivity(narrow, 1.0) == stats.Sensitivity(0.7, 0.8, None)
+    # supported: the CI lies above 0
+    assert stats.sensitivity(stats.Summary(5, 2.0, 0.3, (1.5, 2.5)), 1.0).seeds_needed is None
+    # equivalence (claim 5): conclusive inside or outside the margin only
+    straddle = stats.Summary(3, 0.9, 0.3, (0.5, 1.3))
+    assert stats.sensitivity(straddle, 1.0).seeds_needed is None  # one side of 0: directional stops
+    assert stats.sensitivity(straddle, 1.0, equivalence=True).seeds_needed == 48  # 3 * (0.4/0.1)^2
+    assert stats.sensitivity(stats.Summary(1, 0.5, None, None), 1.0) == stats.Sensitivity(None, None, None)
