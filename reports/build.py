@@ -12,7 +12,7 @@ from subnetbench.reports import stats
 from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims, observations
 from subnetbench.reports.exports import write_tables
 from subnetbench.reports.figures import render_figures
-from subnetbench.reports.loading import Reference, ResultSet, load_reference, load_results
+from subnetbench.reports.loading import ResultSet, load_reference, load_results
 from subnetbench.reports.provenance import (
     commit_text,
     created_text,
@@ -21,7 +21,8 @@ from subnetbench.reports.provenance import (
     unidentified_runs,
     versions_text,
 )
-from subnetbench.reports.tables import Config, build_tables, group_configs
+from subnetbench.reports.reproduction import reproduction
+from subnetbench.reports.tables import build_tables, group_configs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 REPORT_NAME = "report.html"
@@ -76,18 +77,6 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _published_usage(reference: Reference, configs: list[Config]) -> list[dict[str, Any]]:
-    """Each published value, the configurations compared with it, and those it matches but that are
-    compared with a primary value instead (a secondary value never stands in for a primary one)."""
-    rows = []
-    for p in reference.values:
-        matching = [c for c in configs if p.matches(c.dataset, c.network, c.method, c.variant)]
-        compared = [c for c in matching if reference.best(c.dataset, c.network, c.method, c.variant) is p]
-        rows.append({"published": p, "matched": compared,
-                     "superseded": [c for c in matching if c not in compared]})
-    return rows
-
-
 def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None = None,
                  reference: str | Path | None = None) -> Path:
     """Write the HTML report, its figures (PNG, SVG) and tables (CSV, LaTeX) to ``out_dir``.
@@ -117,7 +106,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
         "results_dir": str(results_dir),
         "runs_dir": str(results.runs_dir),
         "reference": ref,
-        "published_usage": _published_usage(ref, configs),
+        "reproduction": reproduction(ref, configs, tables),
         "configs": configs,
         "inconsistent": inconsistent,
         "tables": tables,

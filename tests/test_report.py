@@ -664,3 +664,44 @@ def test_sensitivity_says_what_the_seeds_could_detect_and_how_many_would_decide(
     assert stats.sensitivity(straddle, 1.0).seeds_needed is None  # one side of 0: directional stops
     assert stats.sensitivity(straddle, 1.0, equivalence=True).seeds_needed == 48  # 3 * (0.4/0.1)^2
     assert stats.sensitivity(stats.Summary(1, 0.5, None, None), 1.0) == stats.Sensitivity(None, None, None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the reproduction section
+# ---------------------------------------------------------------------------------------------------
+def test_every_published_value_has_a_status_and_the_ones_not_run_a_command_that_runs_them(tmp_path):
+    from subnetbench import cli
+    from subnetbench.reports.reproduction import NOT_RUN, SUPERSEDED, reproduction
+
+    items = runs_of("aslp", {0: 0.687, 1: 0.690, 2: 0.684})  # cifar10-conv2 aslp plain: 68.7
+    sc_dwr = {"recipe": {"init": "signed_constant"}, "method_options": {"dynamic_weight_rescale": True}}
+    items += _supermask({0: (0.6, 0.60), 1: (0.6, 0.61)}, "conv2", **sc_dwr)  # 66.0: not reproduced
+    reference = load_reference()
+    configs = configs_from(grid(tmp_path, items))
+    rows = {row.published.id: row for row in reproduction(reference, configs,
+                                                          build_tables(configs, reference))}
+    assert len(rows) == len(reference.values)
+    assert rows["cifar10-conv2-aslp-plain"].status == stats.REPRODUCED
+    assert rows["cifar10-conv2-supermask-sc-sr"].status == stats.NOT_REPRODUCED
+    assert rows["cifar10-conv2-supermask-sc-sr-zhou2019"].status == SUPERSEDED
+    not_run = [row for row in rows.values() if row.status == NOT_RUN]
+    assert len(not_run) == len(reference.values) - 3
+    for row in not_run:  # the command is a real one, and runs exactly the published configuration
+        args = cli.build_parser().parse_args(row.command.split()[1:])
+        planned = cli._planned(args)
+        assert [c.seed for c in planned] == [0, 1, 2, 3, 4]
+        p = row.published
+        assert {(c.spec.dataset, c.spec.network, c.method) for c in planned} == {(p.dataset, p.network,
+                                                                                  p.method)}
+        assert all(p.matches(p.dataset, p.network, p.method, c.variant()) for c in planned), row.command
+    assert "--recipe edge_popup" in rows["cifar10-conv6-edge_popup-da-sc-sr"].command
+
+
+def test_the_report_shows_the_reproduction_table_even_when_nothing_published_was_run(tmp_path):
+    items = [make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp",
+                         seed=s) for s in range(2)]
+    html = reports.build_report(grid(tmp_path, items), tmp_path / "out").read_text()
+    rows = [attrs for tag, attrs in parse_html(html).tags
+            if tag == "tr" and attrs.get("data-status") == "not run here"]
+    assert len(rows) == 33 and len({attrs["data-entry"] for attrs in rows}) == 33
+    assert "subnetbench run cifar10-conv6 --method aslp --seeds 0,1,2,3,4 --set init=signed_constant" in html
