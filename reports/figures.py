@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.patches
@@ -22,7 +23,15 @@ from matplotlib.lines import Line2D
 
 from subnetbench.files import atomic_write_bytes
 from subnetbench.reports.loading import VARIANT_AXES
-from subnetbench.reports.tables import MASK_ONLY, Config, dataset_sort_key, method_sort_key, natural_key
+from subnetbench.reports.stats import summarise
+from subnetbench.reports.tables import (
+    MASK_ONLY,
+    Config,
+    dataset_sort_key,
+    method_sort_key,
+    natural_key,
+    variant_label,
+)
 
 MAX_PANELS = 12
 PNG_DPI = 130
@@ -31,10 +40,14 @@ METHOD_COLOURS = {
     "random_pruning": "#8c564b", "magnitude_pruning": "#9467bd", "dense": "#555555",
 }
 EXTRA_COLOURS = ["#c0392b", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#393b79"]
-# Variant colours: one colour per (DA, SC) combination; SR is the line style (solid with, dashed without).
-VARIANT_COLOURS = {(False, False): "#4c72b0", (False, True): "#dd8452", (True, False): "#55a868",
-                   (True, True): "#c44e52"}
-NETWORK_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+# Every variant (DA, SC, SR) has its own colour, line style and marker: told apart without colour.
+VARIANT_STYLES = {
+    "none": ("#4c72b0", "-", "o"), "SR": ("#c44e52", "--", "s"), "SC": ("#55a868", "-.", "^"),
+    "SC+SR": ("#8172b3", ":", "D"), "DA": ("#937860", (0, (5, 1)), "v"),
+    "DA+SR": ("#da8bc3", (0, (3, 1, 1, 1, 1, 1)), "P"), "DA+SC": ("#8c8c8c", (0, (1, 1)), "X"),
+    "DA+SC+SR": ("#ccb974", (0, (6, 2, 1, 2)), "*"),
+}
+VARIANT_MARKERS = {label: marker for label, (_, _, marker) in VARIANT_STYLES.items()}
 STYLE = {
     "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
     "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.spines.top": False,
@@ -48,9 +61,13 @@ def text(value: object) -> str:
     return str(value).replace("$", r"\$")
 
 
-def variant_style(variant: dict[str, bool]) -> tuple[str, str]:
-    colour = VARIANT_COLOURS[(bool(variant["data_augmentation"]), bool(variant["signed_constant"]))]
-    return colour, "-" if variant["smart_rescale"] else "--"
+def variant_style(variant: dict[str, bool]) -> tuple[str, Any, str]:
+    """(colour, line style, marker) of a variant."""
+    return VARIANT_STYLES[variant_label(variant)]
+
+
+def variant_marker(variant: dict[str, bool]) -> str:
+    return variant_style(variant)[2]
 
 
 class _Colours:
@@ -114,52 +131,77 @@ def _panels(groups: dict, base_caption: str, sort_key: Callable) -> tuple[list, 
 
 # ---------------------------------------------------------------------------------------------------
 def accuracy_vs_kept(configs: list[Config]) -> FigureSpec:
-    name, title = "accuracy-vs-kept", "Test accuracy against kept fraction"
-    caption = ("Test accuracy of the extracted subnetwork (final_test_acc) against the fraction of "
-               "prunable weights kept, one panel per dataset. Small faint points: single runs; large "
-               "points with bars: mean and standard deviation over seeds of one configuration. Colour: "
-               "method; marker: network.")
-    usable = [c for c in configs if c.runs]
+    name, title = "accuracy-vs-kept", "Test accuracy and kept fraction of every configuration"
+    caption = ("One row per configuration, grouped by dataset and network. Left: test accuracy of the "
+               "extracted subnetwork (final_test_acc), mean over seeds with its 95% bootstrap CI (a bar "
+               "clipped to [0, 100]), single runs as small points. Right: the fraction of prunable weights "
+               "kept, mean with single runs. Colour: method; marker: variant (none, SR, SC, DA and their "
+               "combinations; also in the row label), so that configurations keeping the same fraction "
+               "stay apart.")
+    usable = [c for c in configs if c.values("final_test_acc")]
     if not usable:
         return FigureSpec(name, title, caption, note="No completed runs: nothing to plot.")
-    datasets = sorted({c.dataset for c in usable}, key=dataset_sort_key)
-    colours = _Colours([c.method for c in usable])
-    networks = sorted({c.network for c in usable}, key=natural_key)
-    markers = {n: NETWORK_MARKERS[i % len(NETWORK_MARKERS)] for i, n in enumerate(networks)}
+    rows = sorted(usable, key=lambda c: (dataset_sort_key(c.dataset), natural_key(c.network),
+                                         method_sort_key(c.method), c.variant_label, c.config_hash))
+    colours = _Colours([c.method for c in rows])
 
     def draw() -> Figure:
-        fig, axes = _grid(len(datasets), cols=2, w=4.4, h=3.2)
-        for ax, dataset in zip(axes, datasets):
-            for c in (c for c in usable if c.dataset == dataset):
-                kept = np.array(c.values("kept_fraction"))
-                acc = np.array(c.values("final_test_acc", 100.0))
-                col, mk = colours(c.method), markers[c.network]
-                ax.scatter(kept, acc, s=10, color=col, marker=mk, alpha=0.3, linewidths=0)
-                ax.errorbar(kept.mean(), acc.mean(),
-                            xerr=kept.std(ddof=1) if kept.size > 1 else None,
-                            yerr=acc.std(ddof=1) if acc.size > 1 else None,
-                            fmt=mk, color=col, ms=5.5, mec="white", mew=0.6, elinewidth=0.9, capsize=2)
-            ax.set_title(text(dataset))
-            ax.set_xlabel("kept fraction of prunable weights")
-            ax.set_ylabel("test accuracy, extracted (%)")
-            ax.set_xlim(-0.02, 1.04)
-        handles = [Line2D([], [], color=colours(m), marker="o", ls="", label=text(m))
-                   for m in colours.map]
-        handles += [Line2D([], [], color="#444", marker=markers[n], ls="", mfc="none", label=text(n))
-                    for n in networks]
+        height = 1.0 + 0.24 * len(rows)
+        fig = Figure(figsize=(9.6, height), layout="constrained")
+        acc_ax, kept_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 1.3))
+        y = np.arange(len(rows))[::-1]
+        low_acc = 100.0
+        for yi, c in zip(y, rows):
+            col, marker = colours(c.method), variant_marker(c.variant)
+            acc = np.array(c.values("final_test_acc", 100.0))
+            summary = summarise(acc)
+            low, high = summary.ci if summary.ci else (summary.mean, summary.mean)
+            low, high = max(0.0, low), min(100.0, high)
+            low_acc = min(low_acc, low, float(acc.min()))
+            acc_ax.hlines(yi, low, high, color=col, lw=1.6)
+            acc_ax.scatter(acc, np.full(acc.size, yi), s=9, color=col, alpha=0.45, linewidths=0)
+            acc_ax.scatter([summary.mean], [yi], s=36, color=col, marker=marker, edgecolors="white",
+                           linewidths=0.6, zorder=3)
+            kept = np.array(c.values("kept_fraction"))
+            kept_ax.scatter(kept, np.full(kept.size, yi), s=9, color=col, alpha=0.45, linewidths=0)
+            kept_ax.scatter([kept.mean()], [yi], s=36, color=col, marker=marker, edgecolors="white",
+                            linewidths=0.6, zorder=3)
+        labels = [text(f"{c.dataset} {c.network} {c.method} {c.variant_label}") for c in rows]
+        acc_ax.set_yticks(y, labels, fontsize=7)
+        acc_ax.set_xlim(max(0.0, np.floor(low_acc / 5) * 5 - 1), 100.5)
+        acc_ax.set_xlabel("test accuracy, extracted (%)")
+        kept_ax.set_xlim(-0.02, 1.02)
+        kept_ax.set_xlabel("kept fraction")
+        for ax in (acc_ax, kept_ax):
+            ax.set_ylim(-0.7, len(rows) - 0.3)
+            ax.grid(axis="y", alpha=0.0)
+        for boundary in _group_boundaries(rows):
+            for ax in (acc_ax, kept_ax):
+                ax.axhline(y[boundary] + 0.5, color="#bbb", lw=0.6)
+        handles = [Line2D([], [], color=colours(m), marker="o", ls="", label=text(m)) for m in colours.map]
+        seen = sorted({c.variant_label for c in rows}, key=lambda v: (len(v), v))
+        handles += [Line2D([], [], color="#444", marker=VARIANT_MARKERS.get(v, "o"), ls="", label=text(v))
+                    for v in seen]
         fig.legend(handles=handles, loc="outside right upper", frameon=False)
         return fig
 
     return FigureSpec(name, title, caption, draw)
 
 
+def _group_boundaries(rows: list[Config]) -> list[int]:
+    """Indices of the rows that start a new (dataset, network) group, but the first."""
+    return [i for i in range(1, len(rows))
+            if (rows[i].dataset, rows[i].network) != (rows[i - 1].dataset, rows[i - 1].network)]
+
+
 def validation_curves(configs: list[Config]) -> FigureSpec:
     name, title = "validation-curves", "Validation accuracy per epoch"
     base_caption = ("Validation accuracy per epoch of the mask-only methods: mean over seeds (line) and "
-                    "mean ± one standard deviation (band), one panel per dataset, network and method. Solid "
-                    "lines with smart rescale (SR; supermask: its dynamic weight rescaling), dashed without; "
-                    "the colour is the DA/SC combination, the same in every panel. Runs stop at "
-                    "different epochs under early stopping; later epochs average the runs still going.")
+                    "mean ± one standard deviation (band, clipped to [0, 100]), one panel per dataset, "
+                    "network and method. Each variant (none, SR: smart rescale or supermask's dynamic "
+                    "weight rescaling, SC, DA and combinations) has its own colour, line style and marker, "
+                    "the same in every panel. Runs stop at different epochs under early stopping; later "
+                    "epochs average the runs still going.")
     groups: dict[tuple, list[Config]] = defaultdict(list)
     for c in configs:
         if c.family == MASK_ONLY and any(r.curves and r.curves.val_acc for r in c.runs):
@@ -187,13 +229,17 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
                 mean = np.array([np.mean(per_epoch[e]) for e in epochs])
                 std = np.array([np.std(per_epoch[e], ddof=1) if len(per_epoch[e]) > 1 else 0.0
                                 for e in epochs])
-                col, ls = variant_style(c.variant)
+                col, ls, marker = variant_style(c.variant)
                 label = f"{c.variant_label} (n={len(c.runs)})"
-                ax.plot(epochs, mean, ls=ls, color=col, lw=1.2, label=text(label))
-                ax.fill_between(epochs, mean - std, mean + std, color=col, alpha=0.15, lw=0)
+                ax.plot(epochs, mean, ls=ls, color=col, lw=1.2, marker=marker, ms=3.5,
+                        markevery=max(1, len(epochs) // 8), label=text(label))
+                ax.fill_between(epochs, np.clip(mean - std, 0, 100), np.clip(mean + std, 0, 100),
+                                color=col, alpha=0.15, lw=0)
             ax.set_title(text(f"{key[0]} {key[1]}: {key[2]}"))
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation accuracy (%)")
+            low, high = ax.get_ylim()
+            ax.set_ylim(max(low, 0.0), min(high, 100.5))
             ax.legend(frameon=True, framealpha=0.85, edgecolor="none", loc="best", fontsize=6.5)
         return fig
 
@@ -272,7 +318,7 @@ def keep_probabilities(configs: list[Config]) -> FigureSpec:
             lines = groups[key]
             labels_seen = {}
             for (label, flags, edges), counts in sorted(lines.items()):
-                col, ls = variant_style(dict(zip(VARIANT_AXES, flags)))
+                col, ls, _ = variant_style(dict(zip(VARIANT_AXES, flags)))
                 total = np.sum(counts, axis=0)
                 frac = total / total.sum() if total.sum() > 0 else total
                 n_label = labels_seen.setdefault(label, 0)
