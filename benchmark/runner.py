@@ -63,6 +63,7 @@ from subnetbench.benchmark.training import (
     sampled_accuracy,
     separate_forward,
 )
+from subnetbench.describe import chance_cause, configuration_label
 from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import initialise
 from subnetbench.records import Curves, Histogram, Metrics, RescalingOverhead, RunRecord, Timings
@@ -379,22 +380,39 @@ def _mean_std(runs: list[dict[str, Any]], key: str) -> tuple[float, float]:
 
 
 def summarise(results: list[dict[str, Any]]) -> str:
-    """A plain-text table: mean and std of the final test accuracy and kept fraction per config."""
+    """A plain-text table, one row per configuration named by its method and variant (``aslp SR``,
+    ``supermask DWR``, other non-default options in brackets): mean and std over its runs of the
+    test accuracy (stochastic methods: sampled masks), the extracted subnetwork's accuracy, the kept
+    fraction and the epochs to the best validation accuracy; then the runs that ended at chance
+    level, each with its likely cause."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for result in results:
         key = (result["protocol"], result["method"], result["config_hash"])
         groups.setdefault(key, []).append(result)
-    lines = [f"{'protocol':<16} {'method':<18} {'config':<12} {'n':>2} {'test acc %':>14} "
-             f"{'extracted %':>14} {'kept %':>7} {'epochs':>6}"]
-    for (protocol, method, config_hash), runs in sorted(groups.items()):
+    labels = {key: configuration_label(runs[0]["method"], runs[0]["variant"],
+                                       runs[0]["non_default_options"]) for key, runs in groups.items()}
+    width = max([len("configuration")] + [len(label) for label in labels.values()])
+    lines = [f"{'protocol':<16} {'configuration':<{width}} {'n':>2} {'test acc %':>14} "
+             f"{'extracted %':>14} {'kept %':>7} {'epochs':>6}  config"]
+    at_chance: list[str] = []
+    for key, runs in sorted(groups.items(), key=lambda item: (item[0][0], labels[item[0]])):
+        protocol, _, config_hash = key
         done = [r for r in runs if r.get("status") == "completed"]
         if not done:
-            lines.append(f"{protocol:<16} {method:<18} {config_hash:<12} {0:>2}  (no completed run)")
+            lines.append(f"{protocol:<16} {labels[key]:<{width}} {0:>2}  (no completed run)")
             continue
         test, final, kept, epochs = (_mean_std(done, k) for k in
                                      ("test_acc", "final_test_acc", "kept_fraction", "epochs_to_best"))
-        lines.append(f"{protocol:<16} {method:<18} {config_hash:<12} {len(done):>2} "
+        lines.append(f"{protocol:<16} {labels[key]:<{width}} {len(done):>2} "
                      f"{100 * test[0]:>7.2f} ± {100 * test[1]:<4.2f} "
                      f"{100 * final[0]:>7.2f} ± {100 * final[1]:<4.2f} {100 * kept[0]:>7.1f} "
-                     f"{epochs[0]:>6.1f}")
+                     f"{epochs[0]:>6.1f}  {config_hash}")
+        for r in done:
+            cause = chance_cause(r["dataset"], r["metrics"]["final_test_acc"], r["options"],
+                                 r["curves"]["val_acc"], r["metrics"]["epochs_run"])
+            if cause:
+                at_chance.append(f"  {r['run_id']} ({labels[key]}): extracted "
+                                 f"{100 * r['metrics']['final_test_acc']:.1f}%: {cause}")
+    if at_chance:
+        lines += ["", f"NEAR CHANCE LEVEL: {len(at_chance)} run(s), and the likely cause:"] + at_chance
     return "\n".join(lines)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from subnetbench.describe import VARIANT_SHORT
 from subnetbench.records import VARIANT_AXES, InvalidRecord, Metrics, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
 
 REFERENCE_FORMAT = "subnetbench.reference"
 REFERENCE_FORMAT_VERSION = 2
-VARIANT_SHORT = {"data_augmentation": "DA", "signed_constant": "SC", "smart_rescale": "SR"}
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # A result file the report could use is a RunRecord (subnetbench/records.py); its ``source`` is the

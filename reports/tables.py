@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from subnetbench.reports.loading import VARIANT_AXES, VARIANT_SHORT, Published, Reference, Run, flatten
+from subnetbench.describe import VARIANT_SHORT, chance_cause, variant_label
+from subnetbench.reports.loading import VARIANT_AXES, Published, Reference, Run, flatten
 from subnetbench.reports.stats import Summary, Verdict, reproduction_verdict, summarise
 
 MASK_ONLY = "mask-only"
@@ -42,13 +43,6 @@ def family_sort_key(family: str) -> tuple:
 def dataset_sort_key(dataset: str) -> tuple:
     return (DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER),
             natural_key(dataset))
-
-
-def variant_label(variant: dict[str, bool]) -> str:
-    """'none', 'SR', 'SC', 'SC+SR', 'DA+SC+SR'... (the paper's column names)."""
-    on = [VARIANT_SHORT[a] for a in ("data_augmentation", "signed_constant", "smart_rescale")
-          if variant.get(a)]
-    return "+".join(on) if on else "none"
 
 
 def row_id(dataset: str, network: str, variant: dict[str, bool]) -> str:
@@ -168,6 +162,17 @@ class Config:
     @functools.cached_property
     def notes(self) -> list[tuple[str, str]]:
         return protocol_notes(self.options, self.variant, self.dataset)
+
+    @functools.cached_property
+    def near_chance(self) -> list[tuple[Run, str]]:
+        """The runs whose extracted accuracy is near chance level, with the likely cause."""
+        out = []
+        for r in self.runs:
+            cause = chance_cause(self.dataset, r.metric("final_test_acc"), r.options,
+                                 r.curves.val_acc if r.curves else None, r.metric("epochs_run"))
+            if cause:
+                out.append((r, cause))
+        return out
 
     @property
     def inconsistent_options(self) -> list[str]:

@@ -92,10 +92,13 @@ def _planned(monkeypatch, argv) -> list:
 
     def fake_execute(config, results_dir, **options):
         configs.append(config)
-        return {"protocol": config.protocol, "method": config.method,
+        return {"protocol": config.protocol, "method": config.method, "run_id": config.run_id,
                 "config_hash": config.config_hash, "status": "completed",
+                "dataset": config.spec.dataset, "variant": config.variant(),
+                "options": config.options_dict(), "non_default_options": config.non_default_options(),
+                "curves": {"val_acc": [0.5]},
                 "metrics": {"test_acc": 0.5, "final_test_acc": 0.5, "kept_fraction": 0.5,
-                            "epochs_to_best": 1}}
+                            "epochs_to_best": 1, "epochs_run": 1}}
 
     monkeypatch.setattr(cli, "execute", fake_execute)
     assert cli.main(argv) == 0
@@ -125,7 +128,7 @@ def test_a_run_named_twice_is_planned_once(monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[2/2]" in out and "[3/" not in out
     row = next(line for line in out.splitlines() if line.startswith("digits-conv2"))
-    assert row.split()[3] == "2"
+    assert row.split()[:3] == ["digits-conv2", "dense", "2"]  # protocol, configuration, n
 
 
 def test_dataset_name_expands_to_its_protocols(monkeypatch, tmp_path):
@@ -169,7 +172,8 @@ def test_a_real_run_prints_the_summary_and_writes_two_run_files(tmp_path, capsys
     assert lines[1].startswith(f"[2/2] {results[1]['run_id']}: done")
     header = next(i for i, line in enumerate(lines) if line.startswith("protocol"))
     row = lines[header + 1].split()
-    assert row[:4] == ["digits-conv2", "dense", results[0]["config_hash"], "2"]
+    assert row[:4] == ["digits-conv2", "dense", "(epochs=2)", "2"]  # protocol, configuration, n
+    assert row[-1] == results[0]["config_hash"]
     mean = sum(r["metrics"]["test_acc"] for r in results) / 2
     assert float(row[4]) == pytest.approx(100 * mean, abs=0.006)
     assert not list((tmp_path / "checkpoints").glob("*.pt"))
