@@ -18,6 +18,7 @@ from subnetbench.reports.provenance import (
     created_text,
     device_text,
     find_holes,
+    split_provenance,
     unidentified_runs,
     versions_text,
 )
@@ -100,6 +101,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
         sorted(results.failed + results.running, key=lambda r: r.run_id)
     exports = write_tables(out_dir, tables, claims, all_runs)
 
+    shared, varying = split_provenance(results.completed)
     context = {
         "title": title or f"subnetbench report: {results_dir.resolve().name}",
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -114,6 +116,8 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
         "observations": observations(configs),
         "figures": figures,
         "completed": sorted(results.completed, key=lambda r: r.run_id),
+        "shared_provenance": shared,
+        "varying_provenance": varying,
         "failed": sorted(results.failed, key=lambda r: r.run_id),
         "running": sorted(results.running, key=lambda r: r.run_id),
         "unidentified": unidentified_runs(results),

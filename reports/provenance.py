@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from subnetbench.records import Provenance
@@ -51,6 +52,22 @@ def commit_text(run: Run) -> str:
     if run.provenance.git_dirty:
         text += " (dirty)"
     return text
+
+
+PROVENANCE_FIELDS = (("device", device_text), ("versions", versions_text), ("git commit", commit_text))
+
+
+def split_provenance(runs: list[Run]) -> tuple[list[tuple[str, str]], list[tuple[str, Callable[[Run], str]]]]:
+    """The provenance fields every run shares, as (label, value), shown once; and the fields that
+    vary, as (label, how to describe a run), shown per run."""
+    shared, varying = [], []
+    for label, describe in PROVENANCE_FIELDS:
+        values = {describe(r) for r in runs}
+        if len(values) == 1:
+            shared.append((label, values.pop()))
+        else:
+            varying.append((label, describe))
+    return shared, varying
 
 
 @dataclass
