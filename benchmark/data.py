@@ -21,13 +21,15 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from subnetbench.errors import SubnetbenchError
+
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 20220225  # fixed: every seed is tested on the same digits
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(SubnetbenchError, RuntimeError):
     """The data set is not on disk and cannot be downloaded."""
 
 

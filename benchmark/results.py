@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from subnetbench.files import atomic_write_bytes
+from subnetbench.files import atomic_write_bytes, check_writable_directory
 from subnetbench.records import InvalidRecord, Provenance, RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,15 @@ def atomic_torch_save(path: Path, payload: Any) -> None:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def prepare_results_dir(results_dir: Path, subnetworks: bool) -> None:
+    """Check, before a run starts, that its files can be written: RESULTS, runs/, checkpoints/ (and
+    subnetworks/) are directories this user can write into. FileFault naming the path otherwise."""
+    check_writable_directory(results_dir, "results directory")
+    folders = ["runs", "checkpoints"] + (["subnetworks"] if subnetworks else [])
+    for folder in folders:
+        check_writable_directory(Path(results_dir) / folder, f"{folder}/ folder of the results")
 
 
 def run_path(results_dir: Path, run_id: str) -> Path:

@@ -26,6 +26,7 @@ seed's evaluation.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.results import (
     atomic_torch_save,
     checkpoint_path,
+    prepare_results_dir,
     provenance,
     read_result,
     run_path,
@@ -59,6 +61,7 @@ from subnetbench.benchmark.training import (
     sampled_accuracy,
     separate_forward,
 )
+from subnetbench.errors import SubnetbenchError
 from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import initialise
 from subnetbench.records import Curves, Histogram, Metrics, RunRecord, Timings
@@ -68,6 +71,7 @@ __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute
            "summarise"]
 
 KEEP_PROBABILITY_BINS = 20
+log = logging.getLogger("subnetbench")
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -164,6 +168,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     check_recipe_device(configs[0].recipe, torch_device)
     batched = len(configs) > 1
     mode = resolve_mode(seed_batch_mode, torch_device) if batched else "loop"
+    # Nothing is written before the folders are known to be writable.
+    prepare_results_dir(results_dir, save_subnetwork)
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
@@ -211,12 +217,22 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
         fit([trainers[i] for i in pending], forward, on_finished=finished)
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt):
-            for i in pending:
-                if i not in results:
-                    records[i].status, records[i].error = "failed", f"{type(error).__name__}: {error}"
-                    write_record(run_path(results_dir, configs[i].run_id), records[i])
+            _record_failures([(configs[i], records[i]) for i in pending if i not in results],
+                             results_dir, error)
         raise
     return [results[i] for i in range(len(configs))]
+
+
+def _record_failures(unfinished: list[tuple[RunConfig, RunRecord]], results_dir: Path,
+                     error: BaseException) -> None:
+    """Write the ``failed`` records of the runs an error stopped. When that write fails too (the
+    disk that is full), the original error is what the user needs to see: it is not masked."""
+    for config, record in unfinished:
+        record.status, record.error = "failed", f"{type(error).__name__}: {error}"
+        try:
+            write_record(run_path(results_dir, config.run_id), record)
+        except (OSError, SubnetbenchError) as write_error:
+            log.warning("could not record run %s as failed: %s", config.run_id, write_error)
 
 
 def stored_result(config: RunConfig, results_dir: str | Path, force: bool) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 
-from subnetbench.files import atomic_write_text
+from subnetbench.files import atomic_write_text, check_writable_directory
 from subnetbench.reports import stats
 from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims
 from subnetbench.reports.exports import write_tables
@@ -95,7 +95,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     results: ResultSet = load_results(results_dir)
     ref = load_reference(reference)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_directory(out_dir, "report directory")
 
     configs = group_configs(results.completed)
     inconsistent = [(c, c.inconsistent_options) for c in configs if c.inconsistent_options]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from subnetbench.errors import PathNotFound
 from subnetbench.records import VARIANT_AXES, InvalidRecord, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
 
@@ -74,8 +75,8 @@ def load_results(results_dir: str | Path) -> ResultSet:
     """Every ``*.json`` under ``RESULTS_DIR/runs`` (or ``RESULTS_DIR`` itself if it has no runs/)."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise FileNotFoundError(f"results directory {str(results_dir)!r} does not exist or is not a "
-                                "directory")
+        raise PathNotFound(f"results directory {str(results_dir)!r} does not exist or is not a "
+                           "directory; give the --results directory of subnetbench run")
     runs_dir = results_dir / "runs" if (results_dir / "runs").is_dir() else results_dir
     out = ResultSet(results_dir=results_dir, runs_dir=runs_dir)
     parsed: list[tuple[str, Run, list[str]]] = []

@@ -7,13 +7,22 @@
     subnetbench report --results DIR --out DIR
 
 Every option of every run is validated before the first run starts; errors are one paragraph.
+
+Exit codes: 0 success; 2 a bad option or an expected fault the user can fix (a path that is a file,
+no permission, a full disk, a corrupt, foreign or newer-format file, missing data: every
+:class:`~subnetbench.errors.SubnetbenchError`), printed as ``subnetbench: error: ...``; 1 a run that
+failed by itself (its loss diverged) or an unexpected error, which is a bug: one paragraph too, and
+the traceback only with the environment variable ``SUBNETBENCH_DEBUG=1``; 130 an interrupt.
+Warnings (a bad file moved aside) go to stderr as ``subnetbench: warning: ...``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import logging
 import multiprocessing
+import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -25,7 +34,6 @@ import torch
 from subnetbench import methods
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.config import parse_assignments
-from subnetbench.benchmark.data import DataUnavailableError
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.benchmark.runner import (
     check_batchable,
@@ -35,7 +43,10 @@ from subnetbench.benchmark.runner import (
     resolve_device,
     summarise,
 )
+from subnetbench.errors import SubnetbenchError, describe_os_error
 from subnetbench.methods.base import OptionError
+
+DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -71,7 +82,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         "recipes": RECIPE_PRESETS,
     }
     if args.json:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(info, indent=1, allow_nan=False))
         return 0
     print("methods:")
     for m in info["methods"]:
@@ -154,6 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
+    show_warnings()
 
 
 def _execute_one(config, results_dir: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -289,19 +301,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message comes (not the one at creation)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"subnetbench: {record.levelname.lower()}: {_one_paragraph(record.getMessage())}"
+
+
+def show_warnings() -> None:
+    """Print the library's warnings (logger ``subnetbench``: a bad file moved aside) on stderr."""
+    logger = logging.getLogger("subnetbench")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
+
+
+def _one_paragraph(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded by commands that write what produced their output
+    show_warnings()
     try:
         return args.func(args)
-    except (OptionError, methods.UnknownMethodError,
-            DataUnavailableError) as error:
-        print(f"subnetbench: error: {error}", file=sys.stderr)
+    except (OptionError, methods.UnknownMethodError, methods.RegistryError,
+            SubnetbenchError) as error:
+        print(f"subnetbench: error: {_one_paragraph(error)}", file=sys.stderr)
+        return getattr(error, "exit_code", 2)
+    except OSError as error:  # a file fault not met at a write of the suite's own
+        if isinstance(error, BrokenPipeError):  # the reader of stdout went away (| head)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        where = error.filename if error.filename is not None else "a file"
+        print(f"subnetbench: error: {_one_paragraph(describe_os_error(error, where, 'use'))}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nsubnetbench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: say so in one paragraph; the traceback on request
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        print(f"subnetbench: internal error: {type(error).__name__}: "
+              f"{_one_paragraph(error)[:500]}. This is a bug of subnetbench; run the command again "
+              f"with {DEBUG_VARIABLE}=1 for the traceback, and report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
