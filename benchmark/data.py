@@ -22,11 +22,16 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from subnetbench.errors import SubnetbenchError
+from subnetbench.methods.base import OptionError
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 20220225  # fixed: every seed is tested on the same digits
+DIGITS_IMAGES = 1797  # scikit-learn's digits (a test checks it)
+# Images the validation split is drawn from: CIFAR's training set, the digits not in the test split.
+POOL_SIZES = {"cifar10": 50_000, "cifar100": 50_000,
+              "digits": DIGITS_IMAGES - round(DIGITS_TEST_FRACTION * DIGITS_IMAGES)}
 
 
 class DataUnavailableError(SubnetbenchError, RuntimeError):
@@ -129,10 +134,29 @@ def _missing(dataset: str, root: Path, cls: type, why: str) -> DataUnavailableEr
         f"SUBNETBENCH_DATA.")
 
 
+def split_sizes(pool_size: int, fraction: float) -> tuple[int, int]:
+    """(training images, validation images) of a pool of ``pool_size`` split at ``fraction``."""
+    n_val = round(fraction * pool_size)
+    return pool_size - n_val, n_val
+
+
+def check_split(dataset: str, fraction: float) -> None:
+    """Refuse (OptionError) a validation fraction that leaves no validation image or no training
+    image of ``dataset``: early stopping and the best-validation checkpoint would be meaningless."""
+    pool = POOL_SIZES[dataset]
+    n_train, n_val = split_sizes(pool, fraction)
+    if n_val < 1 or n_train < 1:
+        smallest = 0.5 / pool
+        raise OptionError(f"option validation_fraction={fraction!r} is not allowed for {dataset}: "
+                          f"of its {pool} training images it leaves {n_val} for validation and "
+                          f"{n_train} for training; expected a number in ({smallest:.2g}, 0.5] "
+                          "(at least one image each)")
+
+
 def split_validation(pool: Split, fraction: float, generator: torch.Generator) -> tuple[Split, Split]:
     """(train, validation), the validation part a seeded random ``fraction`` of the pool."""
     order = torch.randperm(len(pool), generator=generator)
-    n_val = round(fraction * len(pool))
+    _, n_val = split_sizes(len(pool), fraction)
     val, train = order[:n_val], order[n_val:]
     return Split(pool.images[train], pool.labels[train]), Split(pool.images[val], pool.labels[val])
 

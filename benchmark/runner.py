@@ -155,6 +155,11 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     configs = list(configs)
     if len(configs) > 1:
         check_batchable(configs)
+    if not str(results_dir).strip():
+        raise OptionError("results directory '' is not allowed; expected a directory path")
+    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise OptionError(f"checkpoint_every={checkpoint_every!r} is not allowed; expected an "
+                          "integer >= 1 (epochs between checkpoints)")
     results_dir = Path(results_dir)
     results: dict[int, dict[str, Any]] = {}
     for i, config in enumerate(configs):

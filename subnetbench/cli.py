@@ -44,20 +44,38 @@ from subnetbench.benchmark.runner import (
     summarise,
 )
 from subnetbench.errors import SubnetbenchError, describe_os_error
+from subnetbench.files import check_writable_directory
 from subnetbench.methods.base import OptionError
 
 DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
 
 
 def _parse_seeds(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",")]
     try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
+        seeds = [int(part) for part in parts]
     except ValueError:
-        raise OptionError(f"--seeds {text!r} is not allowed; expected comma-separated integers "
-                          "such as 0,1,2") from None
-    if not seeds or any(s < 0 for s in seeds):
+        empty = " (it has an empty item)" if "" in parts and text.strip() else ""
+        raise OptionError(f"--seeds {text!r} is not allowed{empty}; expected comma-separated "
+                          "integers such as 0,1,2") from None
+    if any(s < 0 for s in seeds):
         raise OptionError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
     return seeds
+
+
+def check_path_option(value: str | None, option: str) -> None:
+    """Refuse an empty path: ``Path("")`` is the current directory, which nobody means."""
+    if value is not None and not value.strip():
+        raise OptionError(f"{option} {value!r} is not allowed; expected a path")
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """The integer options of ``run``, before anything is planned."""
+    for option, value in (("--jobs", args.jobs), ("--threads", args.threads),
+                          ("--checkpoint-every", args.checkpoint_every),
+                          ("--seed-batch", args.seed_batch)):
+        if value < 1:
+            raise OptionError(f"{option} {value} is not allowed; expected an integer >= 1")
 
 
 def _method_info(name: str) -> dict[str, Any]:
@@ -128,17 +146,20 @@ def _planned(args: argparse.Namespace) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _check_counts(args)
+    for option, value in (("--results", args.results), ("--report", args.report),
+                          ("--data", args.data)):
+        check_path_option(value, option)
     configs = _planned(args)
     device = resolve_device(args.device)
-    if args.jobs < 1 or args.threads < 1:
-        raise OptionError(f"--jobs {args.jobs} / --threads {args.threads} are not allowed; both "
-                          "must be integers >= 1")
     if args.jobs > 1 and device.type != "cpu":
         raise OptionError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
                           "--jobs 1")
-    if args.seed_batch < 1 or (args.seed_batch > 1 and args.jobs > 1):
-        raise OptionError(f"--seed-batch {args.seed_batch} is not allowed here; expected an "
-                          "integer >= 1, and --jobs 1 with a seed batch (one process trains it)")
+    if args.seed_batch > 1 and args.jobs > 1:
+        raise OptionError(f"--seed-batch {args.seed_batch} is not allowed here; use --jobs 1 with a "
+                          "seed batch (one process trains it)")
+    if args.report:  # found out now, not after hours of runs
+        check_writable_directory(args.report, "report directory")
     options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
                    force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
                    deterministic=args.deterministic, checkpoint_every=args.checkpoint_every,
@@ -220,6 +241,9 @@ def _report(results_dir: Path, out_dir: Path) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from subnetbench import reports
 
+    for option, value in (("--results", args.results), ("--out", args.out),
+                          ("--reference", args.reference)):
+        check_path_option(value, option)
     return reports.main_from_args(args)
 
 
