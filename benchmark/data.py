@@ -163,8 +163,10 @@ def split_validation(pool: Split, fraction: float, generator: torch.Generator) -
 
 def load(dataset: str, validation_fraction: float, split_generator: torch.Generator,
          device: torch.device | str, data_dir: str | Path | None = None,
-         download: bool = True) -> DeviceData:
-    pool, test = load_raw(dataset, data_dir, download)
+         download: bool = True, raw: tuple[Split, Split] | None = None) -> DeviceData:
+    """The seeded split of ``dataset`` on ``device``; ``raw`` is the data set as :func:`load_raw`
+    returns it, when the caller has loaded it already."""
+    pool, test = raw if raw is not None else load_raw(dataset, data_dir, download)
     train, val = split_validation(pool, validation_fraction, split_generator)
     return DeviceData(DATASET_INFO[dataset], train.to(device), val.to(device), test.to(device))
 

@@ -4,13 +4,15 @@
 
 1. a completed result of the same configuration is returned instead (unless ``force``); a stored
    run with other options than now is refused;
-2. the result file is written as ``running``;
-3. the run is built (:func:`build_run`: seeded data split, network, initialisation, method) and
+2. before anything is written: the results directory is checked (its folders are directories this
+   user can write into) and the data set is loaded (a missing data set stops here, leaving no file);
+3. the result file is written as ``running``;
+4. the run is built (:func:`build_run`: seeded data split, network, initialisation, method) and
    resumed from its checkpoint if one exists;
-4. training (:func:`benchmark.training.fit`) checkpoints every epoch; as soon as a run ends it is
+5. training (:func:`benchmark.training.fit`) checkpoints every epoch; as soon as a run ends it is
    evaluated (:func:`evaluate_run`), its extracted subnetwork saved, its ``completed`` result written
    and its checkpoint removed;
-5. a run that raises is recorded as ``failed`` (an interrupt leaves it ``running``, to resume).
+6. a run that raises is recorded as ``failed`` (an interrupt leaves it ``running``, to resume).
 
 Several configurations that differ only by seed can train together in one process (``--seed-batch
 K``): their training steps are shared (one batch of each seed per step, each seed's masks sampled
@@ -39,7 +41,7 @@ from subnetbench import methods
 from subnetbench.benchmark import protocols
 from subnetbench.benchmark.callbacks import Checkpoint, Progress
 from subnetbench.benchmark.config import RunConfig, make_config
-from subnetbench.benchmark.data import DATASET_INFO, DeviceData
+from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split, load_raw
 from subnetbench.benchmark.data import load as load_data
 from subnetbench.benchmark.grouped import grouped_forward, resolve_mode
 from subnetbench.benchmark.networks import build_network
@@ -173,8 +175,9 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     check_recipe_device(configs[0].recipe, torch_device)
     batched = len(configs) > 1
     mode = resolve_mode(seed_batch_mode, torch_device) if batched else "loop"
-    # Nothing is written before the folders are known to be writable.
+    # Nothing is written before the folders are known to be writable and the data is there.
     prepare_results_dir(results_dir, save_subnetwork)
+    raw = load_raw(configs[0].spec.dataset, data_dir, download)
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
@@ -189,7 +192,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
         for i in pending:
             config = configs[i]
             ckpt = checkpoint_path(results_dir, config.run_id)
-            parts = build_run(config, torch_device, data_dir=data_dir, download=download)
+            parts = build_run(config, torch_device, raw=raw)
             label = f"{config.protocol} {config.method} seed {config.seed}"
             if batched:
                 label += f" (batch of {len(pending)})"
@@ -285,11 +288,13 @@ class RunParts:
 
 
 def build_run(config: RunConfig, device: torch.device, data: DeviceData | None = None,
-              data_dir: str | Path | None = None, download: bool = True) -> RunParts:
+              data_dir: str | Path | None = None, download: bool = True,
+              raw: tuple[Split, Split] | None = None) -> RunParts:
     """Seeded construction of a run (what :func:`execute_runs` trains), on ``device``.
 
     ``data`` replaces the protocol's data set (already on the device), e.g. generated data of the
-    same shape for a speed measurement; without it the seeded split of the real data is loaded.
+    same shape for a speed measurement; without it the seeded split of the real data is made, from
+    ``raw`` (the data set as :func:`benchmark.data.load_raw` returns it) when given, else loaded.
     """
     recipe = config.recipe
     seed = config.seed
@@ -298,7 +303,7 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
                   for name in ("order", "augmentation", "mask-sampling")}
     if data is None:
         data = load_data(config.spec.dataset, recipe.validation_fraction,
-                         make_generator(seed, "split"), device, data_dir, download)
+                         make_generator(seed, "split"), device, data_dir, download, raw=raw)
     info = data.info
     model = build_network(config.spec.network, info.in_channels, info.image_size, info.num_classes,
                           bias=recipe.bias)
