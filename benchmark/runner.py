@@ -198,7 +198,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                 label += f" (batch of {len(pending)})"
             trainer = Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
                               callbacks=[Checkpoint(ckpt, checkpoint_every),
-                                         Progress(label, enabled=progress)])
+                                         Progress(label, enabled=progress)], name=config.run_id)
             if ckpt.exists():
                 trainer.load_state_dict(torch.load(ckpt, map_location=torch_device,
                                                    weights_only=True))
