@@ -154,6 +154,7 @@ class Reference:
     path: Path | None
     values: list[Published] = field(default_factory=list)
     problem: str | None = None
+    readable: bool = True  # False: the file itself is missing or unusable (not just some entries)
 
     def lookup(self, dataset: str, network: str, method: str, variant: dict[str, bool]) -> list[Published]:
         """Matching published values, primary before secondary."""
@@ -193,6 +194,8 @@ def load_reference(path: str | Path | None = None) -> Reference:
                 ref.problem = (ref.problem + "; " if ref.problem else "") + f"entry {i} ignored: {error}"
     except FileNotFoundError:
         ref.problem = f"reference file {str(path)!r} not found: no published values are shown"
-    except (OSError, ValueError, InvalidReference) as error:
+        ref.readable = False
+    except (OSError, ValueError, InvalidReference, RecursionError) as error:
         ref.problem = f"reference file {str(path)!r} unreadable ({error}): no published values are shown"
+        ref.readable = False
     return ref
