@@ -10,16 +10,20 @@ from subnetbench.benchmark.training import Callback, Trainer
 
 
 class Checkpoint(Callback):
-    """Writes the whole loop state atomically every ``every`` epochs (and at round ends)."""
+    """Writes the whole loop state atomically every ``every`` epochs (and at round ends), with its
+    SHA-256 digest file; ``run_id`` is stored in it, so that a checkpoint of another run is never
+    resumed."""
 
-    def __init__(self, path: Path, every: int = 1) -> None:
+    def __init__(self, path: Path, every: int = 1, run_id: str | None = None) -> None:
         self.path = Path(path)
         self.every = max(1, every)
+        self.run_id = run_id
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         s = trainer.state
         if record["epoch"] % self.every == 0 or s.epoch_in_round == 0 or s.finished:
-            atomic_torch_save(self.path, trainer.state_dict())
+            owner = {} if self.run_id is None else {"run_id": self.run_id}
+            atomic_torch_save(self.path, {**owner, **trainer.state_dict()})
 
 
 class Progress(Callback):

@@ -19,6 +19,7 @@ import difflib
 import functools
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 
 from subnetbench import methods
 from subnetbench.benchmark import protocols
+from subnetbench.benchmark.data import check_split
 from subnetbench.benchmark.protocols import Protocol
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.methods.base import Method, OptionError
@@ -121,6 +123,7 @@ def make_config(protocol: str, method: str, seed: int, overrides: dict[str, str]
     preset_values = {k: str(v).lower() if isinstance(v, bool) else str(v)
                      for k, v in RECIPE_PRESETS.get(preset or "aslp", {}).items()}
     recipe = build_recipe(spec.recipe, {**preset_values, **recipe_overrides})
+    check_split(spec.dataset, recipe.validation_fraction)
     options = build_method_options(method, method_overrides, all_methods)
     return RunConfig(spec, method_class, seed, recipe, options)
 
@@ -159,9 +162,14 @@ def _parse_typed(text: str, annotation: Any, key: str) -> Any:
             pass
     elif annotation is float:
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             pass
+        else:
+            if math.isfinite(value):
+                return value
+            raise OptionError(f"option {key}={text!r} is not allowed; expected a finite number "
+                              "(inf and nan are refused)")
     elif annotation is str:
         return text
     raise OptionError(f"option {key}={text!r} is not allowed; expected {_type_name(annotation)}")

@@ -21,6 +21,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from subnetbench.errors import SubnetbenchError
+from subnetbench.methods.base import OptionError
+
 # The ASLP code's CIFAR-10 statistics (its std is the widespread 0.20 figure; the hidden-networks
 # code uses 0.247, 0.243, 0.262): kept as the released code has them.
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -31,9 +34,13 @@ CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 20220225  # fixed: every seed is tested on the same digits
+DIGITS_IMAGES = 1797  # scikit-learn's digits (a test checks it)
+# Images the validation split is drawn from: CIFAR's training set, the digits not in the test split.
+POOL_SIZES = {"cifar10": 50_000, "cifar100": 50_000,
+              "digits": DIGITS_IMAGES - round(DIGITS_TEST_FRACTION * DIGITS_IMAGES)}
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(SubnetbenchError, RuntimeError):
     """The data set is not on disk and cannot be downloaded."""
 
 
@@ -133,18 +140,39 @@ def _missing(dataset: str, root: Path, cls: type, why: str) -> DataUnavailableEr
         f"SUBNETBENCH_DATA.")
 
 
+def split_sizes(pool_size: int, fraction: float) -> tuple[int, int]:
+    """(training images, validation images) of a pool of ``pool_size`` split at ``fraction``."""
+    n_val = round(fraction * pool_size)
+    return pool_size - n_val, n_val
+
+
+def check_split(dataset: str, fraction: float) -> None:
+    """Refuse (OptionError) a validation fraction that leaves no validation image or no training
+    image of ``dataset``: early stopping and the best-validation checkpoint would be meaningless."""
+    pool = POOL_SIZES[dataset]
+    n_train, n_val = split_sizes(pool, fraction)
+    if n_val < 1 or n_train < 1:
+        smallest = 0.5 / pool
+        raise OptionError(f"option validation_fraction={fraction!r} is not allowed for {dataset}: "
+                          f"of its {pool} training images it leaves {n_val} for validation and "
+                          f"{n_train} for training; expected a number in ({smallest:.2g}, 0.5] "
+                          "(at least one image each)")
+
+
 def split_validation(pool: Split, fraction: float, generator: torch.Generator) -> tuple[Split, Split]:
     """(train, validation), the validation part a seeded random ``fraction`` of the pool."""
     order = torch.randperm(len(pool), generator=generator)
-    n_val = round(fraction * len(pool))
+    _, n_val = split_sizes(len(pool), fraction)
     val, train = order[:n_val], order[n_val:]
     return Split(pool.images[train], pool.labels[train]), Split(pool.images[val], pool.labels[val])
 
 
 def load(dataset: str, validation_fraction: float, split_generator: torch.Generator,
          device: torch.device | str, data_dir: str | Path | None = None,
-         download: bool = True) -> DeviceData:
-    pool, test = load_raw(dataset, data_dir, download)
+         download: bool = True, raw: tuple[Split, Split] | None = None) -> DeviceData:
+    """The seeded split of ``dataset`` on ``device``; ``raw`` is the data set as :func:`load_raw`
+    returns it, when the caller has loaded it already."""
+    pool, test = raw if raw is not None else load_raw(dataset, data_dir, download)
     train, val = split_validation(pool, validation_fraction, split_generator)
     return DeviceData(DATASET_INFO[dataset], train.to(device), val.to(device), test.to(device))
 

@@ -1,5 +1,10 @@
 """The engine's side of result files (docs/results-format.md, defined in subnetbench/records.py):
-where a run's files live, writing and reading them, and the run's provenance."""
+where a run's files live, writing and reading them, and the run's provenance.
+
+Every file the engine writes and later trusts is checked when it is read back: result files by
+their embedded SHA-256 (``subnetbench.records``), checkpoints and saved subnetworks by their digest
+files (``subnetbench.integrity``). A file that fails is never used; the runner moves it aside.
+"""
 from __future__ import annotations
 
 import datetime
@@ -13,10 +18,13 @@ from typing import Any
 
 import torch
 
-from subnetbench.files import atomic_write_bytes
-from subnetbench.records import InvalidRecord, Provenance, RunRecord
+from subnetbench.errors import IntegrityError, NewerFormatError, file_fault
+from subnetbench.files import atomic_write_bytes, check_writable_directory
+from subnetbench.integrity import read_verified, write_with_digest
+from subnetbench.records import InvalidRecord, NewerFormat, Provenance, RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_RESULT_BYTES = 64 * 1024 * 1024  # a result file is a few kB; anything this large is not one
 
 
 def write_record(path: Path, record: RunRecord) -> None:
@@ -24,10 +32,32 @@ def write_record(path: Path, record: RunRecord) -> None:
 
 
 def atomic_torch_save(path: Path, payload: Any) -> None:
-    """torch.save through the same atomic write (serialised in memory: checkpoints are small)."""
+    """torch.save through the same atomic write (serialised in memory: checkpoints are small), with
+    its digest file written first (``subnetbench.integrity``). The file stays a plain torch file."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_with_digest(path, buffer.getvalue())
+
+
+def load_verified(path: Path, map_location: Any = "cpu") -> Any:
+    """A ``.pt`` file the suite wrote, after its SHA-256 check, with ``weights_only=True``.
+    IntegrityError when the check fails or the bytes cannot be decoded; FileFault when the file
+    cannot be read."""
+    data = read_verified(path)
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for bytes it cannot decode
+        raise IntegrityError(f"{path} passes its SHA-256 check but cannot be decoded by "
+                             f"torch.load ({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def prepare_results_dir(results_dir: Path, subnetworks: bool) -> None:
+    """Check, before a run starts, that its files can be written: RESULTS, runs/, checkpoints/ (and
+    subnetworks/) are directories this user can write into. FileFault naming the path otherwise."""
+    check_writable_directory(results_dir, "results directory")
+    folders = ["runs", "checkpoints"] + (["subnetworks"] if subnetworks else [])
+    for folder in folders:
+        check_writable_directory(Path(results_dir) / folder, f"{folder}/ folder of the results")
 
 
 def run_path(results_dir: Path, run_id: str) -> Path:
@@ -41,11 +71,42 @@ def checkpoint_path(results_dir: Path, run_id: str) -> Path:
 def read_result(path: Path) -> RunRecord | None:
     """The record at ``path``, or None if it is missing, unreadable or not a usable result file."""
     try:
-        record, _ = RunRecord.from_json(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, InvalidRecord, RecursionError):
+        record, _ = inspect_result(path)
+    except (OSError, NewerFormatError):
         return None
-    record.source = str(path)
     return record
+
+
+def inspect_result(path: Path) -> tuple[RunRecord | None, str | None]:
+    """What the engine finds at a run's result file: ``(record, None)`` for a usable one,
+    ``(None, None)`` for none, ``(None, reason)`` for one that cannot be used (not JSON, damaged,
+    failing its digest). A file of a newer format version raises NewerFormatError; a path that
+    cannot be read (a directory, no permission) raises FileFault."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_RESULT_BYTES:
+            return None, f"it is {size} bytes, more than a result file can be ({MAX_RESULT_BYTES})"
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as error:
+        raise file_fault(error, path, "read the result file") from error
+    try:
+        record, _ = RunRecord.from_json(json.loads(raw.decode("utf-8")))
+    except NewerFormat as error:
+        raise NewerFormatError(
+            f"the result file {path} cannot be used: {error}. It was left as it is (never "
+            "overwritten); run this with the newer subnetbench (pip install -U subnetbench), or "
+            "choose another --results directory") from None
+    except UnicodeDecodeError:
+        return None, "it is not UTF-8 text"
+    except RecursionError:
+        return None, "it is nested too deeply to be a result file"
+    except (ValueError, InvalidRecord) as error:  # JSONDecodeError is a ValueError
+        return None, str(error)
+    record.source = str(path)
+    return record, None
 
 
 def _git(*args: str) -> str | None:

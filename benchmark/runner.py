@@ -3,14 +3,23 @@
 :func:`execute_runs` is the one lifecycle; :func:`execute` is its case of one run. For each run:
 
 1. a completed result of the same configuration is returned instead (unless ``force``); a stored
-   run with other options than now is refused;
-2. the result file is written as ``running``;
-3. the run is built (:func:`build_run`: seeded data split, network, initialisation, method) and
-   resumed from its checkpoint if one exists;
-4. training (:func:`benchmark.training.fit`) checkpoints every epoch; as soon as a run ends it is
+   run with other options than now is refused, and so is a result file of a newer format version
+   (left as it is); a result file that cannot be used (not JSON, failing its SHA-256) is moved aside
+   and the run computed again;
+2. before anything is written: the results directory is checked (its folders are directories this
+   user can write into) and the data set is loaded (a missing data set stops here, leaving no file);
+3. the result file is written as ``running``;
+4. the run is built (:func:`build_run`: seeded data split, network, initialisation, method) and
+   resumed from its checkpoint if one exists and passes its checks (:func:`resume`); a checkpoint
+   that fails them is moved aside and the run starts from scratch;
+5. training (:func:`benchmark.training.fit`) checkpoints every epoch; as soon as a run ends it is
    evaluated (:func:`evaluate_run`), its extracted subnetwork saved, its ``completed`` result written
    and its checkpoint removed;
-5. a run that raises is recorded as ``failed`` (an interrupt leaves it ``running``, to resume).
+6. a run that raises is recorded as ``failed`` (an interrupt leaves it ``running``, to resume).
+
+Bad files are never deleted: :func:`subnetbench.integrity.quarantine` renames them
+``<name>.corrupt-<UTC timestamp>`` in their folder, and a warning (logger ``subnetbench``) says which
+file, why, where it went and whether the run resumes or starts from scratch.
 
 Several configurations that differ only by seed can train together in one process (``--seed-batch
 K``): their training steps are shared (one batch of each seed per step, each seed's masks sampled
@@ -27,9 +36,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,15 +50,17 @@ from subnetbench import methods
 from subnetbench.benchmark import protocols
 from subnetbench.benchmark.callbacks import Checkpoint, Progress
 from subnetbench.benchmark.config import RunConfig, make_config
-from subnetbench.benchmark.data import DATASET_INFO, DeviceData
+from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split, load_raw
 from subnetbench.benchmark.data import load as load_data
 from subnetbench.benchmark.grouped import grouped_forward, resolve_mode
 from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.results import (
     atomic_torch_save,
     checkpoint_path,
+    inspect_result,
+    load_verified,
+    prepare_results_dir,
     provenance,
-    read_result,
     run_path,
     write_record,
 )
@@ -64,9 +76,19 @@ from subnetbench.benchmark.training import (
     separate_forward,
 )
 from subnetbench.describe import chance_cause, configuration_label
+from subnetbench.errors import IntegrityError, PathNotFound, SubnetbenchError
+from subnetbench.integrity import digest_path, quarantine, read_verified, remove_with_digest
 from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import initialise
-from subnetbench.records import Curves, Histogram, Metrics, RescalingOverhead, RunRecord, Timings
+from subnetbench.records import (
+    FORMAT_VERSION,
+    Curves,
+    Histogram,
+    Metrics,
+    RescalingOverhead,
+    RunRecord,
+    Timings,
+)
 
 __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute", "execute_runs",
            "load_subnetwork", "make_config", "resolve_device", "stored_result", "subnetwork_path",
@@ -75,6 +97,7 @@ __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute
 KEEP_PROBABILITY_BINS = 20
 OVERHEAD_EPOCHS = 3  # timed epochs of each configuration for the rescaling overhead (claim 4)
 OVERHEAD_STREAMS = ("rescaling-overhead",)
+log = logging.getLogger("subnetbench")
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -162,10 +185,15 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     configs = list(configs)
     if len(configs) > 1:
         check_batchable(configs)
+    if not str(results_dir).strip():
+        raise OptionError("results directory '' is not allowed; expected a directory path")
+    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise OptionError(f"checkpoint_every={checkpoint_every!r} is not allowed; expected an "
+                          "integer >= 1 (epochs between checkpoints)")
     results_dir = Path(results_dir)
     results: dict[int, dict[str, Any]] = {}
     for i, config in enumerate(configs):
-        existing = stored_result(config, results_dir, force)
+        existing = stored_result(config, results_dir, force, save_subnetwork)
         if existing is not None:
             results[i] = existing
     pending = [i for i in range(len(configs)) if i not in results]
@@ -175,11 +203,14 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     check_recipe_device(configs[0].recipe, torch_device)
     batched = len(configs) > 1
     mode = resolve_mode(seed_batch_mode, torch_device) if batched else "loop"
+    # Nothing is written before the folders are known to be writable and the data is there.
+    prepare_results_dir(results_dir, save_subnetwork)
+    raw = load_raw(configs[0].spec.dataset, data_dir, download)
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
         if force:
-            checkpoint_path(results_dir, config.run_id).unlink(missing_ok=True)
+            remove_with_digest(checkpoint_path(results_dir, config.run_id))
         records[i] = base_record(config, torch_device)
         write_record(run_path(results_dir, config.run_id), records[i])
     try:
@@ -188,19 +219,20 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
         resumed: dict[int, float] = {}
         for i in pending:
             config = configs[i]
-            ckpt = checkpoint_path(results_dir, config.run_id)
-            parts = build_run(config, torch_device, data_dir=data_dir, download=download)
             label = f"{config.protocol} {config.method} seed {config.seed}"
             if batched:
                 label += f" (batch of {len(pending)})"
-            trainer = Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
-                              callbacks=[Checkpoint(ckpt, checkpoint_every),
-                                         Progress(label, enabled=progress)])
-            if ckpt.exists():
-                trainer.load_state_dict(torch.load(ckpt, map_location=torch_device,
-                                                   weights_only=True))
-            trainers[i] = trainer
-            resumed[i] = trainer.state.elapsed_s  # epochs of earlier, interrupted sessions
+
+            def new_trainer(config: RunConfig = config, label: str = label) -> Trainer:
+                parts = build_run(config, torch_device, raw=raw)
+                ckpt = checkpoint_path(results_dir, config.run_id)
+                return Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
+                               callbacks=[Checkpoint(ckpt, checkpoint_every, config.run_id),
+                                          Progress(label, enabled=progress)], name=config.run_id)
+
+            trainers[i] = resume(new_trainer, checkpoint_path(results_dir, config.run_id),
+                                 config.run_id, torch_device)
+            resumed[i] = trainers[i].state.elapsed_s  # epochs of earlier, interrupted sessions
         index_of = {id(t): i for i, t in trainers.items()}
         started = time.perf_counter()
 
@@ -216,26 +248,80 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                 atomic_torch_save(subnetwork_path(results_dir, config.run_id),
                                   {k: v.cpu() for k, v in extracted.state_dict().items()})
             write_record(run_path(results_dir, config.run_id), record)
-            checkpoint_path(results_dir, config.run_id).unlink(missing_ok=True)
+            remove_with_digest(checkpoint_path(results_dir, config.run_id))
             results[i] = record.to_json()
 
         forward = grouped_forward if mode == "grouped" else separate_forward
         fit([trainers[i] for i in pending], forward, on_finished=finished)
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt):
-            for i in pending:
-                if i not in results:
-                    records[i].status, records[i].error = "failed", f"{type(error).__name__}: {error}"
-                    write_record(run_path(results_dir, configs[i].run_id), records[i])
+            _record_failures([(configs[i], records[i]) for i in pending if i not in results],
+                             results_dir, error)
         raise
     return [results[i] for i in range(len(configs))]
 
 
-def stored_result(config: RunConfig, results_dir: str | Path, force: bool) -> dict[str, Any] | None:
+def _record_failures(unfinished: list[tuple[RunConfig, RunRecord]], results_dir: Path,
+                     error: BaseException) -> None:
+    """Write the ``failed`` records of the runs an error stopped. When that write fails too (the
+    disk that is full), the original error is what the user needs to see: it is not masked."""
+    for config, record in unfinished:
+        record.status, record.error = "failed", f"{type(error).__name__}: {error}"
+        try:
+            write_record(run_path(results_dir, config.run_id), record)
+        except (OSError, SubnetbenchError) as write_error:
+            log.warning("could not record run %s as failed: %s", config.run_id, write_error)
+
+
+def resume(new_trainer: Callable[[], Trainer], ckpt: Path, run_id: str,
+           device: torch.device) -> Trainer:
+    """A fresh trainer from ``new_trainer()``, resumed from the checkpoint ``ckpt`` when it exists
+    and passes every check: its SHA-256, its decoding (``weights_only``), its run id and its fit to
+    this run's network and optimisers. A checkpoint that fails one is moved aside (never deleted),
+    a warning says so, and the run starts from scratch on a newly built trainer (nothing of the bad
+    file remains in it). An unreadable path (no permission) is an error for the user to fix."""
+    trainer = new_trainer()
+    if not ckpt.exists():
+        return trainer
+    try:
+        checkpoint = load_verified(ckpt, map_location=device)
+        owner = checkpoint.get("run_id") if isinstance(checkpoint, dict) else None
+        if owner != run_id:
+            raise IntegrityError(f"{ckpt} is the checkpoint of {owner or 'an unnamed run'}, not of "
+                                 f"{run_id}")
+        try:
+            trainer.load_state_dict(checkpoint)
+        except Exception as error:  # another network, another method, a malformed state
+            raise IntegrityError(f"{ckpt} does not fit run {run_id} ({type(error).__name__}: "
+                                 f"{str(error)[:200]})") from None
+    except IntegrityError as problem:
+        moved = quarantine(ckpt)
+        log.warning("%s. It was moved to %s and run %s starts again from scratch (no other "
+                    "checkpoint of it is kept).", problem, moved, run_id)
+        trainer = new_trainer()
+    return trainer
+
+
+def stored_result(config: RunConfig, results_dir: str | Path, force: bool,
+                  check_subnetwork: bool = False) -> dict[str, Any] | None:
     """The completed result of ``config`` to return instead of running it (marked ``skipped``),
-    or None (not run, unfinished, or ``force``). A stored run with other options is an error."""
+    or None (not run, unfinished, or ``force``). A stored run with other options is an error, and
+    so is a result file of a newer format version (it is left as it is).
+
+    A result file that cannot be used (not JSON, damaged, failing its SHA-256) is moved aside and
+    the run computed again. Completed results of format version 1 (written before digests) are
+    reused as they are: the suite wrote them. With ``check_subnetwork``, a completed run whose saved
+    subnetwork fails its SHA-256 check is computed again (the bad file moved aside)."""
     path = run_path(Path(results_dir), config.run_id)
-    existing = read_result(path)
+    existing, problem = inspect_result(path)
+    if problem is not None:
+        moved = quarantine(path)
+        ckpt = checkpoint_path(Path(results_dir), config.run_id)
+        start = "resumes from its checkpoint if that passes its checks" if ckpt.exists() else \
+            "starts again from scratch"
+        log.warning("the result file %s cannot be used (%s). It was moved to %s and run %s %s.",
+                    path, problem, moved, config.run_id, start)
+        return None
     if existing is None or force:
         return None
     # Defaults stay out of the hash; a changed default must not pass old results off as new.
@@ -244,9 +330,19 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool) -> di
         raise OptionError(f"{path} holds run {config.run_id} with other options than now (a "
                           f"default changed since it ran?): stored {stored}, now "
                           f"{config.options_dict()}; move it away or pass --force to rerun it")
-    if existing.status == "completed":
-        return {**existing.to_json(), "skipped": True}
-    return None
+    if existing.status != "completed":
+        return None
+    subnetwork = subnetwork_path(results_dir, config.run_id)
+    if check_subnetwork and subnetwork.exists() and (
+            (existing.format_version or 2) >= 2 or digest_path(subnetwork).exists()):
+        try:
+            read_verified(subnetwork)
+        except IntegrityError as problem:
+            moved = quarantine(subnetwork)
+            log.warning("%s. It was moved to %s and run %s is computed again from scratch to "
+                        "recreate it.", problem, moved, config.run_id)
+            return None
+    return {**existing.to_json(), "skipped": True}
 
 
 def subnetwork_path(results_dir: str | Path, run_id: str) -> Path:
@@ -254,14 +350,38 @@ def subnetwork_path(results_dir: str | Path, run_id: str) -> Path:
 
 
 def load_subnetwork(results_dir: str | Path, result: dict[str, Any]) -> torch.nn.Module:
-    """The extracted network a run saved, as a plain ConvNet (weights_only loading)."""
+    """The extracted network a run saved, as a plain ConvNet, after its SHA-256 check
+    (``weights_only`` loading). Subnetworks of result files of format version 1 (written before
+    digests) load without the check when they have no digest file. IntegrityError when the file
+    fails its check or does not fit the run's network; PathNotFound when there is none."""
     spec = protocols.get(result["protocol"])
     info = DATASET_INFO[spec.dataset]
     model = build_network(spec.network, info.in_channels, info.image_size, info.num_classes,
                           bias=result["options"]["recipe"]["bias"])
-    state = torch.load(subnetwork_path(results_dir, result["run_id"]), map_location="cpu",
-                       weights_only=True)
-    model.load_state_dict(state)
+    path = subnetwork_path(results_dir, result["run_id"])
+    if not path.exists():
+        raise PathNotFound(f"run {result['run_id']} has no saved subnetwork at {path} (it ran with "
+                           "--no-save-subnetwork, or the file was moved); run it again with --force "
+                           "to recreate it")
+    again = ("run the subnetbench run command that made it again (without --no-save-subnetwork): "
+             "the bad file is moved aside and the run computed again")
+    try:
+        if result.get("format_version", FORMAT_VERSION) < 2 and not digest_path(path).exists():
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            state = load_verified(path)
+    except IntegrityError as error:
+        raise IntegrityError(f"{error}; {again}") from None
+    except SubnetbenchError:
+        raise
+    except Exception as error:  # an old file without digest that torch cannot decode
+        raise IntegrityError(f"{path} cannot be decoded by torch.load ({type(error).__name__}: "
+                             f"{str(error)[:200]}); {again}") from None
+    try:
+        model.load_state_dict(state)
+    except Exception as error:  # another network's state
+        raise IntegrityError(f"{path} is not the subnetwork of run {result['run_id']} "
+                             f"({type(error).__name__}: {str(error)[:200]}); {again}") from None
     return model.eval()
 
 
@@ -277,11 +397,12 @@ class RunParts:
 
 def build_run(config: RunConfig, device: torch.device, data: DeviceData | None = None,
               data_dir: str | Path | None = None, download: bool = True,
-              streams: tuple[str, ...] = ()) -> RunParts:
+              raw: tuple[Split, Split] | None = None, streams: tuple[str, ...] = ()) -> RunParts:
     """Seeded construction of a run (what :func:`execute_runs` trains), on ``device``.
 
     ``data`` replaces the protocol's data set (already on the device), e.g. generated data of the
-    same shape for a speed measurement; without it the seeded split of the real data is loaded.
+    same shape for a speed measurement; without it the seeded split of the real data is made, from
+    ``raw`` (the data set as :func:`benchmark.data.load_raw` returns it) when given, else loaded.
     ``streams`` prefixes the names of the training streams, so that a measurement beside a run
     draws from streams of its own.
     """
@@ -291,7 +412,7 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
     generators = {name: make_generator(seed, *streams, name, device=device) for name in TRAINING_STREAMS}
     if data is None:
         data = load_data(config.spec.dataset, recipe.validation_fraction,
-                         make_generator(seed, "split"), device, data_dir, download)
+                         make_generator(seed, "split"), device, data_dir, download, raw=raw)
     info = data.info
     model = build_network(config.spec.network, info.in_channels, info.image_size, info.num_classes,
                           bias=recipe.bias)

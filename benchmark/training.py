@@ -41,6 +41,7 @@ from torch.nn import functional as F
 
 from subnetbench.benchmark.data import DeviceData, Preprocess, Split
 from subnetbench.benchmark.recipe import Recipe
+from subnetbench.errors import RunFailed
 from subnetbench.methods import Method, set_mask_sampling
 from subnetbench.methods.base import OptionError
 
@@ -122,7 +123,9 @@ class ChannelsLast:
 
 class Trainer:
     def __init__(self, model: nn.Module, method: Method, data: DeviceData, recipe: Recipe,
-                 generators: dict[str, torch.Generator], callbacks: Sequence[Callback] = ()) -> None:
+                 generators: dict[str, torch.Generator], callbacks: Sequence[Callback] = (),
+                 name: str = "") -> None:
+        self.name = name  # the run's id, for messages
         self.model = model
         self.method = method
         self.data = data
@@ -219,8 +222,16 @@ class Trainer:
 
     def end_epoch(self, train_loss: float, train_acc: float, val_acc: float,
                   seconds: float) -> dict[str, Any]:
-        """Record the epoch, keep the best checkpoint, stop the round early, call the callbacks."""
+        """Record the epoch, keep the best checkpoint, stop the round early, call the callbacks.
+        A non-finite training loss ends the run as failed (RunFailed): nothing it learns after that
+        means anything, and result files are strict JSON."""
         s = self.state
+        if not math.isfinite(train_loss):
+            run = f"run {self.name}" if self.name else "the run"
+            raise RunFailed(f"{run}: the training loss became {train_loss} at epoch "
+                            f"{len(s.history) + 1} (round {s.round_index + 1}); the run diverged "
+                            "and is recorded as failed. A smaller learning rate of the method "
+                            "(e.g. --set method.lr=... or method.mask_lr=...) usually avoids it")
         s.epoch_in_round += 1
         epoch = len(s.history) + 1
         if val_acc > s.best_val_acc:

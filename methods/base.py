@@ -43,10 +43,13 @@ class OptionError(ValueError):
 
 def check_option(condition: bool, owner: str, name: str, value: Any, allowed: str) -> None:
     """Raise :class:`OptionError` unless ``condition``; ``owner`` (e.g. ``ASLPOptions``) prefixes
-    the message when given."""
-    if not condition:
+    the message when given. A non-finite float (inf, nan) is refused whatever the condition: no
+    option means anything at infinity, and result files are strict JSON."""
+    non_finite = isinstance(value, float) and not math.isfinite(value)
+    if not condition or non_finite:
         prefix = f"{owner}: " if owner else ""
-        raise OptionError(f"{prefix}option {name}={value!r} is not allowed; expected {allowed}")
+        finite = " (a finite number: inf and nan are refused)" if non_finite else ""
+        raise OptionError(f"{prefix}option {name}={value!r} is not allowed; expected {allowed}{finite}")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,12 @@ class OptimizerSpec:
     def __post_init__(self) -> None:
         check_option(self.algorithm in OPTIMIZER_ALGORITHMS, "OptimizerSpec", "algorithm",
                      self.algorithm, f"one of {OPTIMIZER_ALGORITHMS}")
-        check_option(self.lr > 0, "OptimizerSpec", "lr", self.lr, "a positive number")
+        for name, value, allowed in (("lr", self.lr, "a positive number"),
+                                     ("momentum", self.momentum, "a number >= 0"),
+                                     ("weight_decay", self.weight_decay, "a number >= 0")):
+            check_option(isinstance(value, (int, float)) and not isinstance(value, bool)
+                         and (value > 0 if name == "lr" else value >= 0), "OptimizerSpec", name, value,
+                         allowed)
 
     def build(self) -> torch.optim.Optimizer:
         if self.algorithm == "adam":

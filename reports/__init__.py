@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from subnetbench.errors import SubnetbenchError
 from subnetbench.reports.build import build_report
 
 __all__ = ["add_arguments", "build_report", "main", "main_from_args"]
@@ -36,11 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    """Build the report from parsed arguments; 0 on success, 2 when the results directory is missing."""
+    """Build the report from parsed arguments; 0 on success, 2 when a path cannot be used (the
+    results directory is missing, the output directory cannot be written, the --reference file is
+    missing or unreadable), with one paragraph on stderr."""
     try:
         path = build_report(args.results, args.out, title=getattr(args, "title", None),
                             reference=getattr(args, "reference", None))
-    except FileNotFoundError as error:
+    except (SubnetbenchError, OSError) as error:
         print(f"subnetbench report: error: {error}", file=sys.stderr)
         return 2
     print(f"report written to {Path(path)}")

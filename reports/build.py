@@ -7,7 +7,8 @@ from typing import Any
 
 import jinja2
 
-from subnetbench.files import atomic_write_text
+from subnetbench.errors import SubnetbenchError
+from subnetbench.files import atomic_write_text, check_writable_directory
 from subnetbench.reports import stats
 from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims, observations
 from subnetbench.reports.exports import write_tables
@@ -26,6 +27,12 @@ from subnetbench.reports.reproduction import reproduction
 from subnetbench.reports.tables import build_tables, group_configs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+
+class ReferenceUnusable(SubnetbenchError):
+    """The published-values file named with ``--reference`` is missing or unreadable."""
+
+
 REPORT_NAME = "report.html"
 MINUS = "\u2212"
 
@@ -89,7 +96,12 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     results: ResultSet = load_results(results_dir)
     ref = load_reference(reference)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if reference is not None and not ref.readable:  # asked for by name: not to be dropped silently
+        raise ReferenceUnusable(f"the published-values file given with --reference cannot be "
+                                f"used: {ref.problem.split(': no published values')[0]}; give a "
+                                "readable published.json, or leave --reference out to use the "
+                                "repository's")
+    check_writable_directory(out_dir, "report directory")
 
     configs = group_configs(results.completed)
     inconsistent = [(c, c.inconsistent_options) for c in configs if c.inconsistent_options]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from subnetbench.describe import VARIANT_SHORT
+from subnetbench.errors import PathNotFound
 from subnetbench.records import VARIANT_AXES, InvalidRecord, Metrics, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
 
@@ -74,8 +75,8 @@ def load_results(results_dir: str | Path) -> ResultSet:
     """Every ``*.json`` under ``RESULTS_DIR/runs`` (or ``RESULTS_DIR`` itself if it has no runs/)."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise FileNotFoundError(f"results directory {str(results_dir)!r} does not exist or is not a "
-                                "directory")
+        raise PathNotFound(f"results directory {str(results_dir)!r} does not exist or is not a "
+                           "directory; give the --results directory of subnetbench run")
     runs_dir = results_dir / "runs" if (results_dir / "runs").is_dir() else results_dir
     out = ResultSet(results_dir=results_dir, runs_dir=runs_dir)
     parsed: list[tuple[str, Run, list[str]]] = []
@@ -162,6 +163,7 @@ class Reference:
     path: Path | None
     values: list[Published] = field(default_factory=list)
     problem: str | None = None
+    readable: bool = True  # False: the file itself is missing or unusable (not just some entries)
 
     def lookup(self, dataset: str, network: str, method: str, variant: dict[str, bool]) -> list[Published]:
         """Matching published values, primary before secondary."""
@@ -228,6 +230,8 @@ def load_reference(path: str | Path | None = None) -> Reference:
                 f"duplicate entry ids {duplicated}: an id names one entry"
     except FileNotFoundError:
         ref.problem = f"reference file {str(path)!r} not found: no published values are shown"
-    except (OSError, ValueError, InvalidReference) as error:
+        ref.readable = False
+    except (OSError, ValueError, InvalidReference, RecursionError) as error:
         ref.problem = f"reference file {str(path)!r} unreadable ({error}): no published values are shown"
+        ref.readable = False
     return ref

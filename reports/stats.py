@@ -103,8 +103,10 @@ def bootstrap_ci(values: Sequence[float], *, confidence: float = CONFIDENCE,
     means = bootstrap_means(data, n_resamples=n_resamples, seed=seed)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
-    # The percentile interval of the mean always lies within [min, max]; clip rounding noise.
-    return float(max(low, data.min())), float(min(high, data.max()))
+    # The percentile interval of the mean always lies within [min, max]; clip rounding noise (both
+    # ends into the range: with equal values the means can be one ulp below the minimum).
+    lowest, highest = data.min(), data.max()
+    return float(min(max(low, lowest), highest)), float(max(min(high, highest), lowest))
 
 
 def summarise(values: Sequence[float], **bootstrap_kwargs) -> Summary:

@@ -8,7 +8,9 @@ Everything installs under this one name, so nothing generic (``methods``, ``benc
 - ``subnetbench.benchmark.speed`` (``benchmark/speed/``): the speed study;
 - ``subnetbench.reports`` (``reports/``): the HTML report (imports no torch);
 - this folder: the command line (``subnetbench.cli``) and what the engine and the report share:
-  the result-file records (``subnetbench.records``) and atomic file writes (``subnetbench.files``).
+  the result-file records (``subnetbench.records``), atomic file writes (``subnetbench.files``),
+  SHA-256 checks of the files the suite trusts (``subnetbench.integrity``) and the errors a user
+  sees as one paragraph (``subnetbench.errors``).
 """
 from __future__ import annotations
 

@@ -7,13 +7,22 @@
     subnetbench report --results DIR --out DIR
 
 Every option of every run is validated before the first run starts; errors are one paragraph.
+
+Exit codes: 0 success; 2 a bad option or an expected fault the user can fix (a path that is a file,
+no permission, a full disk, a corrupt, foreign or newer-format file, missing data: every
+:class:`~subnetbench.errors.SubnetbenchError`), printed as ``subnetbench: error: ...``; 1 a run that
+failed by itself (its loss diverged) or an unexpected error, which is a bug: one paragraph too, and
+the traceback only with the environment variable ``SUBNETBENCH_DEBUG=1``; 130 an interrupt.
+Warnings (a bad file moved aside) go to stderr as ``subnetbench: warning: ...``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import logging
 import multiprocessing
+import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -25,7 +34,6 @@ import torch
 from subnetbench import methods
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.config import parse_assignments
-from subnetbench.benchmark.data import DataUnavailableError
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.benchmark.runner import (
     check_batchable,
@@ -35,18 +43,39 @@ from subnetbench.benchmark.runner import (
     resolve_device,
     summarise,
 )
+from subnetbench.errors import SubnetbenchError, describe_os_error
+from subnetbench.files import check_writable_directory
 from subnetbench.methods.base import OptionError
+
+DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
 
 
 def _parse_seeds(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",")]
     try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
+        seeds = [int(part) for part in parts]
     except ValueError:
-        raise OptionError(f"--seeds {text!r} is not allowed; expected comma-separated integers "
-                          "such as 0,1,2") from None
-    if not seeds or any(s < 0 for s in seeds):
+        empty = " (it has an empty item)" if "" in parts and text.strip() else ""
+        raise OptionError(f"--seeds {text!r} is not allowed{empty}; expected comma-separated "
+                          "integers such as 0,1,2") from None
+    if any(s < 0 for s in seeds):
         raise OptionError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
     return seeds
+
+
+def check_path_option(value: str | None, option: str) -> None:
+    """Refuse an empty path: ``Path("")`` is the current directory, which nobody means."""
+    if value is not None and not value.strip():
+        raise OptionError(f"{option} {value!r} is not allowed; expected a path")
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """The integer options of ``run``, before anything is planned."""
+    for option, value in (("--jobs", args.jobs), ("--threads", args.threads),
+                          ("--checkpoint-every", args.checkpoint_every),
+                          ("--seed-batch", args.seed_batch)):
+        if value < 1:
+            raise OptionError(f"{option} {value} is not allowed; expected an integer >= 1")
 
 
 def _method_info(name: str) -> dict[str, Any]:
@@ -72,7 +101,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         "recipes": RECIPE_PRESETS,
     }
     if args.json:
-        print(json.dumps(info, indent=1))
+        print(json.dumps(info, indent=1, allow_nan=False))
         return 0
     print("methods:")
     for m in info["methods"]:
@@ -118,17 +147,20 @@ def _planned(args: argparse.Namespace) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    _check_counts(args)
+    for option, value in (("--results", args.results), ("--report", args.report),
+                          ("--data", args.data)):
+        check_path_option(value, option)
     configs = _planned(args)
     device = resolve_device(args.device)
-    if args.jobs < 1 or args.threads < 1:
-        raise OptionError(f"--jobs {args.jobs} / --threads {args.threads} are not allowed; both "
-                          "must be integers >= 1")
     if args.jobs > 1 and device.type != "cpu":
         raise OptionError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
                           "--jobs 1")
-    if args.seed_batch < 1 or (args.seed_batch > 1 and args.jobs > 1):
-        raise OptionError(f"--seed-batch {args.seed_batch} is not allowed here; expected an "
-                          "integer >= 1, and --jobs 1 with a seed batch (one process trains it)")
+    if args.seed_batch > 1 and args.jobs > 1:
+        raise OptionError(f"--seed-batch {args.seed_batch} is not allowed here; use --jobs 1 with a "
+                          "seed batch (one process trains it)")
+    if args.report:  # found out now, not after hours of runs
+        check_writable_directory(args.report, "report directory")
     options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
                    force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
                    deterministic=args.deterministic, checkpoint_every=args.checkpoint_every,
@@ -155,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
+    show_warnings()
 
 
 def _execute_one(config, results_dir: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +242,9 @@ def _report(results_dir: Path, out_dir: Path) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from subnetbench import reports
 
+    for option, value in (("--results", args.results), ("--out", args.out),
+                          ("--reference", args.reference)):
+        check_path_option(value, option)
     return reports.main_from_args(args)
 
 
@@ -290,19 +326,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message comes (not the one at creation)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"subnetbench: {record.levelname.lower()}: {_one_paragraph(record.getMessage())}"
+
+
+def show_warnings() -> None:
+    """Print the library's warnings (logger ``subnetbench``: a bad file moved aside) on stderr."""
+    logger = logging.getLogger("subnetbench")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
+
+
+def _one_paragraph(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded by commands that write what produced their output
+    show_warnings()
     try:
         return args.func(args)
-    except (OptionError, methods.UnknownMethodError,
-            DataUnavailableError) as error:
-        print(f"subnetbench: error: {error}", file=sys.stderr)
+    except (OptionError, methods.UnknownMethodError, methods.RegistryError,
+            SubnetbenchError) as error:
+        print(f"subnetbench: error: {_one_paragraph(error)}", file=sys.stderr)
+        return getattr(error, "exit_code", 2)
+    except OSError as error:  # a file fault not met at a write of the suite's own
+        if isinstance(error, BrokenPipeError):  # the reader of stdout went away (| head)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        where = error.filename if error.filename is not None else "a file"
+        print(f"subnetbench: error: {_one_paragraph(describe_os_error(error, where, 'use'))}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nsubnetbench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: say so in one paragraph; the traceback on request
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        print(f"subnetbench: internal error: {type(error).__name__}: "
+              f"{_one_paragraph(error)[:500]}. This is a bug of subnetbench; run the command again "
+              f"with {DEBUG_VARIABLE}=1 for the traceback, and report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

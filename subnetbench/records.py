@@ -9,17 +9,26 @@ Reading is strict where a wrong value would change a conclusion and lenient else
 (:class:`InvalidRecord` otherwise), while a malformed optional section (curves, per-layer kept
 fractions, keep probabilities, timings, provenance) is dropped with a warning. An unfinished or
 failed record keeps whatever identifies it.
+
+Versions: this code writes format version 2, which carries ``sha256``, the SHA-256 of the canonical
+JSON of every other key (:func:`content_digest`); reading verifies it (:class:`DigestMismatch`
+otherwise). Version 1 files (written before digests existed) are still read, without that check. A
+file of a newer version is refused with :class:`NewerFormat`, never read as if it were known.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 FORMAT = "subnetbench.result"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: without the sha256 digest
+DIGEST_KEY = "sha256"
+MAX_DEPTH = 32  # nesting of a result file; the format needs 4, deeper input is refused unparsed
 STATUSES = ("completed", "running", "failed")
 VARIANT_AXES = ("data_augmentation", "signed_constant", "smart_rescale")
 IDENTITY_KEYS = ("protocol", "method", "config_hash", "dataset", "network", "family")
@@ -27,6 +36,48 @@ IDENTITY_KEYS = ("protocol", "method", "config_hash", "dataset", "network", "fam
 
 class InvalidRecord(ValueError):
     """A result file that cannot be used; the message says why."""
+
+
+class DigestMismatch(InvalidRecord):
+    """A result file whose content does not match its recorded SHA-256 (damaged or edited)."""
+
+
+class NewerFormat(InvalidRecord):
+    """A result file of a format version newer than this code knows: written by a newer
+    subnetbench, to be left alone (never overwritten) and read by that version."""
+
+
+def content_digest(data: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of every key but ``sha256``:
+    independent of how the file is indented. Non-finite numbers raise ``ValueError``."""
+    content = {key: value for key, value in data.items() if key != DIGEST_KEY}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def seal(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a decoded result file) as format version 2 with its digest recomputed: for a tool
+    that changes a result file on purpose (a migration, a test). The digest detects damage, not
+    intent."""
+    data = {key: value for key, value in data.items() if key != DIGEST_KEY}
+    data["format_version"] = FORMAT_VERSION
+    data[DIGEST_KEY] = content_digest(data)
+    return data
+
+
+def nesting_depth(value: Any) -> int:
+    """The nesting depth of decoded JSON, counted without recursion (deep input cannot overflow)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def is_number(value: Any) -> bool:
@@ -271,12 +322,15 @@ class RunRecord(Section):
     curves: Curves | None = None
     timings: Timings | None = None
     source: str | None = field(default=None, compare=False)  # the file it was read from; not written
+    # The version of the file it was read from (None for a new record); to_json writes FORMAT_VERSION.
+    format_version: int | None = field(default=None, compare=False)
 
     COMPLETED_ONLY: ClassVar[tuple[str, ...]] = ("metrics", "layer_kept_fraction",
                                                  "keep_probabilities", "curves", "timings")
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object of the file, keys in the order the engine has always written them."""
+        """The JSON object of the file, keys in the order the engine has always written them, then
+        ``sha256``, the digest of the rest."""
         data = {"format": FORMAT, "format_version": FORMAT_VERSION, "status": self.status,
                 "error": self.error, "run_id": self.run_id}
         for name in ("config_hash", "protocol", "dataset", "network", "method", "family", "seed",
@@ -290,6 +344,7 @@ class RunRecord(Section):
                 data[name] = value.to_json() if isinstance(value, Section) else value
         elif self.timings is not None:
             data["timings"] = self.timings.to_json()
+        data[DIGEST_KEY] = content_digest(data)
         return data
 
     def dumps(self) -> str:
@@ -306,20 +361,29 @@ class RunRecord(Section):
         sections. Raises :class:`InvalidRecord` for a file that cannot be used."""
         if not isinstance(data, dict):
             raise InvalidRecord(f"top level is {type(data).__name__}, expected a JSON object")
+        if nesting_depth(data) > MAX_DEPTH:
+            raise InvalidRecord(f"it is nested more than {MAX_DEPTH} levels deep; a result file "
+                                "needs 4")
         fmt = data.get("format")
         if fmt != FORMAT:
             raise InvalidRecord(f"format is {short(fmt)}, expected {FORMAT!r}")
         version = data.get("format_version")
-        if version != FORMAT_VERSION or isinstance(version, bool):
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise InvalidRecord(f"format_version is {short(version)}; this version of subnetbench "
-                                f"reads version {FORMAT_VERSION}")
+                                f"reads versions {READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}")
+        if version > FORMAT_VERSION:
+            raise NewerFormat(f"format_version is {version}, newer than the versions this subnetbench "
+                              f"reads ({READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}): the file was "
+                              "written by a newer subnetbench; upgrade subnetbench to use it")
+        if version >= 2:
+            _check_digest(data)
         status = _require(data, "status", str)
         if status not in STATUSES:
             raise InvalidRecord(f"status is {short(status)}, expected one of {', '.join(STATUSES)}")
         run_id = _require(data, "run_id", str)
         if not run_id.strip():
             raise InvalidRecord("run_id is empty")
-        record = cls(status=status, run_id=run_id)
+        record = cls(status=status, run_id=run_id, format_version=version)
         warnings: list[str] = []
         record.provenance = _section(Provenance, data.get("provenance"), "provenance", warnings)
         record.timings = Timings.from_json(data.get("timings"), warnings)
@@ -357,6 +421,22 @@ class RunRecord(Section):
         record.keep_probabilities = Histogram.from_json(data.get("keep_probabilities"), warnings)
         record.curves = Curves.from_json(data.get("curves"), warnings)
         return record, warnings
+
+
+def _check_digest(data: dict[str, Any]) -> None:
+    recorded = data.get(DIGEST_KEY)
+    if not isinstance(recorded, str):
+        raise InvalidRecord(f"key {DIGEST_KEY!r} is {short(recorded)}; format version "
+                            f"{data['format_version']} needs the SHA-256 digest of the content")
+    try:
+        actual = content_digest(data)
+    except ValueError:
+        raise InvalidRecord("it holds a non-finite number (NaN or Infinity), which strict JSON "
+                            "does not allow") from None
+    if actual != recorded:
+        raise DigestMismatch(f"its content does not match its SHA-256 digest (recorded "
+                             f"{recorded[:12]}..., content {actual[:12]}...): the file was damaged or "
+                             "edited after it was written")
 
 
 def _require(data: dict, key: str, kind: type, where: str = "") -> Any:

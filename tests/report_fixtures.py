@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from subnetbench.records import FORMAT_VERSION
+
 RECIPE_DEFAULTS = {"batch_size": 256, "epochs": 1000, "patience": 100, "schedule": "constant",
                    "init": "kaiming_normal", "augmentation": False, "normalise": None,
                    "validation_fraction": 0.1, "bias": True, "eval_batch_size": 1024}
@@ -177,7 +179,7 @@ def write_results(results_dir: str | Path) -> Path:
     (runs / "corrupt.json").write_text('{"format": "subnetbench.result", "format_version": 1, "sta',
                                        encoding="utf-8")
     future = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp", seed=0)
-    future["format_version"] = 2
+    future["format_version"] = FORMAT_VERSION + 1
     write_result(results_dir, future, "from-the-future.json")
     missing = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="dense", seed=0)
     del missing["metrics"]["final_test_acc"]

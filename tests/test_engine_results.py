@@ -13,10 +13,16 @@ from torch import nn
 from subnetbench.benchmark import results as results_module
 from subnetbench.benchmark import runner
 from subnetbench.benchmark.data import DATASET_INFO, load_raw
-from subnetbench.benchmark.results import atomic_torch_save, checkpoint_path, read_result, run_path
+from subnetbench.benchmark.results import (
+    atomic_torch_save,
+    checkpoint_path,
+    load_verified,
+    read_result,
+    run_path,
+)
 from subnetbench.benchmark.runner import execute, load_subnetwork, make_config
 from subnetbench.files import atomic_write_text
-from subnetbench.records import RunRecord
+from subnetbench.records import FORMAT_VERSION, RunRecord
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 # -- atomic writes -----------------------------------------------------------------------------------
@@ -58,7 +64,9 @@ def test_a_failure_inside_torch_save_leaves_the_old_checkpoint(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         atomic_torch_save(path, {"x": torch.arange(5)})
     assert torch.equal(torch.load(path, weights_only=True)["x"], torch.arange(3))
-    assert os.listdir(path.parent) == ["run.pt"]
+    assert sorted(os.listdir(path.parent)) == ["run.pt", "run.pt.sha256"]
+    # its digest file still names it: the old checkpoint still passes its SHA-256 check
+    assert torch.equal(load_verified(path)["x"], torch.arange(3))
 
 
 def test_read_result_rejects_other_formats(tmp_path):
@@ -98,7 +106,7 @@ def test_the_result_file_is_a_valid_record(aslp_run):
 
 def test_the_result_describes_its_run(aslp_run):
     config, directory, result = aslp_run
-    assert result["format"] == "subnetbench.result" and result["format_version"] == 1
+    assert result["format"] == "subnetbench.result" and result["format_version"] == FORMAT_VERSION
     assert result["status"] == "completed" and result["error"] is None
     assert result["run_id"] == config.run_id == f"digits-conv2.aslp.{result['config_hash']}.seed0"
     assert (result["dataset"], result["network"], result["family"]) == ("digits", "conv2",

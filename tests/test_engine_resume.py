@@ -20,6 +20,7 @@ from subnetbench.benchmark import runner, training
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.methods.base import OptionError
+from subnetbench.records import seal
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 PROTOCOL = "digits-conv2"
@@ -182,6 +183,7 @@ def test_a_stored_run_with_other_options_is_not_reused(magnitude_reference, tmp_
     path.parent.mkdir(parents=True)
     record = stored(directory, config)
     record["options"]["method"]["lr"] = 0.5  # as if a default had changed since the run
+    record = seal(record)  # a file the suite wrote so (an edit without it is a damaged file)
     path.write_text(json.dumps(record))
     CountEpochs(monkeypatch, interrupt_at=1)
     with pytest.raises(OptionError, match="other options"):

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from subnetbench.records import (
+    DIGEST_KEY,
     FORMAT,
     FORMAT_VERSION,
     VARIANT_AXES,
@@ -24,6 +25,7 @@ from subnetbench.records import (
     RescalingOverhead,
     RunRecord,
     Timings,
+    seal,
 )
 from tests.helpers import REPO
 
@@ -56,7 +58,7 @@ def fields(cls) -> set[str]:
 
 def test_the_documentation_lists_exactly_the_fields_of_the_records():
     keys = documented_keys()
-    assert keys[""] == {"format", "format_version"} | fields(RunRecord) - {"source"}
+    assert keys[""] == {"format", "format_version", DIGEST_KEY} | fields(RunRecord) - {"source"}
     sections = {"metrics": Metrics, "curves": Curves, "timings": Timings, "provenance": Provenance,
                 "keep_probabilities": Histogram, "timings.rescaling_overhead": RescalingOverhead}
     for key, cls in sections.items():
@@ -113,7 +115,7 @@ def test_the_file_keeps_the_key_order_of_earlier_versions():
         "format", "format_version", "status", "error", "run_id", "config_hash", "protocol",
         "dataset", "network", "method", "family", "seed", "variant", "options",
         "non_default_options", "provenance", "metrics", "layer_kept_fraction", "keep_probabilities",
-        "curves", "timings"]
+        "curves", "timings", "sha256"]
     assert list(record.to_json()["curves"]) == ["epoch", "round", "train_loss", "train_acc", "val_acc"]
     assert "seed_batch" not in record.to_json()["timings"]  # only seed batches record it
     running = RunRecord(status="running", run_id="r")
@@ -136,7 +138,7 @@ def valid_completed() -> dict:
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.update(format="other"), "format is 'other'"),
-    (lambda d: d.update(format_version=2), "format_version is 2"),
+    (lambda d: d.update(format_version=0), "format_version is 0"),
     (lambda d: d.update(status="done"), "status is 'done'"),
     (lambda d: d.pop("method"), "missing key 'method'"),
     (lambda d: d.update(seed="0"), "key 'seed' is str"),
@@ -147,6 +149,8 @@ def valid_completed() -> dict:
 def test_a_completed_record_that_would_mislead_is_refused(change, message):
     data = valid_completed()
     change(data)
+    if data.get("format_version") == FORMAT_VERSION:
+        data = seal(data)  # refused for the change itself, not for a stale digest
     with pytest.raises(InvalidRecord) as info:
         RunRecord.from_json(data)
     assert message in str(info.value)
@@ -157,7 +161,7 @@ def test_malformed_optional_sections_are_dropped_with_a_warning():
     data.update(curves={"val_acc": "high"}, keep_probabilities={"bin_edges": [1, 0], "counts": [1]},
                 layer_kept_fraction={"features.0": 2.0}, timings=[1, 2])
     data["metrics"]["epochs_to_best"] = -1
-    record, warnings = RunRecord.from_json(data)
+    record, warnings = RunRecord.from_json(seal(data))
     assert record.curves is None and record.keep_probabilities is None
     assert record.layer_kept_fraction is None and record.timings is None
     assert record.metrics.epochs_to_best is None
@@ -165,8 +169,8 @@ def test_malformed_optional_sections_are_dropped_with_a_warning():
 
 
 def test_an_unfinished_record_keeps_what_identifies_it():
-    record, _ = RunRecord.from_json({"format": FORMAT, "format_version": FORMAT_VERSION,
-                                     "status": "failed", "run_id": "r", "method": "aslp", "seed": 2,
-                                     "error": {"not": "text"}})
+    record, _ = RunRecord.from_json(seal({"format": FORMAT, "format_version": FORMAT_VERSION,
+                                          "status": "failed", "run_id": "r", "method": "aslp",
+                                          "seed": 2, "error": {"not": "text"}}))
     assert (record.method, record.seed, record.protocol) == ("aslp", 2, None)
     assert record.error == "{'not': 'text'}"

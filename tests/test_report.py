@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from subnetbench import reports
 from subnetbench.files import atomic_write_text
+from subnetbench.records import FORMAT_VERSION
 from subnetbench.reference_results import PUBLISHED
 from subnetbench.reports import stats
 from subnetbench.reports.claims import evaluate_claims, find_partners, observations, pair_by_seed
@@ -469,7 +470,7 @@ def test_corrupt_and_foreign_files_are_skipped_with_a_reason(tmp_path):
     for name, content in BAD_FILES.items():
         (runs / name).write_bytes(content)
     variants = {
-        "version-2.json": dict(good, format_version=2),
+        "version-3.json": dict(good, format_version=FORMAT_VERSION + 1),
         "no-metrics.json": {k: v for k, v in good.items() if k != "metrics"},
         "percent.json": dict(good, metrics=dict(good["metrics"], final_test_acc=73.2)),
         "nan.json": dict(good, metrics=dict(good["metrics"], kept_fraction=float("nan"))),
@@ -488,7 +489,8 @@ def test_corrupt_and_foreign_files_are_skipped_with_a_reason(tmp_path):
     assert "expected a JSON object" in reasons["list.json"]
     assert "format is 'something.else'" in reasons["other-format.json"]
     assert "not UTF-8" in reasons["binary.json"]
-    assert "format_version is 2" in reasons["version-2.json"]
+    assert f"format_version is {FORMAT_VERSION + 1}, newer" in reasons["version-3.json"]
+    assert "upgrade subnetbench" in reasons["version-3.json"]
     assert "missing key 'metrics'" in reasons["no-metrics.json"]
     assert "not a fraction in [0, 1]" in reasons["percent.json"]
     assert "finite number" in reasons["nan.json"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from subnetbench import reports
+from subnetbench.records import READABLE_VERSIONS
 from tests.report_fixtures import XSS_METHOD, XSS_OPTION, write_hostile, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def expected_rows(results_dir: Path) -> dict[str, set[str]]:
     for path in (results_dir / "runs").glob("*.json"):
         try:
             data = json.loads(path.read_text())
-            if data.get("status") != "completed" or data.get("format_version") != 1:
+            if data.get("status") != "completed" or data.get("format_version") not in READABLE_VERSIONS:
                 continue
             v = data["variant"]
             rows.setdefault(data["family"], set()).add(

@@ -3,11 +3,10 @@ subnetbench.benchmark.speed``; every option is checked before anything is measur
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
@@ -22,7 +21,8 @@ from subnetbench.benchmark.speed.study import (
     seed_batch_refusal,
 )
 from subnetbench.benchmark.speed.table import format_table
-from subnetbench.files import atomic_write_bytes
+from subnetbench.errors import SubnetbenchError
+from subnetbench.files import atomic_write_text, check_writable_file, finite_or_null, strict_json
 from subnetbench.methods.base import OptionError
 
 DEFAULT_METHODS = ("aslp", "supermask", "edge_popup", "dense")  # the paper's comparison
@@ -193,22 +193,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def main_from_args(args: argparse.Namespace, command: str) -> int:
-    """Measure, print the table and write the JSON (atomically) from parsed arguments."""
+    """Measure, print the table and write the JSON (atomically) from parsed arguments. The --json
+    path is checked before anything is measured; if writing it still fails afterwards, the
+    measurement is kept: written to a file in the temporary directory (or printed), and the error
+    says where (exit 2)."""
     try:
+        if args.json is not None:
+            if not args.json.strip():
+                raise OptionError("--json '' is not allowed; expected a file path")
+            check_writable_file(args.json, "--json file")
         args = _resolve(args)
         if args.threads:
             torch.set_num_threads(args.threads)
         torch.manual_seed(0)
         result = Bench(args).run()
-    except OptionError as error:
+    except (OptionError, SubnetbenchError) as error:
         print(f"subnetbench speed: error: {error}", file=sys.stderr)
         return 2
     result["table"] = format_table(result)
     result["command"] = command
     print(result["table"])
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())
-        print(f"\nwritten: {path}")
+        text = strict_json(finite_or_null(result), indent=1) + "\n"
+        try:
+            atomic_write_text(args.json, text)
+        except SubnetbenchError as error:
+            print(f"subnetbench speed: error: {error}; the measurement is kept: "
+                  f"{_keep_elsewhere(text)}", file=sys.stderr)
+            return 2
+        print(f"\nwritten: {args.json}")
     return 0
+
+
+def _keep_elsewhere(text: str) -> str:
+    """Write a measurement whose --json path failed to a new file in the temporary directory and
+    say where; print it on stdout if even that fails."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="subnetbench-speed-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return f"written to {path} instead"
+    except OSError:
+        print(text)
+        return "its JSON is printed above"

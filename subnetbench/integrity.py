@@ -1,0 +1,147 @@
+"""SHA-256 checks of the files the suite writes and later trusts, and moving bad files aside.
+
+Binary files (checkpoints, saved subnetworks: ``.pt`` files that plain ``torch.load(path,
+weights_only=True)`` still reads) get a digest file beside them, ``<name>.sha256``:
+
+    {"format": "subnetbench.digest", "format_version": 1, "file": "<name>",
+     "sha256": "<hex digest of the file's bytes>", "previous_sha256": "<hex>" or null}
+
+:func:`write_with_digest` writes the digest file first and the data file second, each atomically;
+the digest file keeps the digest of the file it replaces as ``previous_sha256``. A crash between the
+two writes leaves the previous file, intact, under a digest file that names it as previous: it is
+accepted (it is the last good state, e.g. the checkpoint one epoch earlier) and the digest file is
+repaired. Anything else that does not match (a truncated, garbled or replaced file) is refused with
+an :class:`~subnetbench.errors.IntegrityError`, as is a data file without a digest file. The digest
+detects damage, not tampering: anyone can compute a SHA-256.
+
+Result files (JSON) carry their digest inside (``subnetbench.records``). :func:`quarantine` moves a
+bad file aside as ``<name>.corrupt-<UTC timestamp>`` (its digest file with it); nothing is deleted.
+Nothing here imports torch.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from subnetbench.errors import FileFault, IntegrityError, file_fault
+from subnetbench.files import atomic_write_bytes, atomic_write_text, strict_json
+
+DIGEST_FORMAT = "subnetbench.digest"
+DIGEST_SUFFIX = ".sha256"
+QUARANTINE_MARK = ".corrupt-"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest_path(path: str | Path) -> Path:
+    """The digest file of ``path``: ``<name>.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
+def _write_digest(path: Path, sha256: str, previous: str | None) -> None:
+    record = {"format": DIGEST_FORMAT, "format_version": 1, "file": path.name, "sha256": sha256,
+              "previous_sha256": previous}
+    atomic_write_text(digest_path(path), strict_json(record, indent=1) + "\n")
+
+
+def _read_digest(path: Path) -> tuple[str, str | None]:
+    """(sha256, previous_sha256) of ``path``'s digest file; IntegrityError when it is missing or
+    malformed, FileFault when it cannot be read."""
+    sidecar = digest_path(path)
+    try:
+        text = sidecar.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IntegrityError(f"{path} has no digest file ({sidecar.name}), so its integrity cannot "
+                             "be checked (it was written by a subnetbench without digests, or the "
+                             "digest file was removed)") from None
+    except UnicodeDecodeError:
+        raise IntegrityError(f"the digest file {sidecar} of {path} is not text") from None
+    except OSError as error:
+        raise file_fault(error, sidecar, "read the digest file") from error
+    try:
+        record = json.loads(text)
+        if not isinstance(record, dict) or record.get("format") != DIGEST_FORMAT:
+            raise ValueError(f"format is not {DIGEST_FORMAT!r}")
+        sha256, previous = record["sha256"], record.get("previous_sha256")
+        if not _is_hex_digest(sha256) or not (previous is None or _is_hex_digest(previous)):
+            raise ValueError("sha256 is not a hex SHA-256 digest")
+    except (ValueError, KeyError, RecursionError) as error:
+        raise IntegrityError(f"the digest file {sidecar} of {path} is malformed ({error})") from None
+    return sha256, previous
+
+
+def _is_hex_digest(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def write_with_digest(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, its digest file first (see the module's docstring)."""
+    path = Path(path)
+    previous = None
+    if path.exists():
+        try:
+            previous = _read_digest(path)[0]
+        except IntegrityError:
+            previous = None  # the file on disk was never verified: it must not be accepted later
+    _write_digest(path, sha256_hex(data), previous)
+    atomic_write_bytes(path, data)
+    return path
+
+
+def read_verified(path: str | Path) -> bytes:
+    """The bytes of ``path`` once they match its digest file. IntegrityError when they do not (or
+    there is no digest file), FileFault when the file cannot be read."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise file_fault(error, path, "read") from error
+    expected, previous = _read_digest(path)
+    actual = sha256_hex(data)
+    if actual == expected:
+        return data
+    if actual == previous:
+        # The last write stopped between the digest file and the data file: this is the file before
+        # it, intact. Name it as the current one, so that the next write keeps it as previous.
+        _write_digest(path, actual, None)
+        return data
+    raise IntegrityError(f"{path} fails its SHA-256 check: its {len(data)} bytes hash to "
+                         f"{actual[:12]}..., its digest file {digest_path(path).name} says "
+                         f"{expected[:12]}... (the file was truncated, damaged or replaced after "
+                         "it was written)")
+
+
+def remove_with_digest(path: str | Path) -> None:
+    """Delete a file the suite no longer needs (a finished run's checkpoint) and its digest file."""
+    path = Path(path)
+    for target in (path, digest_path(path)):
+        try:
+            target.unlink(missing_ok=True)
+        except OSError as error:
+            raise file_fault(error, target, "remove") from error
+
+
+def quarantine(path: str | Path) -> Path:
+    """Move a bad file (and its digest file) aside to ``<name>.corrupt-<UTC timestamp>`` in the same
+    directory, never overwriting anything; returns the new path. Nothing is deleted."""
+    path = Path(path)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}")
+    counter = 1
+    while target.exists() or digest_path(target).exists():
+        target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}-{counter}")
+        counter += 1
+    try:
+        os.rename(path, target)
+        if digest_path(path).exists():
+            os.rename(digest_path(path), digest_path(target))
+    except OSError as error:
+        fault = file_fault(error, path, "move the bad file aside")
+        raise FileFault(f"{fault}; move it away by hand and run the command again") from error
+    return target

@@ -1,0 +1,206 @@
+"""Fault injection into ``subnetbench report`` and ``subnetbench speed``, and the CSV exports.
+
+- the report: output paths that are files, under files or not writable; a missing or unreadable
+  ``--reference``; damaged, sealed-but-wrong, newer-format and deeply nested result files (listed
+  as skipped, never fatal); spreadsheet formulas in result strings (CSV cells neutralised, numbers
+  kept as numbers, LaTeX and HTML still escaped);
+- the speed study: a ``--json`` path that cannot be written is refused before anything is measured;
+  when the write still fails afterwards, the measurement is kept and the error says where.
+"""
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import json
+
+import pytest
+
+from subnetbench import cli, reports
+from subnetbench.benchmark.speed import cli as speed_cli
+from subnetbench.errors import FileFault
+from subnetbench.files import finite_or_null
+from subnetbench.records import FORMAT_VERSION, seal
+from subnetbench.reports.output import csv_cell, csv_text
+from tests.fault_injection import FAULTS, assert_one_paragraph_error, failing_writes
+from tests.report_fixtures import make_result, write_result
+
+SPEED = ["speed", "--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
+         "--methods", "dense", "--variants", "none", "--seed-batches", "none", "--batch-size", "4",
+         "--batches", "1", "--repeats", "1", "--eval-images", "4", "--reference-workers", "0",
+         "--silent"]
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A results directory with one good result (format version 1, as the fixtures write)."""
+    write_result(tmp_path / "res", make_result(protocol="digits-conv2", dataset="digits",
+                                               network="conv2", method="aslp", seed=0))
+    return tmp_path / "res"
+
+
+def report(argv: list[str], capsys) -> tuple[int, str]:
+    code = cli.main(["report", *argv])
+    return code, capsys.readouterr().err
+
+
+# -- output paths and the reference file ------------------------------------------------------------
+
+@pytest.mark.parametrize("out, named", [("file", "file"), ("file/inner", "file")])
+def test_a_report_directory_that_is_or_is_under_a_file_is_one_paragraph(results, tmp_path, capsys,
+                                                                        out, named):
+    (tmp_path / "file").write_text("x")
+    code, err = report(["--results", str(results), "--out", str(tmp_path / out)], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, tmp_path / named, "is a file", prefix="subnetbench report")
+
+
+@pytest.mark.parametrize("code, words", [(errno.EACCES, "permission denied"), (errno.ENOSPC, "disk is full")])
+def test_an_unwritable_report_directory_is_one_paragraph(results, tmp_path, capsys, monkeypatch,
+                                                         code, words):
+    failing_writes(monkeypatch, code, lambda d: d.name in ("out", "tables", "figures"))
+    status, err = report(["--results", str(results), "--out", str(tmp_path / "out")], capsys)
+    assert status == 2
+    assert_one_paragraph_error(err, tmp_path / "out", words, prefix="subnetbench report")
+
+
+@pytest.mark.parametrize("content, words", [(None, "not found"), (b"{not json", "unreadable"),
+                                            (b'{"format": "other"}', "unreadable")])
+def test_an_unusable_reference_file_is_an_error_not_a_silent_omission(results, tmp_path, capsys,
+                                                                      content, words):
+    reference = tmp_path / "published.json"
+    if content is not None:
+        reference.write_bytes(content)
+    code, err = report(["--results", str(results), "--out", str(tmp_path / "out"), "--reference",
+                        str(reference)], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, reference, words, "--reference", prefix="subnetbench report")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_results_path_that_is_a_file_is_one_paragraph(tmp_path, capsys):
+    (tmp_path / "res").write_text("x")
+    code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, tmp_path / "res", prefix="subnetbench report")
+
+
+# -- bad result files are listed, never fatal --------------------------------------------------------
+
+def test_damaged_newer_and_deep_result_files_are_skipped_with_reasons(tmp_path, capsys):
+    good = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp", seed=0)
+    sealed = seal(json.loads(json.dumps(good)))
+    runs = tmp_path / "res" / "runs"
+    write_result(tmp_path / "res", sealed, "sealed.json")
+    text = (runs / "sealed.json").read_bytes()
+    files = {f"{kind}.json": FAULTS[kind](text, 0.43) for kind in FAULTS}
+    files["edited.json"] = text.replace(b'"seed": 0', b'"seed": 7')
+    files["newer.json"] = json.dumps(dict(sealed, format_version=FORMAT_VERSION + 1)).encode()
+    files["deep.json"] = json.dumps(dict(good, options={"x": json.loads('{"a":' * 40 + "1" + "}" * 40)}),
+                                    ).encode()
+    files["metrics-list.json"] = json.dumps(seal(dict(good, metrics=[0.9]))).encode()
+    for name, content in files.items():
+        (runs / name).write_bytes(content)
+    code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and "Traceback" not in err
+    skipped = reports.build_report.__globals__["load_results"](tmp_path / "res").skipped
+    reasons = {s.file: s.reason for s in skipped}
+    assert set(files) - {"appended.json"} <= set(reasons)  # bytes after the end: invalid JSON too
+    assert "does not match its SHA-256" in reasons["edited.json"]
+    assert "newer" in reasons["newer.json"] and "upgrade subnetbench" in reasons["newer.json"]
+    assert "nested more than 32 levels" in reasons["deep.json"]
+    assert "expected dict" in reasons["metrics-list.json"]
+
+
+# -- CSV: formulas neutralised, numbers kept, LaTeX and HTML escaped ----------------------------------
+
+@pytest.mark.parametrize("cell, written", [
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+    ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+    ("-2+3+cmd", "'-2+3+cmd"),
+    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1+1", "'\t=1+1"),
+    ("\r=1+1", "'\r=1+1"),
+    ("-1.25", "-1.25"),        # a difference the report formats: stays a number
+    ("+0.5", "+0.5"),
+    ("-3e-05", "-3e-05"),
+    ("aslp", "aslp"),
+    (-1.25, -1.25),
+    (None, ""),
+])
+def test_csv_cells_are_neutralised_against_formulas(cell, written):
+    assert csv_cell(cell) == written
+
+
+def test_hostile_result_strings_reach_the_csv_files_neutralised(tmp_path, capsys):
+    hostile = "=cmd|' /C calc'!A0"
+    for seed in (0, 1):
+        result = make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                             method="@SUM(A1)", seed=seed, final_acc=0.9 + 0.01 * seed)
+        result["run_id"] = f"+run{seed}"
+        result["config_hash"] = hostile
+        write_result(tmp_path / "res", result, f"r{seed}.json")
+    failed = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="dense",
+                         seed=0, status="failed", error="-1+1 went wrong")
+    write_result(tmp_path / "res", failed, "failed.json")
+    code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    for table in (tmp_path / "out" / "tables").glob("*.csv"):
+        for row in csv.reader(io.StringIO(table.read_text())):
+            for cell in row:
+                assert not cell.startswith(("=", "+", "@", "\t", "\r")), (table.name, cell)
+                assert not cell.startswith("-") or cell.replace(".", "", 1).lstrip("-").isdigit(), cell
+    runs = (tmp_path / "out" / "tables" / "runs.csv").read_text()
+    assert "'+run0" in runs and "'-1+1 went wrong" in runs and "'@SUM(A1)" in runs
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "=cmd|&#39; /C calc&#39;!A0" in html  # still HTML-escaped (LaTeX: tests/test_report.py)
+
+
+def test_csv_text_keeps_numbers_numeric():
+    text = csv_text(["difference"], [["-1.25"], [-0.5], ["=1+1"]])
+    assert text.splitlines() == ["difference", "-1.25", "-0.5", "'=1+1"]
+
+
+# -- the speed study -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["file/x.json", "dir", ""])
+def test_a_speed_json_path_that_cannot_be_written_is_refused_before_measuring(tmp_path, capsys,
+                                                                             monkeypatch, target):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+
+    def no_measurement(*args, **kwargs):
+        raise AssertionError("measured although the --json path was bad")
+
+    monkeypatch.setattr(speed_cli.Bench, "run", no_measurement)
+    path = str(tmp_path / target) if target else ""
+    code = cli.main([*SPEED, "--json", path])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert_one_paragraph_error(err, "--json", prefix="subnetbench speed")
+
+
+def test_a_speed_json_write_that_fails_after_measuring_keeps_the_measurement(tmp_path, capsys,
+                                                                           monkeypatch):
+    target = tmp_path / "speed.json"
+
+    def disk_full(path, text):
+        raise FileFault(f"cannot write {path}: No space left on device (errno 28); the disk is full")
+
+    monkeypatch.setattr(speed_cli, "atomic_write_text", disk_full)
+    monkeypatch.setattr(speed_cli.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    code = cli.main([*SPEED, "--json", str(target)])
+    captured = capsys.readouterr()
+    assert code == 2
+    line = assert_one_paragraph_error(captured.err, target, "the measurement is kept",
+                                      prefix="subnetbench speed")
+    (kept,) = (tmp_path / "tmp").glob("subnetbench-speed-*.json")
+    assert str(kept) in line
+    data = json.loads(kept.read_text(), parse_constant=lambda token: pytest.fail(token))
+    assert data["rows"] and data["table"] in captured.out  # the table was printed too
+
+
+def test_speed_json_replaces_non_finite_figures_with_null():
+    assert finite_or_null({"a": [1.0, float("inf")], "b": float("nan"), "c": "x"}) == {
+        "a": [1.0, None], "b": None, "c": "x"}
