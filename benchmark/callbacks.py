@@ -1,9 +1,9 @@
-"""Callbacks of the training loop: checkpoints and the progress line."""
+"""Callbacks of the training loop: checkpoints and progress events."""
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from subnetbench.benchmark.results import atomic_torch_save
 from subnetbench.benchmark.training import Callback, Trainer
@@ -26,26 +26,29 @@ class Checkpoint(Callback):
             atomic_torch_save(self.path, {**owner, **trainer.state_dict()})
 
 
-class Progress(Callback):
-    """One self-updating line per run on a terminal; silent when the output is not a terminal."""
+ProgressSink = Callable[[dict[str, Any]], None]
+"""Receives a run's progress events, plain dicts (they cross process boundaries): ``start``
+(run_id, label, epochs: the most it can train), ``epoch`` (run_id, epoch, epochs, val_acc,
+best_val_acc), ``stage`` (run_id, text: what the run does between epochs) and ``trained``."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+
+class Progress(Callback):
+    """Sends the training loop's progress to a sink (the command line's live display)."""
+
+    def __init__(self, run_id: str, label: str, sink: ProgressSink) -> None:
+        self.run_id, self.label, self.sink = run_id, label, sink
+
+    def _epochs(self, trainer: Trainer) -> int:
+        return trainer.recipe.epochs * trainer.method.rounds
+
+    def on_run_start(self, trainer: Trainer) -> None:
+        self.sink({"kind": "start", "run_id": self.run_id, "label": self.label,
+                   "epochs": self._epochs(trainer), "epoch": len(trainer.state.history)})
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        s = trainer.state
-        rounds = trainer.method.rounds
-        round_text = f" round {record['round'] + 1}/{rounds}" if rounds > 1 else ""
-        self.stream.write(f"\r{self.label}{round_text} epoch {record['epoch']} "
-                          f"loss {record['train_loss']:.3f} val {record['val_acc']:.3f} "
-                          f"best {max(s.best_val_acc, 0):.3f}\x1b[K")
-        self.stream.flush()
+        self.sink({"kind": "epoch", "run_id": self.run_id, "epoch": record["epoch"],
+                   "epochs": self._epochs(trainer), "val_acc": record["val_acc"],
+                   "best_val_acc": max(trainer.state.best_val_acc, 0.0)})
 
     def on_run_end(self, trainer: Trainer) -> None:
-        if self.enabled:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        self.sink({"kind": "trained", "run_id": self.run_id})

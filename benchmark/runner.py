@@ -48,7 +48,7 @@ import torch
 
 from subnetbench import methods
 from subnetbench.benchmark import protocols
-from subnetbench.benchmark.callbacks import Checkpoint, Progress
+from subnetbench.benchmark.callbacks import Checkpoint, Progress, ProgressSink
 from subnetbench.benchmark.config import RunConfig, make_config
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split, load_raw
 from subnetbench.benchmark.data import load as load_data
@@ -172,7 +172,7 @@ def execute(config: RunConfig, results_dir: str | Path, **options: Any) -> dict[
 
 def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  device: str | None = None, data_dir: str | Path | None = None,
-                 download: bool = True, force: bool = False, progress: bool | None = None,
+                 download: bool = True, force: bool = False, progress: ProgressSink | None = None,
                  deterministic: bool = False, checkpoint_every: int = 1,
                  save_subnetwork: bool = False, seed_batch_mode: str = "auto") -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
@@ -180,8 +180,10 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     finished before marked ``"skipped": True``.
 
     ``save_subnetwork`` also writes each extracted network's state dict to
-    ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`).
+    ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the
+    runs' progress events (benchmark.callbacks.ProgressSink); a false value sends none.
     """
+    sink: ProgressSink = progress or (lambda event: None)
     configs = list(configs)
     if len(configs) > 1:
         check_batchable(configs)
@@ -228,7 +230,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                 ckpt = checkpoint_path(results_dir, config.run_id)
                 return Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
                                callbacks=[Checkpoint(ckpt, checkpoint_every, config.run_id),
-                                          Progress(label, enabled=progress)], name=config.run_id)
+                                          Progress(config.run_id, label, sink)], name=config.run_id)
 
             trainers[i] = resume(new_trainer, checkpoint_path(results_dir, config.run_id),
                                  config.run_id, torch_device)
@@ -240,7 +242,10 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
             i = index_of[id(trainer)]
             config = configs[i]
             record = records[i]
+            sink({"kind": "stage", "run_id": config.run_id, "text": "testing and extracting"})
             extracted = evaluate_run(config, record, trainer, started, resumed[i])
+            if config.declared.rescaling is not None:
+                sink({"kind": "stage", "run_id": config.run_id, "text": "timing its rescaling"})
             record.timings.rescaling_overhead = rescaling_overhead(config, trainer.data, torch_device)
             if batched:
                 record.timings.seed_batch, record.timings.seed_batch_mode = len(pending), mode

@@ -42,7 +42,8 @@ def main_from_args(args: argparse.Namespace) -> int:
     missing or unreadable), with one paragraph on stderr."""
     try:
         path = build_report(args.results, args.out, title=getattr(args, "title", None),
-                            reference=getattr(args, "reference", None))
+                            reference=getattr(args, "reference", None),
+                            log=lambda line: print(line, file=sys.stderr, flush=True))
     except (SubnetbenchError, OSError) as error:
         print(f"subnetbench report: error: {error}", file=sys.stderr)
         return 2

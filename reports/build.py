@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +87,15 @@ def environment() -> jinja2.Environment:
 
 
 def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None = None,
-                 reference: str | Path | None = None) -> Path:
+                 reference: str | Path | None = None, log: Callable[[str], None] | None = None) -> Path:
     """Write the HTML report, its figures (PNG, SVG) and tables (CSV, LaTeX) to ``out_dir``.
 
     ``results_dir`` is the engine's results directory (result files under ``runs/``). ``reference``
     is the published-values file (default: the repository's ``reference_results/published.json``).
     Returns the path of the HTML file. Bad result files never raise: they are listed in the report.
+    ``log`` receives a line at each step (the command line prints them: drawing takes a while).
     """
+    say = log or (lambda line: None)
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     results: ResultSet = load_results(results_dir)
     ref = load_reference(reference)
@@ -104,13 +107,16 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
     check_writable_directory(out_dir, "report directory")
 
     configs = group_configs(results.completed)
+    say(f"report: {len(results.completed)} completed runs of {results_dir} in {len(configs)} "
+        "configurations; tables, claims (bootstrap intervals)")
     inconsistent = [(c, c.inconsistent_options) for c in configs if c.inconsistent_options]
     tables = build_tables(configs, ref)
     claims = evaluate_claims(configs)
-    figures = render_figures(configs, out_dir)
+    figures = render_figures(configs, out_dir, say)
     holes, seed_universe = find_holes(results)
     all_runs = sorted(results.completed, key=lambda r: r.run_id) + \
         sorted(results.failed + results.running, key=lambda r: r.run_id)
+    say("report: CSV and LaTeX tables")
     exports = write_tables(out_dir, tables, claims, all_runs)
 
     shared, varying = split_provenance(results.completed)

@@ -386,12 +386,16 @@ def epochs_to_best(configs: list[Config]) -> FigureSpec:
 FIGURES = (accuracy_vs_kept, validation_curves, layer_kept, keep_probabilities, epochs_to_best)
 
 
-def render_figures(configs: list[Config], out_dir: Path) -> list[RenderedFigure]:
-    """Draw every figure, write PNG and SVG under ``out_dir/figures``, return them for the HTML."""
+def render_figures(configs: list[Config], out_dir: Path,
+                   log: Callable[[str], None] | None = None) -> list[RenderedFigure]:
+    """Draw every figure, write PNG and SVG under ``out_dir/figures``, return them for the HTML;
+    ``log`` gets a line per figure."""
     fig_dir = out_dir / "figures"
     out = []
     for number, make in enumerate(FIGURES, start=1):
         spec = make(configs)
+        if log is not None:
+            log(f"report: figure {number}/{len(FIGURES)}, {spec.title.lower()}")
         rendered = RenderedFigure(spec.name, spec.title, spec.caption, number, note=spec.note)
         png_path, svg_path = fig_dir / f"{spec.name}.png", fig_dir / f"{spec.name}.svg"
         if spec.draw is None:

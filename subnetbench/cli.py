@@ -23,9 +23,10 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from subnetbench.benchmark.runner import (
 from subnetbench.errors import SubnetbenchError, describe_os_error
 from subnetbench.files import check_writable_directory
 from subnetbench.methods.base import OptionError
+from subnetbench.progress import RunProgress
 
 DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
 
@@ -162,22 +164,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report:  # found out now, not after hours of runs
         check_writable_directory(args.report, "report directory")
     options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
-                   force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
-                   deterministic=args.deterministic, checkpoint_every=args.checkpoint_every,
-                   save_subnetwork=not args.no_save_subnetwork)
-    if args.seed_batch > 1:
-        runs = _execute_seed_batches(configs, args.results, options, args.seed_batch,
-                                     args.seed_batch_mode, args.threads)
-    else:
-        runs = _execute_all(configs, args.results, options, args.jobs, args.threads)
+                   force=args.force, deterministic=args.deterministic,
+                   checkpoint_every=args.checkpoint_every, save_subnetwork=not args.no_save_subnetwork)
     results = []
-    for index, (config, result) in enumerate(runs, 1):
-        state = "skipped (done)" if result.get("skipped") else "done"
-        metrics = result["metrics"]
-        print(f"[{index}/{len(configs)}] {config.run_id}: {state}, extracted test acc "
-              f"{100 * metrics['final_test_acc']:.2f}%, kept {100 * metrics['kept_fraction']:.1f}%",
-              flush=True)
-        results.append(result)
+    with RunProgress(len(configs), enabled=not args.no_progress) as display:
+        if args.seed_batch > 1:
+            runs = _execute_seed_batches(configs, args.results, options, args.seed_batch,
+                                         args.seed_batch_mode, args.threads, display)
+        else:
+            runs = _execute_all(configs, args.results, options, args.jobs, args.threads, display)
+        for config, result in runs:
+            state = "skipped (done)" if result.get("skipped") else "done"
+            metrics = result["metrics"]
+            display.finished(config.run_id,
+                             f"[{len(results) + 1}/{len(configs)}] {config.run_id}: {state}, extracted "
+                             f"test acc {100 * metrics['final_test_acc']:.2f}%, kept "
+                             f"{100 * metrics['kept_fraction']:.1f}%")
+            results.append(result)
     print()
     print(summarise(results))
     if args.report:
@@ -185,35 +188,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _init_worker(threads: int) -> None:
+_worker_events = None  # in a worker process: the queue its runs' progress events go to
+
+
+def _init_worker(threads: int, events=None) -> None:
+    global _worker_events
     torch.set_num_threads(threads)
     show_warnings()
+    _worker_events = events
 
 
 def _execute_one(config, results_dir: str, options: dict[str, Any]) -> dict[str, Any]:
-    return execute(config, results_dir, **options)
+    sink = _worker_events.put if _worker_events is not None else None
+    return execute(config, results_dir, progress=sink, **options)
 
 
 def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs: int,
-                 threads: int) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """Each run, in order. On a CPU every run uses ``threads`` torch threads (so its numbers do not
-    depend on ``jobs``); ``jobs`` > 1 runs that many at once in worker processes."""
+                 threads: int, display: RunProgress) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Each run, as it finishes. On a CPU every run uses ``threads`` torch threads (so its numbers
+    do not depend on ``jobs``); ``jobs`` > 1 runs that many at once in worker processes, whose
+    progress events come back through a queue to ``display``."""
     if options["device"] == "cpu":
         torch.set_num_threads(threads)
     if jobs == 1:
         for config in configs:
-            yield config, _execute_one(config, results_dir, options)
+            yield config, execute(config, results_dir, progress=display, **options)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    events = context.Queue()
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
-        futures = [pool.submit(_execute_one, config, results_dir, options) for config in configs]
-        for config, future in zip(configs, futures):
-            yield config, future.result()
+                             initargs=(threads, events)) as pool:
+        pending = {pool.submit(_execute_one, config, results_dir, options): config
+                   for config in configs}
+        while pending:
+            done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            _drain(events, display)
+            for future in done:
+                yield pending.pop(future), future.result()
+        _drain(events, display)
+
+
+def _drain(events, display: RunProgress) -> None:
+    while True:
+        try:
+            display(events.get_nowait())
+        except queue.Empty:
+            return
 
 
 def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, Any], size: int,
-                          mode: str, threads: int) -> Iterator[tuple[Any, dict[str, Any]]]:
+                          mode: str, threads: int,
+                          display: RunProgress) -> Iterator[tuple[Any, dict[str, Any]]]:
     """--seed-batch: up to ``size`` seeds of one configuration trained together in this process
     (benchmark/runner.py), in the planned order. Every batch is validated (the method can be
     seed-batched, options) before the first one runs."""
@@ -228,13 +253,18 @@ def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, An
     if options["device"] == "cpu":
         torch.set_num_threads(threads)
     for batch in batches:
-        yield from zip(batch, execute_runs(batch, results_dir, seed_batch_mode=mode, **options))
+        yield from zip(batch, execute_runs(batch, results_dir, seed_batch_mode=mode, progress=display,
+                                           **options))
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _report(results_dir: Path, out_dir: Path) -> int:
     from subnetbench import reports
 
-    html = reports.build_report(results_dir, out_dir)
+    html = reports.build_report(results_dir, out_dir, log=_say)
     print(f"report: {html}")
     return 0
 

@@ -18,7 +18,7 @@ def wheel_install(tmp_path_factory):
     pytest.importorskip("setuptools")
     source, target = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("site")
     # Built from a copy: setuptools writes build/ and *.egg-info/ beside the sources.
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO / name, source / name)
     for folder in ("subnetbench", "methods", "benchmark", "reports", "reference_results"):
         shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
