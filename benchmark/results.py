@@ -118,6 +118,17 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+def _cpu_model() -> str | None:
+    """The processor's model name (Linux), which decides the float arithmetic of a CPU run."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return None
+
+
 def provenance(device: torch.device) -> Provenance:
     versions = {}
     for package in ("torch", "torchvision", "numpy", "scikit-learn"):
@@ -132,7 +143,7 @@ def provenance(device: torch.device) -> Provenance:
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-                   else platform.processor() or "cpu")
+                   else _cpu_model() or platform.processor() or "cpu")
     return Provenance(
         subnetbench_version=own,
         git_commit=commit,
