@@ -135,6 +135,32 @@ def test_tables_have_the_expected_rows(page):
     assert claims == ["1", "2", "3", "4", "5"]
 
 
+def test_the_reproduction_is_visible_at_the_top_and_long_provenance_is_collapsed(page):
+    """What a researcher sees without scrolling through provenance: every published value with its
+    status (the fixture reproduces some, not others), the commands of those not run; the runs and
+    configurations tables are folded away, the provenance every run shares is said once."""
+    driver, _ = page
+    rows = driver.execute_script("""
+        return Array.from(document.querySelectorAll('#published-values tbody tr'),
+                          tr => ({status: tr.dataset.status, shown: tr.getClientRects().length > 0,
+                                  command: tr.querySelector('pre.command') !== null}));""")
+    assert len(rows) == 33 and all(row["shown"] for row in rows)
+    statuses = {row["status"] for row in rows}
+    assert {"reproduced", "not run here"} <= statuses
+    assert all(row["command"] == (row["status"] == "not run here") for row in rows)
+    order = driver.execute_script(
+        "return Array.from(document.querySelectorAll('section'), s => s.id)")
+    assert order.index("reproduction") < order.index("results") < order.index("claims")
+    folded = driver.execute_script(
+        "return ['runs-used', 'configs'].map(id => !document.getElementById(id).closest('details').open)")
+    inconsistent = driver.execute_script("return document.getElementById('inconsistent') !== null")
+    assert folded == [True, not inconsistent]  # the configurations open only to show a warning
+    assert driver.execute_script("return document.getElementById('shared-provenance') !== null")
+    detectable = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.comparisons th'), th => th.textContent)")
+    assert "Detectable" in detectable and "Seeds to decide" in detectable
+
+
 def test_every_image_loaded(page):
     driver, _ = page
     images = driver.execute_script("""
