@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from subnetbench import methods
+from subnetbench import methods, scaleout
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
@@ -172,14 +172,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         runs = _execute_all(configs, args.results, options, args.jobs, args.threads)
     results = []
     for index, (config, result) in enumerate(runs, 1):
-        state = "skipped (done)" if result.get("skipped") else "done"
-        metrics = result["metrics"]
-        print(f"[{index}/{len(configs)}] {config.run_id}: {state}, extracted test acc "
-              f"{100 * metrics['final_test_acc']:.2f}%, kept {100 * metrics['kept_fraction']:.1f}%",
-              flush=True)
+        print(f"[{index}/{len(configs)}] {config.run_id}: {scaleout.outcome_text(result)}", flush=True)
         results.append(result)
     print()
     print(summarise(results))
+    note = scaleout.closing_note(results, args.results)
+    if note:
+        print(note)
     if args.report:
         return _report(Path(args.results), Path(args.report))
     return 0
