@@ -4,6 +4,7 @@
     subnetbench run PROTOCOL [PROTOCOL ...] --method NAME [--method NAME ...] --seeds 0,1,2
                     --results DIR [--set KEY=VALUE ...] [--report DIR]
     subnetbench run --grid digits --seeds 0,1,2 --results DIR --report DIR
+    subnetbench status DIR [--json]
     subnetbench report --results DIR --out DIR
 
 Every option of every run is validated before the first run starts; errors are one paragraph.
@@ -31,7 +32,7 @@ from typing import Any
 
 import torch
 
-from subnetbench import methods, scaleout
+from subnetbench import methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
@@ -165,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                    force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
                    deterministic=args.deterministic, checkpoint_every=args.checkpoint_every,
                    save_subnetwork=not args.no_save_subnetwork)
+    scaleout.record_plan(args, configs)
     if args.seed_batch > 1:
         runs = _execute_seed_batches(configs, args.results, options, args.seed_batch,
                                      args.seed_batch_mode, args.threads)
@@ -305,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "seed's own forward, the arithmetic of separate runs; auto (default): "
                        "grouped on CUDA, loop on a CPU")
     p_run.set_defaults(func=cmd_run)
+
+    p_status = sub.add_parser("status", help="what is done, running, failed and missing in a "
+                              "results directory", description=status.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_arguments(p_status)
+    p_status.set_defaults(func=status.cmd_status)
 
     p_report = sub.add_parser("report", help="HTML report of a results directory")
     from subnetbench import reports

@@ -1,11 +1,24 @@
-"""What ``subnetbench run`` prints of each run, whatever ran it: a run that another process is training
-(it holds the run's lock, :mod:`subnetbench.locks`) is left to it and shown as running elsewhere.
+"""What ``subnetbench run`` records of its plan for ``subnetbench status``, and what it prints of
+each run, whatever ran it: a run that another process is training (it holds the run's lock,
+:mod:`subnetbench.locks`) is left to it and shown as running elsewhere.
 """
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
 
-from subnetbench import locks
+from subnetbench import locks, plans
+
+
+def record_plan(args: argparse.Namespace, configs: list) -> None:
+    """Check the results directory's folders (nothing is written before) and record what this
+    command plans, for ``subnetbench status``."""
+    from subnetbench.benchmark.results import prepare_results_dir
+
+    prepare_results_dir(Path(args.results), not args.no_save_subnetwork)
+    command = plans.new_command(["subnetbench", *args.argv], "inline")
+    plans.record(args.results, [config.run_id for config in configs], command)
 
 
 def outcome_text(result: dict[str, Any]) -> str:
@@ -30,5 +43,6 @@ def closing_note(results: list[dict[str, Any]], results_dir: str) -> str | None:
     elsewhere = sum("running_elsewhere" in r for r in results)
     if not elsewhere:
         return None
-    return (f"{elsewhere} run(s) are being trained by another process and were left to it; this "
-            f"command run again later (with --results {results_dir}) reports their results")
+    return (f"{elsewhere} run(s) are being trained by another process and were left to it; "
+            f"subnetbench status {results_dir} shows them, and this command run again later "
+            "reports their results")
