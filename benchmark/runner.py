@@ -99,7 +99,7 @@ from subnetbench.records import (
 
 __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute", "execute_runs",
            "load_subnetwork", "make_config", "resolve_device", "run_identity", "running_elsewhere",
-           "stored_result", "subnetwork_path", "summarise"]
+           "seed_batches", "stored_result", "subnetwork_path", "summarise"]
 
 KEEP_PROBABILITY_BINS = 20
 OVERHEAD_EPOCHS = 3  # timed epochs of each configuration for the rescaling overhead (claim 4)
@@ -145,6 +145,23 @@ def check_batchable(configs: Sequence[RunConfig]) -> None:
     if first.recipe.compile:
         raise OptionError("--seed-batch does not support compile=true (each seed's masks are sampled "
                           "outside a compiled graph); drop one of the two")
+
+
+def seed_batches(configs: Sequence[RunConfig], size: int) -> list[list[RunConfig]]:
+    """``configs`` as seed batches of up to ``size`` seeds of one configuration each, in the planned
+    order (``size`` 1: one run each, in the order of ``configs``). With ``size`` > 1 every batch is
+    checked (:func:`check_batchable`: a method that cannot be seed-batched is refused, even alone)."""
+    if size == 1:
+        return [[config] for config in configs]
+    by_configuration: dict[tuple[str, str, str], list[RunConfig]] = {}
+    for config in configs:
+        key = (config.protocol, config.method, config.config_hash)
+        by_configuration.setdefault(key, []).append(config)
+    batches = [runs[i:i + size] for runs in by_configuration.values()
+               for i in range(0, len(runs), size)]
+    for batch in batches:
+        check_batchable(batch)
+    return batches
 
 
 def base_record(config: RunConfig, device: torch.device) -> RunRecord:

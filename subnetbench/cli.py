@@ -4,6 +4,7 @@
     subnetbench run PROTOCOL [PROTOCOL ...] --method NAME [--method NAME ...] --seeds 0,1,2
                     --results DIR [--set KEY=VALUE ...] [--report DIR]
     subnetbench run --grid digits --seeds 0,1,2 --results DIR --report DIR
+    subnetbench run ... [--jobs N | --devices 0,1,2,3]
     subnetbench status DIR [--json]
     subnetbench report --results DIR --out DIR
 
@@ -32,16 +33,15 @@ from typing import Any
 
 import torch
 
-from subnetbench import methods, scaleout, status
+from subnetbench import devices, methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.benchmark.runner import (
-    check_batchable,
     execute,
     execute_runs,
     make_config,
-    resolve_device,
+    seed_batches,
     summarise,
 )
 from subnetbench.errors import SubnetbenchError, describe_os_error
@@ -153,8 +153,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                           ("--data", args.data)):
         check_path_option(value, option)
     configs = _planned(args)
-    device = resolve_device(args.device)
-    if args.jobs > 1 and device.type != "cpu":
+    launch = scaleout.resolve_launch(args)
+    device = launch.device
+    if args.jobs > 1 and device != "cpu":
         raise OptionError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
                           "--jobs 1")
     if args.seed_batch > 1 and args.jobs > 1:
@@ -162,14 +163,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "seed batch (one process trains it)")
     if args.report:  # found out now, not after hours of runs
         check_writable_directory(args.report, "report directory")
-    options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
-                   force=args.force, progress=False if args.no_progress or args.jobs > 1 else None,
+    quiet = args.no_progress or args.jobs > 1 or launch.slots is not None
+    options = dict(device=device, data_dir=args.data, download=not args.no_download,
+                   force=args.force, progress=False if quiet else None,
                    deterministic=args.deterministic, checkpoint_every=args.checkpoint_every,
                    save_subnetwork=not args.no_save_subnetwork)
-    scaleout.record_plan(args, configs)
-    if args.seed_batch > 1:
-        runs = _execute_seed_batches(configs, args.results, options, args.seed_batch,
-                                     args.seed_batch_mode, args.threads)
+    units = seed_batches(configs, args.seed_batch)  # every batch checked before anything is written
+    options = scaleout.prepare(args, configs, launch, options)
+    if launch.slots is not None:
+        runs = devices.execute_on_devices(units, args.results, options, launch.slots, args.threads,
+                                          args.seed_batch_mode)
+    elif args.seed_batch > 1:
+        runs = _execute_seed_batches(units, args.results, options, args.seed_batch_mode,
+                                     args.threads)
     else:
         runs = _execute_all(configs, args.results, options, args.jobs, args.threads)
     results = []
@@ -213,19 +219,11 @@ def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs:
             yield config, future.result()
 
 
-def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, Any], size: int,
+def _execute_seed_batches(batches: list[list], results_dir: str, options: dict[str, Any],
                           mode: str, threads: int) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """--seed-batch: up to ``size`` seeds of one configuration trained together in this process
-    (benchmark/runner.py), in the planned order. Every batch is validated (the method can be
-    seed-batched, options) before the first one runs."""
-    by_configuration: dict[tuple[str, str, str], list] = {}
-    for config in configs:
-        key = (config.protocol, config.method, config.config_hash)
-        by_configuration.setdefault(key, []).append(config)
-    batches = [runs[i:i + size] for runs in by_configuration.values()
-               for i in range(0, len(runs), size)]
-    for batch in batches:
-        check_batchable(batch)
+    """--seed-batch: each batch (up to K seeds of one configuration, from
+    :func:`~subnetbench.benchmark.runner.seed_batches`, which checked them all) trained together in
+    this process (benchmark/runner.py), in the planned order."""
     if options["device"] == "cpu":
         torch.set_num_threads(threads)
     for batch in batches:
@@ -306,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grouped: one grouped convolution for all seeds (for GPUs); loop: each "
                        "seed's own forward, the arithmetic of separate runs; auto (default): "
                        "grouped on CUDA, loop on a CPU")
+    scaleout.add_arguments(p_run)
     p_run.set_defaults(func=cmd_run)
 
     p_status = sub.add_parser("status", help="what is done, running, failed and missing in a "
