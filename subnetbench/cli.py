@@ -4,7 +4,7 @@
     subnetbench run PROTOCOL [PROTOCOL ...] --method NAME [--method NAME ...] --seeds 0,1,2
                     --results DIR [--set KEY=VALUE ...] [--report DIR]
     subnetbench run --grid digits --seeds 0,1,2 --results DIR --report DIR
-    subnetbench run ... [--jobs N | --devices 0,1,2,3]
+    subnetbench run ... [--jobs N | --devices 0,1,2,3 | --executor slurm --slurm-time 12:00:00 ...]
     subnetbench status DIR [--json]
     subnetbench report --results DIR --out DIR
 
@@ -169,8 +169,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                    deterministic=args.deterministic, checkpoint_every=args.checkpoint_every,
                    save_subnetwork=not args.no_save_subnetwork)
     units = seed_batches(configs, args.seed_batch)  # every batch checked before anything is written
-    options = scaleout.prepare(args, configs, launch, options)
-    if launch.slots is not None:
+    options, command = scaleout.prepare(args, configs, launch, options)
+    code = 0
+    if launch.executor != "inline":
+        runs, code = scaleout.run_on_cluster(args, configs, units, options, command)
+        if runs is None:  # --no-wait, or stopped waiting
+            return code
+    elif launch.slots is not None:
         runs = devices.execute_on_devices(units, args.results, options, launch.slots, args.threads,
                                           args.seed_batch_mode)
     elif args.seed_batch > 1:
@@ -188,8 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if note:
         print(note)
     if args.report:
-        return _report(Path(args.results), Path(args.report))
-    return 0
+        code = max(code, _report(Path(args.results), Path(args.report)))
+    return code
 
 
 def _init_worker(threads: int) -> None:

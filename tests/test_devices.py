@@ -51,6 +51,7 @@ def test_an_xdist_worker_gets_its_index_modulo_the_visible_devices(worker, visib
     (["--devices", "all"], "none is visible"),
     (["--devices", "0", "--jobs", "2"], "exclusive"),
     (["--devices", "0", "--device", "cpu"], "--device cpu"),
+    (["--devices", "0", "--executor", "submitit-local"], "--slurm-gpus-per-task"),
 ])
 def test_devices_without_cuda_or_with_jobs_are_refused_in_one_paragraph(tmp_path, capsys, extra,
                                                                         named):
