@@ -1,12 +1,28 @@
-"""Root pytest configuration: the options of the benchmark suite (``pytest benchmark/ --runslow``)."""
+"""Root pytest configuration: the options of the benchmark suite (``pytest benchmark/ --runslow``)
+and its report, written at the end of ``--runslow``.
+
+The report is written here, in the root conftest, because with pytest-xdist (``-n N``) only the
+workers collect the suite (benchmark/suite/conftest.py is never loaded by the controller), while
+only the controller knows when every worker has finished: it writes the report once, from the
+results directory all of them share, if a test of the suite ran (or was skipped) in the session.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
 import pytest
 import torch
+
+SUITE = "benchmark/suite/"
 
 
 def pytest_configure(config):
     # One torch thread, as the CLI's CPU runs: for these small networks it is the fastest setting on
-    # two cores, and two threads slow down catastrophically when another process is busy.
+    # two cores, and two threads slow down catastrophically when another process is busy. Each
+    # xdist worker runs this too.
     torch.set_num_threads(1)
+    if not hasattr(config, "workerinput"):  # a worker never writes the report
+        config.pluginmanager.register(SuiteReport(config), "subnetbench-suite-report")
 
 
 def pytest_addoption(parser):
@@ -18,7 +34,8 @@ def pytest_addoption(parser):
                     help="where the full protocols keep their results (finished runs are reused)")
     group.addoption("--report-dir", default="report/benchmark",
                     help="where the report of the full protocols is written at the end")
-    group.addoption("--device", default="auto", help="device of the full protocols: cpu, cuda, auto")
+    group.addoption("--device", default="auto", help="device of the full protocols: cpu, cuda, auto "
+                    "(with xdist: each worker's own GPU)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -28,3 +45,31 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+class SuiteReport:
+    """The report of the results directory, written once at the end of a ``--runslow`` session
+    that reached the suite (on the controller: xdist hands it every worker's test reports)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.reached = False
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid.startswith(SUITE):
+            self.reached = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = self.config
+        if not config.getoption("--runslow") or not self.reached:
+            return
+        results = Path(config.getoption("--results-dir"))
+        if not (results / "runs").is_dir():
+            return
+        from subnetbench import reports
+
+        html = reports.build_report(results, Path(config.getoption("--report-dir")))
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"subnetbench report: {html}")

@@ -52,10 +52,11 @@ def load_verified(path: Path, map_location: Any = "cpu") -> Any:
 
 
 def prepare_results_dir(results_dir: Path, subnetworks: bool) -> None:
-    """Check, before a run starts, that its files can be written: RESULTS, runs/, checkpoints/ (and
-    subnetworks/) are directories this user can write into. FileFault naming the path otherwise."""
+    """Check, before a run starts, that its files can be written: RESULTS, runs/, checkpoints/,
+    locks/ (and subnetworks/) are directories this user can write into. FileFault naming the path
+    otherwise."""
     check_writable_directory(results_dir, "results directory")
-    folders = ["runs", "checkpoints"] + (["subnetworks"] if subnetworks else [])
+    folders = ["runs", "checkpoints", "locks"] + (["subnetworks"] if subnetworks else [])
     for folder in folders:
         check_writable_directory(Path(results_dir) / folder, f"{folder}/ folder of the results")
 

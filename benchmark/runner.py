@@ -8,14 +8,19 @@
    and the run computed again;
 2. before anything is written: the results directory is checked (its folders are directories this
    user can write into) and the data set is loaded (a missing data set stops here, leaving no file);
-3. the result file is written as ``running``;
+3. the run's lock is taken (:mod:`subnetbench.locks`; a run another process holds is skipped, or
+   waited for) and its stored result looked at again (another process may have finished it);
+   the result file is written as ``running``, unless it holds a completed result (``force``): a
+   completed result is only ever replaced by a new completed one;
 4. the run is built (:func:`build_run`: seeded data split, network, initialisation, method) and
    resumed from its checkpoint if one exists and passes its checks (:func:`resume`); a checkpoint
    that fails them is moved aside and the run starts from scratch;
 5. training (:func:`benchmark.training.fit`) checkpoints every epoch; as soon as a run ends it is
    evaluated (:func:`evaluate_run`), its extracted subnetwork saved, its ``completed`` result written
    and its checkpoint removed;
-6. a run that raises is recorded as ``failed`` (an interrupt leaves it ``running``, to resume).
+6. a run that raises is recorded as ``failed`` (an interrupt, or an exit asked for by a signal
+   handler, leaves it ``running``, to resume); its lock is released, and the kernel releases it
+   too when the process dies.
 
 Bad files are never deleted: :func:`subnetbench.integrity.quarantine` renames them
 ``<name>.corrupt-<UTC timestamp>`` in their folder, and a warning (logger ``subnetbench``) says which
@@ -34,6 +39,7 @@ seed's evaluation.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -46,7 +52,7 @@ from typing import Any
 
 import torch
 
-from subnetbench import methods
+from subnetbench import locks, methods
 from subnetbench.benchmark import protocols
 from subnetbench.benchmark.callbacks import Checkpoint, Progress, ProgressSink
 from subnetbench.benchmark.config import RunConfig, make_config
@@ -61,6 +67,7 @@ from subnetbench.benchmark.results import (
     load_verified,
     prepare_results_dir,
     provenance,
+    read_result,
     run_path,
     write_record,
 )
@@ -91,8 +98,8 @@ from subnetbench.records import (
 )
 
 __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute", "execute_runs",
-           "load_subnetwork", "make_config", "resolve_device", "stored_result", "subnetwork_path",
-           "summarise"]
+           "load_subnetwork", "make_config", "resolve_device", "run_identity", "running_elsewhere",
+           "seed_batches", "stored_result", "subnetwork_path", "summarise"]
 
 KEEP_PROBABILITY_BINS = 20
 OVERHEAD_EPOCHS = 3  # timed epochs of each configuration for the rescaling overhead (claim 4)
@@ -140,6 +147,23 @@ def check_batchable(configs: Sequence[RunConfig]) -> None:
                           "outside a compiled graph); drop one of the two")
 
 
+def seed_batches(configs: Sequence[RunConfig], size: int) -> list[list[RunConfig]]:
+    """``configs`` as seed batches of up to ``size`` seeds of one configuration each, in the planned
+    order (``size`` 1: one run each, in the order of ``configs``). With ``size`` > 1 every batch is
+    checked (:func:`check_batchable`: a method that cannot be seed-batched is refused, even alone)."""
+    if size == 1:
+        return [[config] for config in configs]
+    by_configuration: dict[tuple[str, str, str], list[RunConfig]] = {}
+    for config in configs:
+        key = (config.protocol, config.method, config.config_hash)
+        by_configuration.setdefault(key, []).append(config)
+    batches = [runs[i:i + size] for runs in by_configuration.values()
+               for i in range(0, len(runs), size)]
+    for batch in batches:
+        check_batchable(batch)
+    return batches
+
+
 def base_record(config: RunConfig, device: torch.device) -> RunRecord:
     """The fields of a result file known before training (status "running")."""
     stats = DATASET_INFO[config.spec.dataset]
@@ -174,10 +198,16 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  device: str | None = None, data_dir: str | Path | None = None,
                  download: bool = True, force: bool = False, progress: ProgressSink | None = None,
                  deterministic: bool = False, checkpoint_every: int = 1,
-                 save_subnetwork: bool = False, seed_batch_mode: str = "auto") -> list[dict[str, Any]]:
+                 save_subnetwork: bool = False, seed_batch_mode: str = "auto",
+                 wait_for_locks: bool = False) -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
     result files; returns the result files' JSON objects in the order of ``configs``, those of runs
     finished before marked ``"skipped": True``.
+
+    Each run is trained only under its lock (:mod:`subnetbench.locks`). A run whose lock another
+    process holds is skipped, and returned as :func:`running_elsewhere` (status ``running``, key
+    ``running_elsewhere``); with ``wait_for_locks`` this waits for the holder instead and returns
+    its result (or trains the run, if the holder died before finishing it).
 
     ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the
@@ -194,27 +224,89 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                           "integer >= 1 (epochs between checkpoints)")
     results_dir = Path(results_dir)
     results: dict[int, dict[str, Any]] = {}
+    again: set[int] = set()  # completed runs to compute again (force, or a bad saved subnetwork)
     for i, config in enumerate(configs):
-        existing = stored_result(config, results_dir, force, save_subnetwork)
+        existing, redo = _stored(config, results_dir, force, save_subnetwork)
         if existing is not None:
             results[i] = existing
+        elif redo:
+            again.add(i)
     pending = [i for i in range(len(configs)) if i not in results]
     if not pending:
         return [results[i] for i in range(len(configs))]
     torch_device = resolve_device(device)
     check_recipe_device(configs[0].recipe, torch_device)
-    batched = len(configs) > 1
-    mode = resolve_mode(seed_batch_mode, torch_device) if batched else "loop"
+    mode = resolve_mode(seed_batch_mode, torch_device) if len(configs) > 1 else "loop"
     # Nothing is written before the folders are known to be writable and the data is there.
     prepare_results_dir(results_dir, save_subnetwork)
+    with contextlib.ExitStack() as held_locks:
+        pending = _claim(configs, pending, again, results, results_dir, force, save_subnetwork,
+                         wait_for_locks, held_locks)
+        if pending:
+            _train(configs, pending, results, results_dir, torch_device, mode, data_dir=data_dir,
+                   download=download, force=force, sink=sink, deterministic=deterministic,
+                   checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork)
+    return [results[i] for i in range(len(configs))]
+
+
+def _claim(configs: list[RunConfig], pending: list[int], again: set[int],
+           results: dict[int, dict[str, Any]], results_dir: Path, force: bool, save_subnetwork: bool,
+           wait: bool, held_locks: contextlib.ExitStack) -> list[int]:
+    """The runs of ``pending`` this process trains: those whose lock it got (taken in run-id order,
+    so that two waiting processes never hold one lock each of the other's) and that are still not
+    finished once it has the lock (another process may have completed one meanwhile), but for
+    those of ``again``, completed before and to be computed again anyway."""
+    for i in sorted(pending, key=lambda i: configs[i].run_id):
+        config = configs[i]
+        lock = locks.acquire(results_dir, config.run_id, wait=wait)
+        if lock is None:
+            results[i] = running_elsewhere(config, locks.holder(results_dir, config.run_id) or {})
+            continue
+        held_locks.enter_context(lock)
+        existing = None if i in again else stored_result(config, results_dir, force, save_subnetwork)
+        if existing is not None:
+            results[i] = existing
+    return [i for i in pending if i not in results]
+
+
+def run_identity(config: RunConfig, status: str) -> dict[str, Any]:
+    """The identifying fields of a result file, for a run that has none to show (yet)."""
+    return {"status": status, "run_id": config.run_id, "protocol": config.protocol,
+            "dataset": config.spec.dataset, "network": config.spec.network, "method": config.method,
+            "family": config.method_class.family, "seed": config.seed,
+            "config_hash": config.config_hash, "variant": config.variant(),
+            "options": config.options_dict(), "non_default_options": config.non_default_options()}
+
+
+def running_elsewhere(config: RunConfig, holder: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`execute_runs` returns for a run another process is training: its identity and
+    ``status`` ``running``, ``running_elsewhere`` its lock's holder (pid, host, since)."""
+    return {**run_identity(config, "running"), "running_elsewhere": holder}
+
+
+def _completed_on_disk(results_dir: Path, run_id: str) -> bool:
+    record = read_result(run_path(results_dir, run_id))
+    return record is not None and record.status == "completed"
+
+
+def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict[str, Any]],
+           results_dir: Path, torch_device: torch.device, mode: str, *,
+           data_dir: str | Path | None, download: bool, force: bool, sink: ProgressSink,
+           deterministic: bool, checkpoint_every: int, save_subnetwork: bool) -> None:
+    """Train the runs ``pending`` (this process holds their locks) and write their result files.
+    A completed result file (a run rerun with ``force``, or whose saved subnetwork failed its
+    check) is never replaced by a ``running`` or ``failed`` record: only by the new completed one."""
+    batched = len(configs) > 1
     raw = load_raw(configs[0].spec.dataset, data_dir, download)
+    completed_before = {i for i in pending if _completed_on_disk(results_dir, configs[i].run_id)}
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
         if force:
             remove_with_digest(checkpoint_path(results_dir, config.run_id))
         records[i] = base_record(config, torch_device)
-        write_record(run_path(results_dir, config.run_id), records[i])
+        if i not in completed_before:
+            write_record(run_path(results_dir, config.run_id), records[i])
     try:
         set_deterministic(torch_device, deterministic)
         trainers: dict[int, Trainer] = {}
@@ -259,11 +351,17 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
         forward = grouped_forward if mode == "grouped" else separate_forward
         fit([trainers[i] for i in pending], forward, on_finished=finished)
     except BaseException as error:
-        if not isinstance(error, KeyboardInterrupt):
-            _record_failures([(configs[i], records[i]) for i in pending if i not in results],
+        # An interrupt, or an exit asked for by a signal handler (a cluster job at its time limit),
+        # leaves the runs ``running``, to resume.
+        if not isinstance(error, (KeyboardInterrupt, SystemExit)):
+            unfinished = [i for i in pending if i not in results]
+            for i in unfinished:
+                if i in completed_before:
+                    log.warning("run %s failed again (%s: %s); its earlier completed result is kept",
+                                configs[i].run_id, type(error).__name__, error)
+            _record_failures([(configs[i], records[i]) for i in unfinished if i not in completed_before],
                              results_dir, error)
         raise
-    return [results[i] for i in range(len(configs))]
 
 
 def _record_failures(unfinished: list[tuple[RunConfig, RunRecord]], results_dir: Path,
@@ -317,6 +415,13 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool,
     the run computed again. Completed results of format version 1 (written before digests) are
     reused as they are: the suite wrote them. With ``check_subnetwork``, a completed run whose saved
     subnetwork fails its SHA-256 check is computed again (the bad file moved aside)."""
+    return _stored(config, results_dir, force, check_subnetwork)[0]
+
+
+def _stored(config: RunConfig, results_dir: str | Path, force: bool,
+            check_subnetwork: bool) -> tuple[dict[str, Any] | None, bool]:
+    """:func:`stored_result`, and whether a completed result is there that is to be computed again
+    (``force``, or its saved subnetwork failed its check), from one reading of the file."""
     path = run_path(Path(results_dir), config.run_id)
     existing, problem = inspect_result(path)
     if problem is not None:
@@ -326,9 +431,11 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool,
             "starts again from scratch"
         log.warning("the result file %s cannot be used (%s). It was moved to %s and run %s %s.",
                     path, problem, moved, config.run_id, start)
-        return None
-    if existing is None or force:
-        return None
+        return None, False
+    if existing is None:
+        return None, False
+    if force:
+        return None, existing.status == "completed"
     # Defaults stay out of the hash; a changed default must not pass old results off as new.
     stored = existing.options
     if stored and stored != json.loads(json.dumps(config.options_dict())):
@@ -336,7 +443,7 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool,
                           f"default changed since it ran?): stored {stored}, now "
                           f"{config.options_dict()}; move it away or pass --force to rerun it")
     if existing.status != "completed":
-        return None
+        return None, False
     subnetwork = subnetwork_path(results_dir, config.run_id)
     if check_subnetwork and subnetwork.exists() and (
             (existing.format_version or 2) >= 2 or digest_path(subnetwork).exists()):
@@ -346,8 +453,8 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool,
             moved = quarantine(subnetwork)
             log.warning("%s. It was moved to %s and run %s is computed again from scratch to "
                         "recreate it.", problem, moved, config.run_id)
-            return None
-    return {**existing.to_json(), "skipped": True}
+            return None, True
+    return {**existing.to_json(), "skipped": True}, False
 
 
 def subnetwork_path(results_dir: str | Path, run_id: str) -> Path:

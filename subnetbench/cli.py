@@ -4,6 +4,8 @@
     subnetbench run PROTOCOL [PROTOCOL ...] --method NAME [--method NAME ...] --seeds 0,1,2
                     --results DIR [--set KEY=VALUE ...] [--report DIR]
     subnetbench run --grid digits --seeds 0,1,2 --results DIR --report DIR
+    subnetbench run ... [--jobs N | --devices 0,1,2,3 | --executor slurm --slurm-time 12:00:00 ...]
+    subnetbench status DIR [--json]
     subnetbench report --results DIR --out DIR
 
 Every option of every run is validated before the first run starts; errors are one paragraph.
@@ -23,31 +25,29 @@ import json
 import logging
 import multiprocessing
 import os
-import queue
 import sys
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from subnetbench import methods
+from subnetbench import devices, methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.benchmark.runner import (
-    check_batchable,
     execute,
     execute_runs,
     make_config,
-    resolve_device,
+    seed_batches,
     summarise,
 )
 from subnetbench.errors import SubnetbenchError, describe_os_error
 from subnetbench.files import check_writable_directory
 from subnetbench.methods.base import OptionError
-from subnetbench.progress import RunProgress
+from subnetbench.progress import RunProgress, as_finished, bind_worker_events, worker_sink
 
 DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
 
@@ -154,8 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                           ("--data", args.data)):
         check_path_option(value, option)
     configs = _planned(args)
-    device = resolve_device(args.device)
-    if args.jobs > 1 and device.type != "cpu":
+    launch = scaleout.resolve_launch(args)
+    device = launch.device
+    if args.jobs > 1 and device != "cpu":
         raise OptionError(f"--jobs {args.jobs} runs several CPU runs at once; on {device} use "
                           "--jobs 1")
     if args.seed_batch > 1 and args.jobs > 1:
@@ -163,44 +164,50 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "seed batch (one process trains it)")
     if args.report:  # found out now, not after hours of runs
         check_writable_directory(args.report, "report directory")
-    options = dict(device=str(device), data_dir=args.data, download=not args.no_download,
+    options = dict(device=device, data_dir=args.data, download=not args.no_download,
                    force=args.force, deterministic=args.deterministic,
                    checkpoint_every=args.checkpoint_every, save_subnetwork=not args.no_save_subnetwork)
+    units = seed_batches(configs, args.seed_batch)  # every batch checked before anything is written
+    options, command = scaleout.prepare(args, configs, launch, options)
+    code = 0
     results = []
-    with RunProgress(len(configs), enabled=not args.no_progress) as display:
-        if args.seed_batch > 1:
-            runs = _execute_seed_batches(configs, args.results, options, args.seed_batch,
-                                         args.seed_batch_mode, args.threads, display)
+    # Cluster jobs write their own logs; here the display follows the runs of this machine.
+    with RunProgress(len(configs),
+                     enabled=not args.no_progress and launch.executor == "inline") as display:
+        if launch.executor != "inline":
+            runs, code = scaleout.run_on_cluster(args, configs, units, options, command)
+            if runs is None:  # --no-wait, or stopped waiting
+                return code
+        elif launch.slots is not None:
+            runs = devices.execute_on_devices(units, args.results, options, launch.slots,
+                                              args.threads, args.seed_batch_mode, display=display)
+        elif args.seed_batch > 1:
+            runs = _execute_seed_batches(units, args.results, options, args.seed_batch_mode,
+                                         args.threads, display)
         else:
             runs = _execute_all(configs, args.results, options, args.jobs, args.threads, display)
         for config, result in runs:
-            state = "skipped (done)" if result.get("skipped") else "done"
-            metrics = result["metrics"]
-            display.finished(config.run_id,
-                             f"[{len(results) + 1}/{len(configs)}] {config.run_id}: {state}, extracted "
-                             f"test acc {100 * metrics['final_test_acc']:.2f}%, kept "
-                             f"{100 * metrics['kept_fraction']:.1f}%")
+            display.finished(config.run_id, f"[{len(results) + 1}/{len(configs)}] {config.run_id}: "
+                             f"{scaleout.outcome_text(result)}")
             results.append(result)
     print()
     print(summarise(results))
+    note = scaleout.closing_note(results, args.results)
+    if note:
+        print(note)
     if args.report:
-        return _report(Path(args.results), Path(args.report))
-    return 0
-
-
-_worker_events = None  # in a worker process: the queue its runs' progress events go to
+        code = max(code, _report(Path(args.results), Path(args.report)))
+    return code
 
 
 def _init_worker(threads: int, events=None) -> None:
-    global _worker_events
     torch.set_num_threads(threads)
     show_warnings()
-    _worker_events = events
+    bind_worker_events(events)
 
 
 def _execute_one(config, results_dir: str, options: dict[str, Any]) -> dict[str, Any]:
-    sink = _worker_events.put if _worker_events is not None else None
-    return execute(config, results_dir, progress=sink, **options)
+    return execute(config, results_dir, progress=worker_sink(), **options)
 
 
 def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs: int,
@@ -220,36 +227,16 @@ def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs:
                              initargs=(threads, events)) as pool:
         pending = {pool.submit(_execute_one, config, results_dir, options): config
                    for config in configs}
-        while pending:
-            done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            _drain(events, display)
-            for future in done:
-                yield pending.pop(future), future.result()
-        _drain(events, display)
+        for config, future in as_finished(pending, events, display):
+            yield config, future.result()
 
 
-def _drain(events, display: RunProgress) -> None:
-    while True:
-        try:
-            display(events.get_nowait())
-        except queue.Empty:
-            return
-
-
-def _execute_seed_batches(configs: list, results_dir: str, options: dict[str, Any], size: int,
+def _execute_seed_batches(batches: list[list], results_dir: str, options: dict[str, Any],
                           mode: str, threads: int,
                           display: RunProgress) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """--seed-batch: up to ``size`` seeds of one configuration trained together in this process
-    (benchmark/runner.py), in the planned order. Every batch is validated (the method can be
-    seed-batched, options) before the first one runs."""
-    by_configuration: dict[tuple[str, str, str], list] = {}
-    for config in configs:
-        key = (config.protocol, config.method, config.config_hash)
-        by_configuration.setdefault(key, []).append(config)
-    batches = [runs[i:i + size] for runs in by_configuration.values()
-               for i in range(0, len(runs), size)]
-    for batch in batches:
-        check_batchable(batch)
+    """--seed-batch: each batch (up to K seeds of one configuration, from
+    :func:`~subnetbench.benchmark.runner.seed_batches`, which checked them all) trained together in
+    this process (benchmark/runner.py), in the planned order."""
     if options["device"] == "cpu":
         torch.set_num_threads(threads)
     for batch in batches:
@@ -335,7 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grouped: one grouped convolution for all seeds (for GPUs); loop: each "
                        "seed's own forward, the arithmetic of separate runs; auto (default): "
                        "grouped on CUDA, loop on a CPU")
+    scaleout.add_arguments(p_run)
     p_run.set_defaults(func=cmd_run)
+
+    p_status = sub.add_parser("status", help="what is done, running, failed and missing in a "
+                              "results directory", description=status.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_arguments(p_status)
+    p_status.set_defaults(func=status.cmd_status)
 
     p_report = sub.add_parser("report", help="HTML report of a results directory")
     from subnetbench import reports

@@ -10,10 +10,13 @@ live status goes to standard error.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any, TextIO, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -142,3 +145,44 @@ class RunProgress:
             with self.lock:
                 line = self.status_line()
             print(line, file=self.stream, flush=True)
+
+
+# -- worker processes ---------------------------------------------------------------------------
+# Runs in worker processes (--jobs, --devices) send their events through a queue that the parent
+# drains into its display while it waits for the runs.
+
+_worker_events: Any = None  # in a worker process: the queue its runs' progress events go to
+Key = TypeVar("Key")
+
+
+def bind_worker_events(events: Any) -> None:
+    """In a worker's initializer: send this process's progress events to the queue ``events``
+    (None: send none)."""
+    global _worker_events
+    _worker_events = events
+
+
+def worker_sink() -> Callable[[dict[str, Any]], None] | None:
+    """The progress sink of a run in this worker process (None when nobody listens)."""
+    return _worker_events.put if _worker_events is not None else None
+
+
+def as_finished(pending: dict[Future, Key], events: Any,
+                display: Callable[[dict[str, Any]], None]) -> Iterator[tuple[Key, Future]]:
+    """(key, future) of each future of ``pending`` as it finishes, while the workers' events of
+    the queue ``events`` go to ``display``."""
+    pending = dict(pending)
+    while pending:
+        done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+        _drain(events, display)
+        for future in done:
+            yield pending.pop(future), future
+    _drain(events, display)
+
+
+def _drain(events: Any, display: Callable[[dict[str, Any]], None]) -> None:
+    while events is not None:
+        try:
+            display(events.get_nowait())
+        except queue.Empty:
+            return

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from subnetbench import cli, methods
+from subnetbench import cli, methods, status
 from subnetbench.benchmark import grids, protocols, runner
 from tests.helpers import single_torch_thread  # noqa: F401
 
@@ -82,8 +82,10 @@ def test_missing_cifar_without_download_exits_2_naming_the_directory(tmp_path, c
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(empty) in err and "SUBNETBENCH_DATA" in err
-    # refused before anything is written: no failed (or running) result file is left behind
-    assert not list((tmp_path / "results").rglob("*.json"))
+    # refused before any run started: no failed (or running) result file is left behind; the plan
+    # of the command is recorded (subnetbench status lists its run as missing)
+    assert not list((tmp_path / "results" / "runs").rglob("*.json"))
+    assert status.collect(tmp_path / "results")["counts"]["missing"] == 1
 
 
 def _planned(monkeypatch, argv) -> list:

@@ -16,6 +16,7 @@ import time
 import pytest
 import torch
 
+from subnetbench import locks, status
 from subnetbench.benchmark import runner, training
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
@@ -243,6 +244,9 @@ def test_killed_command_resumes_to_the_uninterrupted_result(aslp_reference, tmp_
         f"{process.stderr.read().decode()[-2000:]}")
     process.stderr.close()
     assert stored(tmp_path, config)["status"] == "running"
+    # the killed command's lock went with it: the run is not left locked, it is resumable
+    assert locks.holder(tmp_path, config.run_id) is None
+    assert status.collect(tmp_path)["runs"][0]["state"] == "interrupted"
     done_before_kill = _epochs_in(ckpt)
     history = torch.load(ckpt, map_location="cpu", weights_only=True)["loop"]["history"]
     assert 2 <= done_before_kill < 6

@@ -95,8 +95,8 @@ def _cifar_missing_reason(dataset: str, device: str) -> str | None:
     return None
 
 
-def _skip_unless_runnable(request, protocol: str) -> None:
-    reason = _cifar_missing_reason(protocols.get(protocol).dataset, request.config.getoption("--device"))
+def _skip_unless_runnable(protocol: str, device: str) -> None:
+    reason = _cifar_missing_reason(protocols.get(protocol).dataset, device)
     if reason:
         pytest.skip(reason)
 
@@ -136,22 +136,23 @@ def test_smoke_digits_conv2(method, tmp_path):
 
 
 # -- full protocols ----------------------------------------------------------------------------------
+# A run another xdist worker is training is waited for (its lock), then reused: never trained twice.
 @pytest.mark.slow
-def test_full_run(full_run, request, results_dir):
+def test_full_run(full_run, results_dir, run_device):
     protocol, method, overrides, preset, seed = full_run
-    _skip_unless_runnable(request, protocol)
+    _skip_unless_runnable(protocol, run_device)
     config = make_config(protocol, method, seed, overrides, [method], preset)
-    result = execute(config, results_dir, device=request.config.getoption("--device"),
-                     progress=False, save_subnetwork=True)
+    result = execute(config, results_dir, device=run_device, progress=False, save_subnetwork=True,
+                     wait_for_locks=True)
     assert_invariants(result, results_dir)
 
 
 @pytest.mark.slow
-def test_configuration_mean(full_configuration, request, results_dir):
+def test_configuration_mean(full_configuration, request, results_dir, run_device):
     """The mean over seeds against the published value, on the metric that value is (or, on digits,
     the sanity floors); the other accuracies are printed beside it."""
     protocol, method, overrides, preset = full_configuration
-    _skip_unless_runnable(request, protocol)
+    _skip_unless_runnable(protocol, run_device)
     spec = protocols.get(protocol)
     configs = [make_config(protocol, method, seed, overrides, [method], preset)
                for seed in _seeds(request.config)]
@@ -160,8 +161,8 @@ def test_configuration_mean(full_configuration, request, results_dir):
     published = reference.best(spec.dataset, spec.network, method, variant)
     if published is None and spec.dataset != "digits":
         pytest.skip(f"no published value for {protocol} {method} {variant}")
-    results = [execute(c, results_dir, device=request.config.getoption("--device"), progress=False,
-                       save_subnetwork=True) for c in configs]
+    results = [execute(c, results_dir, device=run_device, progress=False, save_subnetwork=True,
+                       wait_for_locks=True) for c in configs]
 
     def mean(metric: str) -> float:
         return sum(r["metrics"][metric] for r in results) / len(results)

@@ -1,0 +1,218 @@
+"""Runs through submitit (``run --executor slurm`` / ``submitit-local``): the options, the jobs a plan
+becomes, the sbatch script a submission writes (with stand-ins for SLURM's commands), and real jobs
+of submitit's local executor, whose results equal inline runs."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from subnetbench import cli, cluster, status
+from subnetbench.benchmark.results import checkpoint_path, run_path
+from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.methods.base import OptionError
+from tests.helpers import single_torch_thread  # noqa: F401
+
+OUTCOME_KEYS = ("metrics", "curves", "layer_kept_fraction", "keep_probabilities")
+SBATCH = """#!/bin/sh
+# a stand-in for sbatch: keeps the script it is given and answers as sbatch does
+cp "$1" "$(dirname "$0")/submitted.sh"
+echo "Submitted batch job 4242"
+"""
+
+
+def outcome(result: dict) -> dict:
+    return json.loads(json.dumps({key: result[key] for key in OUTCOME_KEYS}))
+
+
+def stored(results_dir, config) -> dict:
+    return json.loads(run_path(results_dir, config.run_id).read_text())
+
+
+@pytest.mark.parametrize("text, minutes", [
+    ("720", 720), ("12:00:00", 720), ("1-00:00:00", 1440), ("90:30", 91), ("2-12", 3600),
+    ("1-2:30", 1590), ("0:0:1", 1)])
+def test_slurm_times_are_read_as_sbatch_reads_them(text, minutes):
+    assert cluster.parse_minutes(text) == minutes
+
+
+@pytest.mark.parametrize("text", ["12h", "", "0", "1:2:3:4", "-5"])
+def test_a_bad_slurm_time_is_refused(text):
+    with pytest.raises(OptionError, match="--slurm-time"):
+        cluster.parse_minutes(text)
+
+
+@pytest.mark.parametrize("sizes, runs_per_job, jobs", [
+    ([1, 1, 1], 1, [[1], [1], [1]]),
+    ([1, 1, 1], 2, [[1, 1], [1]]),
+    ([3, 3], 1, [[3], [3]]),  # a seed batch is never split
+    ([2, 1, 1, 2], 3, [[2, 1], [1, 2]]),
+    ([1] * 5, 10, [[1] * 5]),
+])
+def test_runs_are_packed_into_jobs_in_order(sizes, runs_per_job, jobs):
+    units = [[f"u{i}"] * size for i, size in enumerate(sizes)]
+    packed = cluster.pack_jobs(units, runs_per_job)
+    assert [[len(unit) for unit in job] for job in packed] == jobs
+    assert [unit for job in packed for unit in job] == units
+
+
+RUN = ["run", "digits-conv2", "--method", "dense", "--set", "epochs=1", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--executor", "slurm"], "needs --slurm-time"),
+    (["--slurm-partition", "gpu"], "--slurm-partition is an option of --executor slurm"),
+    (["--no-wait"], "--no-wait is an option of --executor"),
+    (["--executor", "submitit-local", "--slurm-partition", "gpu"], "takes only --slurm-time"),
+    (["--executor", "slurm", "--slurm-time", "12h"], "'12h'"),
+    (["--executor", "slurm", "--slurm-time", "60", "--slurm-mem", "lots"], "'lots'"),
+    (["--executor", "slurm", "--slurm-time", "60", "--slurm-param", "mail-type"], "'mail-type'"),
+    (["--executor", "slurm", "--slurm-time", "60", "--runs-per-job", "0"], "--runs-per-job 0"),
+    (["--executor", "submitit-local", "--jobs", "2"], "--jobs 2"),
+    (["--executor", "slurm", "--slurm-time", "60"], "srun is not on its PATH"),
+])
+def test_bad_cluster_options_are_one_paragraph_and_write_nothing(tmp_path, capsys, monkeypatch, extra,
+                                                                named):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))
+    assert cli.main(RUN + ["--results", str(tmp_path / "r")] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("subnetbench: error: ") and "\n" not in err and named in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_without_submitit_the_error_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit raises ImportError
+    assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install 'subnetbench[cluster]'" in err
+
+
+def test_a_slurm_submission_is_one_job_array_with_the_options(tmp_path, capsys, monkeypatch):
+    """SLURM's sbatch and srun replaced by stand-ins: the script submitit writes, the job ids, the
+    plan and status; no job runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(SBATCH)
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("sbatch", "srun"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    results = tmp_path / "results"
+    argv = ["run", "digits-conv2", "--method", "aslp", "--method", "supermask", "--seeds", "0,1,2",
+            "--results", str(results), "--executor", "slurm", "--seed-batch", "3",
+            "--slurm-partition", "gpu", "--slurm-time", "1-12:00:00", "--slurm-gpus-per-task", "1",
+            "--slurm-cpus-per-task", "4", "--slurm-mem", "16G", "--slurm-array-parallelism", "8",
+            "--slurm-account", "proj", "--slurm-qos", "normal", "--slurm-constraint", "a100",
+            "--slurm-setup", "module load cuda/12.1", "--slurm-param", "mail-type=END", "--no-wait"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "submitted 2 job(s) for 6 run(s)" in out and "4242_0, 4242_1" in out
+    assert f"subnetbench status {results}" in out
+    script = (bin_dir / "submitted.sh").read_text()
+    for line in ("--partition=gpu", "--time=2160", "--gpus-per-task=1", "--cpus-per-task=4",
+                 "--mem=16G", "--array=0-1%2", "--account=proj", "--qos=normal", "--constraint=a100",
+                 "--mail-type=END", "--signal=USR2@90", f"--output={results / 'submitit'}"):
+        assert f"#SBATCH {line}" in script
+    assert "module load cuda/12.1" in script
+    found = status.collect(results)
+    assert found["counts"]["missing"] == 6
+    (submission,) = found["submissions"]
+    assert submission["job_ids"] == ["4242_0", "4242_1"] and submission["executor"] == "slurm"
+
+
+@pytest.mark.parametrize("extra, jobs", [(["--runs-per-job", "1"], 2), (["--seed-batch", "2"], 1)])
+def test_submitit_local_jobs_give_the_results_of_inline_runs(tmp_path, capsys, extra, jobs):
+    """The very job path of a cluster, through submitit's local executor: two seeds of aslp, as two
+    jobs or as one seed batch in one job; the metrics and curves equal inline runs'."""
+    common = ["run", "digits-conv2", "--method", "aslp", "--seeds", "0,1", "--set", "epochs=2",
+              "--device", "cpu", "--no-progress"]
+    assert cli.main(common + ["--results", str(tmp_path / "inline")]) == 0
+    capsys.readouterr()
+    assert cli.main(common + ["--results", str(tmp_path / "jobs"), "--executor", "submitit-local",
+                              *extra]) == 0
+    out = capsys.readouterr().out
+    assert f"submitted {jobs} job(s) for 2 run(s)" in out and out.count(": done,") == 2
+    for seed in (0, 1):
+        config = make_config("digits-conv2", "aslp", seed, {"epochs": "2"})
+        assert outcome(stored(tmp_path / "jobs", config)) == outcome(stored(tmp_path / "inline", config))
+    assert status.collect(tmp_path / "jobs")["counts"]["completed"] == 2
+
+
+def test_no_wait_returns_at_once_and_status_follows_the_jobs(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert cli.main(RUN + ["--results", str(results), "--executor", "submitit-local", "--no-wait"]) == 0
+    assert "follow them with: subnetbench status" in capsys.readouterr().out
+    deadline = time.monotonic() + 120
+    while status.collect(results)["counts"]["completed"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    found = status.collect(results)
+    assert found["counts"]["completed"] == 1
+    assert found["submissions"][0]["executor"] == "submitit-local"
+
+
+def test_missing_data_stops_the_command_before_anything_is_submitted(tmp_path, capsys):
+    empty = tmp_path / "no-data"
+    code = cli.main(["run", "cifar10-conv2", "--method", "dense", "--results", str(tmp_path / "r"),
+                     "--data", str(empty), "--no-download", "--executor", "submitit-local"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(empty) in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_job_whose_run_fails_fails_with_its_log(tmp_path, capsys):
+    config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
+    path = run_path(tmp_path, config.run_id)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"format": "subnetbench.result", "format_version": 99}))
+    assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 1
+    captured = capsys.readouterr()
+    assert "no result (its job did not finish it)" in captured.out
+    assert "failed (" in captured.err and "its log: " in captured.err and "newer" in captured.err
+    assert json.loads(path.read_text())["format_version"] == 99  # left as it is
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's process in /proc")
+def test_a_job_signalled_before_its_time_limit_is_requeued_and_resumes(tmp_path):
+    """The signal SLURM sends a job before its time limit (or when it preempts it), sent to a job of
+    submitit's local executor: the job requeues itself and its run resumes from its checkpoint, to
+    the result of an uninterrupted run."""
+    from submitit.local.local import LocalJobEnvironment
+
+    args = cli.build_parser().parse_args(
+        ["run", "--results", str(tmp_path / "jobs"), "--executor", "submitit-local"])
+    config = make_config("digits-conv2", "dense", 0, {"epochs": "6", "patience": "0"})
+    options = dict(device="cpu", data_dir=None, download=True, force=False, progress=False,
+                   deterministic=False, checkpoint_every=1, save_subnetwork=False)
+    (job,) = cluster.submit(args, [[config]], options, tmp_path / "jobs").jobs
+    ckpt = checkpoint_path(tmp_path / "jobs", config.run_id)
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and not job.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tasks = _children(int(job.job_id))  # the job's controller runs the task as its child
+    assert ckpt.exists() and len(tasks) == 1, "the job ended before it could be signalled"
+    os.kill(tasks[0], LocalJobEnvironment._usr_sig())
+    (done,) = job.result()
+    assert done["status"] == "completed"
+    log = Path(job.paths.stdout).read_text()
+    assert "Requeued job" in log and log.count("Starting with JobEnvironment") == 2
+    result = stored(tmp_path / "jobs", config)
+    inline = execute(config, tmp_path / "inline", device="cpu", progress=False)
+    assert outcome(result) == outcome(inline)

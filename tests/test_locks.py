@@ -1,0 +1,150 @@
+"""No run is trained twice and no finished result is lost, whatever launches it: the lock of each
+run (subnetbench/locks.py), tested with real concurrent processes, and the rule that a completed
+result file is only ever replaced by a completed one."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from subnetbench import locks
+from subnetbench.benchmark import runner
+from subnetbench.benchmark.results import run_path
+from subnetbench.benchmark.runner import execute, make_config
+from tests.helpers import REPO, single_torch_thread  # noqa: F401
+
+TINY = {"epochs": "1"}
+LONGER = ["--set", "epochs=12", "--set", "patience=0"]  # a few seconds of training
+
+
+def _env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def _hold(results_dir, run_id: str, seconds: float) -> subprocess.Popen:
+    """Another process that takes the run's lock, says so on stdout, and keeps it ``seconds``."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        from subnetbench import locks
+        lock = locks.acquire({str(results_dir)!r}, {run_id!r})
+        print("held" if lock else "refused", flush=True)
+        time.sleep({seconds})
+    """)
+    process = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdout=subprocess.PIPE,
+                               text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def test_a_lock_is_held_once_and_described(tmp_path):
+    lock = locks.acquire(tmp_path, "run-a")
+    assert lock is not None
+    try:
+        assert locks.acquire(tmp_path, "run-a") is None  # this process does not take it twice
+        holder = locks.holder(tmp_path, "run-a")
+        assert holder["pid"] == os.getpid() and holder["run_id"] == "run-a" and holder["host"]
+        assert set(locks.locked_runs(tmp_path)) == {"run-a"}
+    finally:
+        lock.release()
+    assert locks.holder(tmp_path, "run-a") is None and locks.locked_runs(tmp_path) == {}
+    again = locks.acquire(tmp_path, "run-a")
+    assert again is not None
+    again.release()
+
+
+def test_a_lock_of_another_process_is_refused_and_freed_when_it_is_killed(tmp_path):
+    holder = _hold(tmp_path, "run-a", 60)
+    try:
+        assert locks.acquire(tmp_path, "run-a") is None
+        assert locks.holder(tmp_path, "run-a")["pid"] == holder.pid
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert locks.holder(tmp_path, "run-a") is None  # the kernel released it with the process
+    lock = locks.acquire(tmp_path, "run-a")
+    assert lock is not None
+    lock.release()
+
+
+def test_waiting_for_a_lock_returns_when_its_holder_ends(tmp_path):
+    holder = _hold(tmp_path, "run-a", 1.0)
+    started = time.monotonic()
+    lock = locks.acquire(tmp_path, "run-a", wait=True)
+    waited = time.monotonic() - started
+    lock.release()
+    holder.wait(timeout=30)
+    assert lock is not None and waited >= 0.5
+
+
+def test_a_run_locked_elsewhere_is_not_trained_here(tmp_path, monkeypatch):
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a locked run was trained"))
+    holder = _hold(tmp_path, config.run_id, 60)
+    try:
+        result = execute(config, tmp_path, device="cpu", progress=False)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert result["status"] == "running" and result["running_elsewhere"]["pid"] == holder.pid
+    assert result["run_id"] == config.run_id
+    assert not run_path(tmp_path, config.run_id).exists()  # nothing written over the holder's files
+
+
+def test_a_run_completed_while_waiting_for_its_lock_is_reused(tmp_path, monkeypatch):
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    done = execute(config, tmp_path / "done", device="cpu", progress=False)
+    path = run_path(tmp_path, config.run_id)
+    real_acquire = locks.acquire
+
+    def acquire_after_the_other_finished(results_dir, run_id, wait=False):
+        path.parent.mkdir(parents=True, exist_ok=True)  # what the other process left meanwhile
+        path.write_bytes(run_path(tmp_path / "done", config.run_id).read_bytes())
+        return real_acquire(results_dir, run_id, wait)
+
+    monkeypatch.setattr(locks, "acquire", acquire_after_the_other_finished)
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a finished run was trained"))
+    result = execute(config, tmp_path, device="cpu", progress=False)
+    assert result["skipped"] is True and result["metrics"] == done["metrics"]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), RuntimeError("the loss is NaN")])
+def test_a_forced_rerun_that_stops_keeps_the_completed_result(tmp_path, monkeypatch, stop):
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    execute(config, tmp_path, device="cpu", progress=False)
+    completed = run_path(tmp_path, config.run_id).read_bytes()
+
+    def stopped(*args, **kwargs):
+        assert run_path(tmp_path, config.run_id).read_bytes() == completed  # no running record
+        raise stop
+
+    monkeypatch.setattr(runner, "fit", stopped)
+    with pytest.raises(type(stop)):
+        execute(config, tmp_path, device="cpu", progress=False, force=True)
+    assert run_path(tmp_path, config.run_id).read_bytes() == completed
+
+
+def _command(results_dir) -> list[str]:
+    return [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense", *LONGER,
+            "--results", str(results_dir), "--device", "cpu", "--no-progress"]
+
+
+def test_two_commands_on_one_run_train_it_once(tmp_path):
+    """Two real commands started together on the same run: one trains it, the other leaves it to
+    it (or, if it comes late, finds it done); the result file is the completed one."""
+    processes = [subprocess.Popen(_command(tmp_path), cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert [p.returncode for p in processes] == [0, 0], [err for _, err in outputs]
+    lines = [next(line for line in out.splitlines() if line.startswith("[1/1]")) for out, _ in outputs]
+    trained = [line for line in lines if ": done," in line]
+    assert len(trained) == 1, lines
+    other = next(line for line in lines if line not in trained)
+    assert "running elsewhere" in other or "skipped (done)" in other, other
+    config = make_config("digits-conv2", "dense", 0, {"epochs": "12", "patience": "0"})
+    assert json.loads(run_path(tmp_path, config.run_id).read_text())["status"] == "completed"
