@@ -21,8 +21,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from subnetbench.errors import SubnetbenchError
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError, SubnetbenchError
 
 # The ASLP code's CIFAR-10 statistics (its std is the widespread 0.20 figure; the hidden-networks
 # code uses 0.247, 0.243, 0.262): kept as the released code has them.

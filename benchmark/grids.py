@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError
 
 MASK_ONLY = ("aslp", "supermask", "edge_popup")
 ALL_METHODS = ("aslp", "dense", "edge_popup", "magnitude_pruning", "random_pruning", "supermask")

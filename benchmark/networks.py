@@ -11,7 +11,7 @@ import math
 
 from torch import Tensor, nn
 
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError
 
 POOL = "pool"
 ARCHITECTURES: dict[str, tuple[int | str, ...]] = {

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from subnetbench.benchmark.networks import ARCHITECTURES
 from subnetbench.benchmark.recipe import Recipe
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError
 
 DATASETS = ("cifar10", "cifar100", "digits")
 NETWORKS = tuple(ARCHITECTURES)

@@ -83,9 +83,8 @@ from subnetbench.benchmark.training import (
     separate_forward,
 )
 from subnetbench.describe import chance_cause, configuration_label
-from subnetbench.errors import IntegrityError, PathNotFound, SubnetbenchError
+from subnetbench.errors import IntegrityError, OptionError, PathNotFound, SubnetbenchError
 from subnetbench.integrity import digest_path, quarantine, read_verified, remove_with_digest
-from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import initialise
 from subnetbench.records import (
     FORMAT_VERSION,

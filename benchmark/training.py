@@ -41,9 +41,8 @@ from torch.nn import functional as F
 
 from subnetbench.benchmark.data import DeviceData, Preprocess, Split
 from subnetbench.benchmark.recipe import Recipe
-from subnetbench.errors import RunFailed
+from subnetbench.errors import OptionError, RunFailed
 from subnetbench.methods import Method, set_mask_sampling
-from subnetbench.methods.base import OptionError
 
 # The random streams a trainer draws from (benchmark/seeding.py derives each from the root seed).
 TRAINING_STREAMS = ("order", "augmentation", "mask-sampling", "validation-sampling")

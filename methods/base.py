@@ -30,15 +30,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from subnetbench.errors import OptionError  # re-exported: the plugin API's error of bad options
+
 MASK_ONLY = "mask-only"
 WEIGHT_TRAINING = "weight-training"
 FAMILIES = (MASK_ONLY, WEIGHT_TRAINING)
 OPTIMIZER_ALGORITHMS = ("sgd", "adam")
-
-
-class OptionError(ValueError):
-    """A bad option, of a method or of a run (recipe, protocol, seeds, command line): the one error
-    type of validation; the message names the option, the value and what is allowed."""
 
 
 def check_option(condition: bool, owner: str, name: str, value: Any, allowed: str) -> None:

@@ -14,6 +14,7 @@ import importlib.metadata
 import pkgutil
 import re
 
+from subnetbench.errors import OptionError
 from subnetbench.methods.base import Method
 
 ENTRY_POINT_GROUP = "subnetbench.methods"
@@ -26,14 +27,16 @@ class RegistryError(Exception):
     """A plugin that cannot be registered (bad name, duplicate, not a Method)."""
 
 
-class UnknownMethodError(LookupError):
+class UnknownMethodError(OptionError, LookupError):
+    """A method name nobody registered: a bad option like any other (and a ``LookupError``)."""
+
     def __str__(self) -> str:  # LookupError would quote the message
         return str(self.args[0])
 
 
 def _add(found: dict[str, tuple[type[Method], str]], cls: type, origin: str) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise RegistryError(f"{origin} does not give a subclass of methods.base.Method: {cls!r}")
+        raise RegistryError(f"{origin} does not give a subclass of subnetbench.methods.Method: {cls!r}")
     name = cls.name
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise RegistryError(f"{origin}: method name {name!r} must match {NAME_PATTERN.pattern} "

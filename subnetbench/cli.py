@@ -44,9 +44,8 @@ from subnetbench.benchmark.runner import (
     seed_batches,
     summarise,
 )
-from subnetbench.errors import SubnetbenchError, describe_os_error
+from subnetbench.errors import OptionError, SubnetbenchError, describe_os_error
 from subnetbench.files import check_writable_directory
-from subnetbench.methods.base import OptionError
 from subnetbench.progress import RunProgress, as_finished, bind_worker_events, worker_sink
 
 DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
@@ -384,8 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     show_warnings()
     try:
         return args.func(args)
-    except (OptionError, methods.UnknownMethodError, methods.RegistryError,
-            SubnetbenchError) as error:
+    except (OptionError, methods.RegistryError, SubnetbenchError) as error:
         print(f"subnetbench: error: {_one_paragraph(error)}", file=sys.stderr)
         return getattr(error, "exit_code", 2)
     except OSError as error:  # a file fault not met at a write of the suite's own

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from subnetbench.errors import SubnetbenchError
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError, SubnetbenchError
 
 EXECUTORS = ("inline", "slurm", "submitit-local")
 INSTALL = "pip install 'subnetbench[cluster]'"

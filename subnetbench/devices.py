@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from subnetbench.benchmark.callbacks import ProgressSink
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError
 from subnetbench.progress import as_finished
 
 ALL = "all"

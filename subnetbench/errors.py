@@ -1,6 +1,7 @@
 """The errors a user sees as one paragraph: faults of the machine or of files, not of options.
 
-Options have their own error type, :class:`subnetbench.methods.base.OptionError` (a ``ValueError``).
+A bad option (of a method, a run, the command line) is an :class:`OptionError`, a ``ValueError``:
+the one error type of validation, also importable as ``subnetbench.methods.OptionError``.
 Everything else a user can act on is a :class:`SubnetbenchError`: a path that is a file, a directory
 without write permission, a full disk, a corrupt or foreign file, a file of a newer format, missing
 data. Its message is one paragraph that names the thing and says what to do; the command line
@@ -11,6 +12,11 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+
+
+class OptionError(ValueError):
+    """A bad option, of a method or of a run (recipe, protocol, seeds, command line): the one error
+    type of validation; the message names the option, the value and what is allowed."""
 
 
 class SubnetbenchError(Exception):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from subnetbench import cluster, devices, locks, plans
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -55,6 +55,8 @@ def test_an_unknown_name_lists_the_registered_ones_and_suggests_the_closest():
     assert all(name in message for name in SIX)
     assert message.endswith("did you mean 'edge_popup'?")
     assert isinstance(info.value, LookupError)
+    # one vocabulary of bad options: a method name nobody registered is an OptionError like any other
+    assert isinstance(info.value, methods.OptionError)
     with pytest.raises(methods.UnknownMethodError, match="did you mean 'supermask'"):
         methods.get("super_mask")
     with pytest.raises(methods.UnknownMethodError) as far:

@@ -21,9 +21,8 @@ from subnetbench.benchmark.speed.study import (
     seed_batch_refusal,
 )
 from subnetbench.benchmark.speed.table import format_table
-from subnetbench.errors import SubnetbenchError
+from subnetbench.errors import OptionError, SubnetbenchError
 from subnetbench.files import atomic_write_text, check_writable_file, finite_or_null, strict_json
-from subnetbench.methods.base import OptionError
 
 DEFAULT_METHODS = ("aslp", "supermask", "edge_popup", "dense")  # the paper's comparison
 DATASETS = ("cifar10", "cifar100", "digits")  # digits: a tiny smoke run; the grid is CIFAR's

@@ -32,7 +32,7 @@ from subnetbench.benchmark.speed.flops import train_flop_per_image
 from subnetbench.benchmark.speed.measure import PeakMemory
 from subnetbench.benchmark.timing import sync, timed
 from subnetbench.benchmark.training import Trainer, accuracy, separate_forward, train_epoch
-from subnetbench.methods.base import OptionError
+from subnetbench.errors import OptionError
 
 SMART_RESCALE = "+sr"  # NAME+sr: the method with smart_rescale=true
 VARIANTS = ("channels_last", "bf16", "compile", "fast")
