@@ -280,11 +280,20 @@ class Method:
         """Training rounds of the recipe (magnitude pruning trains, prunes, trains again)."""
         return 1
 
+    # The defaults below read the option fields that the engine of version 0.1 looked for
+    # (``eval_samples``, ``keep_fraction``, ``smart_rescale``, ``dynamic_weight_rescale``), so that a
+    # plugin written against that guide declares what it did then; a method overrides them to say
+    # otherwise.
+    def _option(self, name: str) -> Any:
+        return getattr(self.options, name, None) if dataclasses.is_dataclass(self.options) else None
+
     @property
     def evaluation_samples(self) -> int:
         """Sampled masks whose test accuracies are averaged into ``test_acc`` (the stochastic
-        evaluation of a ``stochastic`` method); 1 for a method evaluated deterministically."""
-        return 1
+        evaluation of a ``stochastic`` method); 1 for a method evaluated deterministically.
+        Default: the option ``eval_samples`` where the method has one, else 1."""
+        samples = self._option("eval_samples")
+        return samples if isinstance(samples, int) and not isinstance(samples, bool) else 1
 
     def keep_probability(self, layer: MaskedLayer) -> Tensor | None:
         """The learned probability of keeping each weight of ``layer``, or None when the method
@@ -294,14 +303,19 @@ class Method:
     @property
     def fixed_keep_fraction(self) -> float | None:
         """The fraction of prunable weights kept, when the method fixes it in advance; None when the
-        method learns it. The scaled signed-constant initialisation reads it (1.0 when None)."""
-        return None
+        method learns it. The scaled signed-constant initialisation reads it (1.0 when None).
+        Default: the option ``keep_fraction`` where the method has one, else None."""
+        fraction = self._option("keep_fraction")
+        return float(fraction) if isinstance(fraction, (int, float)) and not isinstance(fraction, bool) \
+            else None
 
     @property
     def rescaling(self) -> str | None:
         """The rescaling of the kept weights (the paper's SR axis): ``"smart_rescale"``,
-        ``"dynamic_weight_rescale"``, both joined by ``+``, another name of the method's, or None."""
-        return None
+        ``"dynamic_weight_rescale"``, both joined by ``+``, another name of the method's, or None.
+        Default: the names of those two boolean options that are on, where the method has them."""
+        names = [name for name in ("dynamic_weight_rescale", "smart_rescale") if self._option(name) is True]
+        return "+".join(names) or None
 
     def update_passes(self) -> tuple[tuple[str, ...], ...] | None:
         """How a training step updates the optimisers (``OptimizerSpec.label``) on one batch.
@@ -311,9 +325,21 @@ class Method:
         several optimisers, as the released ASLP code does for smart rescale)."""
         return None
 
+    @classmethod
+    def smart_rescale_options(cls) -> dict[str, Any] | None:
+        """The option values that add the paper's smart rescale to this method (``NAME+sr`` of the
+        speed study), or None when it cannot have one (the default)."""
+        return None
+
     def without_rescaling(self) -> Method | None:
         """The same method with its rescaling (:attr:`rescaling`) turned off, for measuring what
         the rescaling costs per epoch (claim 4 of the paper); None when it has none or cannot."""
+        return None
+
+    def single_pass(self) -> Method | None:
+        """The same method updated in one pass a batch, when :meth:`update_passes` gives several;
+        None otherwise (the default). The measurement of claim 4 times it beside the run, to tell
+        the cost of the rescaling's arithmetic from that of the extra passes."""
         return None
 
     def seed_batch_refusal(self) -> str | None:
@@ -467,8 +493,19 @@ class ScoredMaskMethod(Method):
             return (("scores",), ("scale",))
         return None
 
+    def single_pass(self) -> Method | None:
+        if self.update_passes() is None:
+            return None
+        return type(self)(dataclasses.replace(self.options, smart_rescale_update="joint"))
+
+    @classmethod
+    def smart_rescale_options(cls) -> dict[str, Any] | None:
+        return {"smart_rescale": True}
+
     def rescaling_options(self) -> dict[str, Any]:
-        """The option values that turn this method's rescaling off."""
+        """The option values that turn this method's rescaling off (:meth:`without_rescaling`
+        builds the method without it from them); a subclass with a rescaling of its own adds its
+        option, as supermask adds ``dynamic_weight_rescale``."""
         return {"smart_rescale": False}
 
     def without_rescaling(self) -> Method | None:

@@ -1,9 +1,11 @@
 """Plugins written before the ``subnetbench`` namespace import ``methods.base`` and friends.
 
 A finder maps the old top-level names ``methods``, ``benchmark`` and ``reports`` (and their
-submodules) onto ``subnetbench.methods`` and so on, with a DeprecationWarning, when no real
-top-level package of that name exists: another project's ``methods``, if installed, always wins.
-The aliased module is the very same object, so classes keep one identity.
+submodules) onto ``subnetbench.methods`` and so on, with a DeprecationWarning, when no other
+project's top-level package of that name exists: another project's ``methods``, if installed,
+always wins. This repository's own folders (found as top-level packages when the repository root
+is on ``sys.path``: ``python -m`` or pytest run from it) are aliased too, never imported a second
+time, so classes keep one identity whatever the working directory.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import warnings
 
@@ -43,14 +46,27 @@ class LegacyFinder(importlib.abc.MetaPathFinder):
         if dot:
             if sys.modules.get(top) is not sys.modules.get(f"subnetbench.{top}"):
                 return None  # a real top-level package of that name
-        elif importlib.machinery.PathFinder.find_spec(top) is not None:
+        target = importlib.util.find_spec(new)
+        if target is None:
             return None
-        if importlib.util.find_spec(new) is None:
-            return None
+        if not dot:
+            found = importlib.machinery.PathFinder.find_spec(top)
+            if found is not None and not _same_folder(found, target):
+                return None  # another project's top-level package of that name
+        # stacklevel 2: warnings skips the import machinery's frames, so this names the line of
+        # the plugin that wrote the import (and the default filters attribute it to that module)
         warnings.warn(f"'import {fullname}' is deprecated; import {new} instead",
-                      DeprecationWarning, stacklevel=3)
+                      DeprecationWarning, stacklevel=2)
         return importlib.util.spec_from_loader(fullname, _AliasLoader(new),
                                                is_package=not dot or None)
+
+
+def _same_folder(a: importlib.machinery.ModuleSpec, b: importlib.machinery.ModuleSpec) -> bool:
+    """Whether two package specs are the same folder on disk (this repository's ``methods/`` seen
+    as a top-level package, and ``subnetbench.methods``)."""
+    folders_a = {os.path.realpath(p) for p in (a.submodule_search_locations or [])}
+    folders_b = {os.path.realpath(p) for p in (b.submodule_search_locations or [])}
+    return bool(folders_a) and folders_a == folders_b
 
 
 def install() -> None:

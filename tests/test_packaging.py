@@ -2,6 +2,8 @@
 report's template and the published values; and plugins written before the namespace still load."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -108,3 +110,61 @@ def test_a_plugin_importing_the_old_top_level_names_still_loads(tmp_path):
     assert report["spec"] == "subnetbench.methods.base"
     assert "'import methods' is deprecated; import subnetbench.methods instead" in report["warned"]
     assert report["masked"] == 5
+
+
+def test_the_plugin_of_the_version_0_1_guide_runs_from_the_repository_root(tmp_path):
+    """The guide's complete example of version 0.1 (``import methods.base``), installed as a
+    distribution and run from the repository root (``python -m`` puts it first on the path, as
+    pytest does): there the old name ``methods`` is this repository's own folder, which must alias
+    ``subnetbench.methods`` rather than load a second copy whose ``Method`` the registry refuses.
+    It then trains as a seed batch, with the results of separate runs (loop mode on a CPU)."""
+    source = (REPO / "tests" / "data" / "plugin_of_version_0_1.py").read_text()
+    write_distribution(tmp_path / "site", "subnetbench-threshold",
+                       {"threshold": "subnetbench_threshold:ThresholdMask"},
+                       {"subnetbench_threshold": source})
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "threshold",
+           "--seeds", "0,1", "--device", "cpu", "--set", "epochs=2", "--no-progress",
+           "--no-save-subnetwork"]
+    for extra, folder in ((["--seed-batch", "2"], "batched"), ([], "separate")):
+        result = subprocess.run(run + extra + ["--results", str(tmp_path / folder)], env=env, cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+    batched = sorted((tmp_path / "batched" / "runs").glob("digits-conv2.threshold.*.json"))
+    assert len(batched) == 2
+    for path in batched:
+        together = json.loads(path.read_text())
+        alone = json.loads((tmp_path / "separate" / "runs" / path.name).read_text())
+        assert together["status"] == "completed" and together["timings"]["seed_batch"] == 2
+        assert together["metrics"] == alone["metrics"]
+
+
+def test_the_declarations_default_to_the_option_fields_the_engine_of_version_0_1_read():
+    """The engine of version 0.1 read ``eval_samples``, ``keep_fraction``, ``smart_rescale`` and
+    ``dynamic_weight_rescale`` off a method's options; a plugin of that time that never declares
+    anything keeps those meanings (its numbers do not change silently), and one without them gets
+    the neutral defaults."""
+    from dataclasses import dataclass
+
+    from subnetbench.methods import Method
+
+    @dataclass(frozen=True)
+    class OldOptions:
+        eval_samples: int = 7
+        keep_fraction: float = 0.3
+        smart_rescale: bool = True
+        dynamic_weight_rescale: bool = False
+
+    class Old(Method):
+        Options = OldOptions
+
+    old = Old()
+    assert (old.evaluation_samples, old.fixed_keep_fraction, old.rescaling) == (7, 0.3, "smart_rescale")
+    both = Old(dynamic_weight_rescale=True)
+    assert both.rescaling == "dynamic_weight_rescale+smart_rescale"
+    assert Old(smart_rescale=False).rescaling is None
+
+    class Bare(Method):
+        pass
+
+    assert (Bare().evaluation_samples, Bare().fixed_keep_fraction, Bare().rescaling) == (1, None, None)

@@ -382,8 +382,8 @@ def test_plus_sr_gives_both_pipelines_the_smart_rescale():
 
 @pytest.mark.parametrize("option, value, reason", [
     ("--methods", "no_such_method", "unknown method 'no_such_method'"),
-    ("--methods", "dense+sr", "which dense does not have"),
-    ("--variant-methods", "dense+sr", "which dense does not have"),
+    ("--methods", "dense+sr", "dense declares no smart rescale"),
+    ("--variant-methods", "dense+sr", "dense declares no smart rescale"),
     ("--seed-method", "no_such_method", "unknown method 'no_such_method'"),
     ("--seed-method", "magnitude_pruning", methods.get("magnitude_pruning")().seed_batch_refusal()),
 ])

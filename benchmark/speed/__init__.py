@@ -16,9 +16,10 @@ For every network and method it times training epochs of two pipelines in one pr
   with augmentation on, built as :func:`runner.build_run` builds a run.
 
 A method is any registered method (``--methods``, default the paper's comparison aslp, supermask,
-edge_popup, dense), or ``NAME+sr`` for it with the smart rescale (``smart_rescale=true``) where its
-options have that field; the options are validated as ``subnetbench run`` validates them. With more
-than one optimiser (``+sr``) the reference steps once per optimiser and batch, as Lightning 1.x does.
+edge_popup, dense), or ``NAME+sr`` for it with the smart rescale where it declares one
+(:meth:`Method.smart_rescale_options`: ``smart_rescale=true`` for the built-in methods); the
+options are validated as ``subnetbench run`` validates them. With more than one optimiser (``+sr``)
+the reference steps once per optimiser and batch, as Lightning 1.x does.
 
 Both train on generated data of CIFAR-10's shape (3 x 32 x 32, 10 classes; the speed does not
 depend on the pixel values). Epoch times come from CUDA events on a GPU and ``time.perf_counter``

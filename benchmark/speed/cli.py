@@ -50,7 +50,7 @@ def _csv(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
 
 def _method_csv(text: str, what: str) -> list[str]:
     """Method values of the study, checked against the registry (not a fixed list): any registered
-    method, NAME+sr where it has smart_rescale; ``all`` is every one of them."""
+    method, NAME+sr where it declares a smart rescale; ``all`` is every one of them."""
     items = _items(text, method_choices())
     for item in items:
         try:
@@ -94,8 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {','.join(NETWORKS)})")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated "
                         f"methods (default {','.join(DEFAULT_METHODS)}, the paper's comparison): any "
-                        "registered method (subnetbench list), NAME+sr for it with smart_rescale=true "
-                        "where it has that option (aslp+sr), or all")
+                        "registered method (subnetbench list), NAME+sr for it with its smart rescale "
+                        "where it declares one (aslp+sr), or all")
     parser.add_argument("--variants", help="fast-path variants to time besides the default: "
                         f"{','.join(VARIANTS)}, or none (default: channels_last on a CPU with "
                         "--quick, channels_last,compile on a CPU, all on CUDA)")

@@ -1,8 +1,8 @@
 """The measurement driver of the speed study: generated data, ours against the re-created official
 pipeline, the fast-path variant rows and the seed-batch rows (:class:`Bench`).
 
-A method of the study is any registered method, by name, or ``NAME+sr`` (the paper's smart rescale:
-``smart_rescale=true``) for a method whose options have ``smart_rescale``; its options are validated
+A method of the study is any registered method, by name, or ``NAME+sr`` (the paper's smart rescale,
+as the method declares it: :meth:`Method.smart_rescale_options`); its options are validated
 by the engine (:func:`subnetbench.benchmark.config.make_config`), as for ``subnetbench run``.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import json
 import math
 import os
 import platform
@@ -83,34 +84,42 @@ def generated_data(n_train: int, n_val: int, device: torch.device, seed: int = 0
     return DeviceData(info, split(n_train), split(n_val), split(n_val))
 
 
-def _has_smart_rescale(name: str) -> bool:
-    return "smart_rescale" in {field.name for field in dataclasses.fields(methods.get(name).Options)}
+def _smart_rescale_overrides(name: str) -> dict[str, str] | None:
+    """The ``--set`` overrides of ``NAME+sr``: the options the method declares for smart rescale
+    (:meth:`Method.smart_rescale_options`), or None when it has none."""
+    options = methods.get(name).smart_rescale_options()
+    if options is None:
+        return None
+    return {f"method.{key}": json.dumps(value) if not isinstance(value, str) else value
+            for key, value in options.items()}
 
 
 def method_choices() -> list[str]:
     """Every method value the study accepts: the registered methods, each followed by NAME+sr
-    where its options have ``smart_rescale``."""
+    where it declares a smart rescale."""
     return [value for name in methods.names()
-            for value in ((name, name + SMART_RESCALE) if _has_smart_rescale(name) else (name,))]
+            for value in ((name, name + SMART_RESCALE) if _smart_rescale_overrides(name) is not None
+                          else (name,))]
 
 
 def method_spec(value: str) -> tuple[str, dict[str, str]]:
     """The registered method that a method value of the study names, and the option overrides it
-    adds (``NAME+sr``: ``method.smart_rescale=true``). An OptionError says why another value is
-    not a method and lists the registered ones."""
+    adds (``NAME+sr``: what the method declares, ``method.smart_rescale=true`` for the built-in
+    ones). An OptionError says why another value is not a method and lists the registered ones."""
     name = value.removesuffix(SMART_RESCALE)
     registered = methods.names()
+    with_sr = [n for n in registered if _smart_rescale_overrides(n) is not None]
     allowed = (f"registered methods: {', '.join(registered)}; NAME{SMART_RESCALE} where the method "
-               "has the option smart_rescale: "
-               f"{', '.join(n + SMART_RESCALE for n in registered if _has_smart_rescale(n)) or 'none'}")
+               f"declares a smart rescale: {', '.join(n + SMART_RESCALE for n in with_sr) or 'none'}")
     if name not in registered:
         raise OptionError(f"unknown method {name!r}; {allowed}")
     if name == value:
         return name, {}
-    if not _has_smart_rescale(name):
-        raise OptionError(f"{SMART_RESCALE} sets the option smart_rescale, which {name} does not "
-                          f"have; {allowed}")
-    return name, {"method.smart_rescale": "true"}
+    overrides = _smart_rescale_overrides(name)
+    if overrides is None:
+        raise OptionError(f"{name} declares no smart rescale (Method.smart_rescale_options), so "
+                          f"{value!r} is not a method value; {allowed}")
+    return name, overrides
 
 
 def method_config(protocol: str, method: str, seed: int,
