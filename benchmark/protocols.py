@@ -33,7 +33,10 @@ from subnetbench.errors import OptionError
 DATASETS = ("cifar10", "cifar100", "digits")
 NETWORKS = tuple(ARCHITECTURES)
 
-DIGITS_RECIPE = dataclasses.replace(Recipe(), batch_size=32, epochs=30, patience=10, normalise=True)
+# eval_batch_size 1024: a digits validation split (144 images) and test split (360) in one or two
+# batches, so a sampled evaluation draws one mask for the whole split (CPU-sized).
+DIGITS_RECIPE = dataclasses.replace(Recipe(), batch_size=32, epochs=30, patience=10, normalise=True,
+                                    eval_batch_size=1024)
 DEEP_DIGITS_RECIPE = dataclasses.replace(DIGITS_RECIPE, epochs=100, patience=40)
 
 
@@ -61,11 +64,13 @@ class Protocol:
         if self.dataset == "digits":
             r = self.recipe
             return (f"CPU-sized, CPU-friendly choices: batch {r.batch_size}, up to {r.epochs} epochs "
-                    f"(patience {r.patience}), normalised inputs, edge-popup on this recipe "
+                    f"(patience {r.patience}), normalised inputs, evaluation in batches of "
+                    f"{r.eval_batch_size} (one sampled mask per split), edge-popup on this recipe "
                     "in the grids; the released code's behaviours otherwise")
         own = ", CIFAR-100's own mean and std" if self.dataset == "cifar100" else ""
         return ("GPU-sized, the released ASLP code: batch 256, up to 1000 epochs (patience 100), "
-                f"unnormalised inputs without DA{own}, SC on convolutions only, sampled-mask validation; "
+                f"unnormalised inputs without DA{own}, SC on convolutions only, sampled-mask validation "
+                "(one mask per batch of 256, as its evaluation batches); "
                 "edge-popup in the grids: the hidden-networks recipe")
 
 

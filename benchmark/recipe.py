@@ -38,7 +38,10 @@ class Recipe:
     normalise: bool | None = None  # None: normalise iff augmentation (the official behaviour)
     validation_fraction: float = 0.1
     bias: bool = True  # the ASLP networks have (frozen, unpruned) biases; edge-popup's have none
-    eval_batch_size: int = 1024
+    # Validation and test batches. The released code evaluates in batches of its training batch
+    # size (256), and its layers sample one mask per forward pass: a sampled validation or test
+    # accuracy averages over one mask per 256 images, as here.
+    eval_batch_size: int = 256
     # Validation (early stopping, checkpoint choice) of a stochastic method: on masks sampled at
     # every forward pass, as the released code's layers always sample ("sampled"), or on the
     # deterministic mask ("deterministic").

@@ -22,7 +22,7 @@ from subnetbench.records import FORMAT_VERSION
 
 RECIPE_DEFAULTS = {"batch_size": 256, "epochs": 1000, "patience": 100, "schedule": "constant",
                    "init": "kaiming_normal", "augmentation": False, "normalise": None,
-                   "validation_fraction": 0.1, "bias": True, "eval_batch_size": 1024}
+                   "validation_fraction": 0.1, "bias": True, "eval_batch_size": 256}
 EDGE_POPUP_PRESET = {"batch_size": 128, "epochs": 100, "schedule": "cosine", "patience": 0,
                      "augmentation": True}
 METHOD_DEFAULTS = {

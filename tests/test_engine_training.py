@@ -228,6 +228,38 @@ def test_a_stochastic_method_validates_on_masks_sampled_from_its_validation_stre
     assert not _trainer("dense").validates_on_sampled_masks  # a deterministic method: no sampling
 
 
+def test_sampled_validation_draws_one_mask_per_layer_and_forward_pass(monkeypatch):
+    """Each validation batch is a forward pass with its own sampled mask, as the released code's
+    layers sample at every forward: 8 validation images in batches of 4 are 2 masks per layer,
+    none reused."""
+    trainer = _trainer("aslp", eval_batch_size=4)
+    draws: list[torch.Tensor] = []
+    sampled_weight = trainer.method.sampled_weight
+
+    def counting(layer):
+        weight = sampled_weight(layer)
+        draws.append((weight != 0).flatten())
+        return weight
+
+    monkeypatch.setattr(trainer.method, "sampled_weight", counting)
+    trainer.validate()
+    layers = len(list(methods.masked_layers(trainer.model)))
+    assert len(draws) == 2 * layers  # 2 batches x every masked layer
+    first, second = draws[:layers], draws[layers:]
+    assert any(not torch.equal(a, b) for a, b in zip(first, second))  # a fresh mask per pass
+
+
+def test_cifar_evaluates_in_the_released_codes_batches_and_digits_in_one():
+    """The released code validates and tests in batches of 256 (its training batch), one sampled
+    mask each; the digits protocols evaluate a split in one batch (CPU-sized)."""
+    from subnetbench.benchmark import protocols
+
+    for name in ("cifar10-conv2", "cifar100-conv6"):
+        recipe = protocols.get(name).recipe
+        assert recipe.eval_batch_size == recipe.batch_size == 256
+    assert protocols.get("digits-conv2").recipe.eval_batch_size == 1024
+
+
 def _one_batch_trainer(update: str) -> Trainer:
     return _trainer("aslp", batch_size=24, method_options={"smart_rescale": True,
                                                            "smart_rescale_update": update})
