@@ -91,12 +91,13 @@ class RunConfig:
                 del recipe[key]
         return {"recipe": recipe, "method": dataclasses.asdict(self.method_options)}
 
-    def variant(self) -> dict[str, bool]:
+    def variant(self) -> dict[str, Any]:
         """The paper's variant axes: DA, SC and SR (any rescaling the method declares; supermask's
-        SR column is its dynamic weight rescaling)."""
+        SR column is its dynamic weight rescaling), and which rescaling that is (``rescaling``)."""
         return {"data_augmentation": self.recipe.augmentation,
                 "signed_constant": self.recipe.init in ("signed_constant", "scaled_signed_constant"),
-                "smart_rescale": self.declared.rescaling is not None}
+                "smart_rescale": self.declared.rescaling is not None,
+                "rescaling": self.declared.rescaling}
 
 
 def _diff(value: Any, default: Any) -> dict[str, Any]:

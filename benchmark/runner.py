@@ -541,27 +541,36 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
 def rescaling_overhead(config: RunConfig, data: DeviceData, device: torch.device,
                        epochs: int = OVERHEAD_EPOCHS) -> RescalingOverhead | None:
     """The per-epoch cost of the method's rescaling (claim 4 of the paper), measured in this
-    process: fresh networks of this configuration and of the same one without its rescaling
-    (:meth:`Method.without_rescaling`) each train one untimed epoch, then ``epochs`` timed epochs
-    in turn, on the run's own data. Nothing of the finished run is touched; None for a method
-    without a rescaling."""
-    twin = config.declared.without_rescaling()
+    process: fresh networks of this configuration, of the same one without its rescaling
+    (:meth:`Method.without_rescaling`) and, where the configuration updates in several passes a
+    batch, of the same one in one pass (:meth:`Method.single_pass`), each train one untimed epoch,
+    then ``epochs`` timed epochs in turn, on the run's own data. Nothing of the finished run is
+    touched; None for a method without a rescaling."""
+    declared = config.declared
+    twin = declared.without_rescaling()
     if twin is None:
         return None
-    plain = dataclasses.replace(config, method_options=twin.options)
+    variants = [config, dataclasses.replace(config, method_options=twin.options)]
+    one_pass = declared.single_pass()
+    if one_pass is not None:
+        variants.append(dataclasses.replace(config, method_options=one_pass.options))
     trainers = []
-    for each in (config, plain):
+    for each in variants:
         parts = build_run(each, device, data=data, streams=OVERHEAD_STREAMS)
         trainer = Trainer(parts.model, parts.method, data, each.recipe, parts.generators)
         trainer.begin_epoch()
         trainer.train_epoch()  # untimed: allocations, kernel selection
         trainers.append(trainer)
-    with_s, without_s = [], []
+    seconds: list[list[float]] = [[] for _ in trainers]
     for _ in range(epochs):
-        with_s.append(timed(device, trainers[0].train_epoch))
-        without_s.append(timed(device, trainers[1].train_epoch))
-    return RescalingOverhead(config.declared.rescaling, with_s, without_s,
-                             statistics.median(with_s) / statistics.median(without_s))
+        for trainer, times in zip(trainers, seconds):
+            times.append(timed(device, trainer.train_epoch))
+    with_s, without_s = seconds[0], seconds[1]
+    without = statistics.median(without_s)
+    one_pass_s = seconds[2] if one_pass is not None else None
+    return RescalingOverhead(declared.rescaling, with_s, without_s, statistics.median(with_s) / without,
+                             len(declared.update_passes() or ((),)), one_pass_s,
+                             None if one_pass_s is None else statistics.median(one_pass_s) / without)
 
 
 def evaluate_run(config: RunConfig, record: RunRecord, trainer: Trainer, started: float,

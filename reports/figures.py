@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from subnetbench.describe import axes_label
 from subnetbench.files import atomic_write_bytes
 from subnetbench.reports.loading import VARIANT_AXES
 from subnetbench.reports.stats import summarise
@@ -30,7 +31,6 @@ from subnetbench.reports.tables import (
     dataset_sort_key,
     method_sort_key,
     natural_key,
-    variant_label,
 )
 
 MAX_PANELS = 12
@@ -47,7 +47,6 @@ VARIANT_STYLES = {
     "DA+SR": ("#da8bc3", (0, (3, 1, 1, 1, 1, 1)), "P"), "DA+SC": ("#8c8c8c", (0, (1, 1)), "X"),
     "DA+SC+SR": ("#ccb974", (0, (6, 2, 1, 2)), "*"),
 }
-VARIANT_MARKERS = {label: marker for label, (_, _, marker) in VARIANT_STYLES.items()}
 STYLE = {
     "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
     "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.spines.top": False,
@@ -62,8 +61,9 @@ def text(value: object) -> str:
 
 
 def variant_style(variant: dict[str, bool]) -> tuple[str, Any, str]:
-    """(colour, line style, marker) of a variant."""
-    return VARIANT_STYLES[variant_label(variant)]
+    """(colour, line style, marker) of a variant: of its paper column (supermask's DWR is drawn as
+    the SR column it is; its label says DWR)."""
+    return VARIANT_STYLES[axes_label(variant)]
 
 
 def variant_marker(variant: dict[str, bool]) -> str:
@@ -180,8 +180,8 @@ def accuracy_vs_kept(configs: list[Config]) -> FigureSpec:
                 ax.axhline(y[boundary] + 0.5, color="#bbb", lw=0.6)
         handles = [Line2D([], [], color=colours(m), marker="o", ls="", label=text(m)) for m in colours.map]
         seen = sorted({c.variant_label for c in rows}, key=lambda v: (len(v), v))
-        handles += [Line2D([], [], color="#444", marker=VARIANT_MARKERS.get(v, "o"), ls="", label=text(v))
-                    for v in seen]
+        markers = {c.variant_label: variant_marker(c.variant) for c in rows}
+        handles += [Line2D([], [], color="#444", marker=markers[v], ls="", label=text(v)) for v in seen]
         fig.legend(handles=handles, loc="outside right upper", frameon=False)
         return fig
 

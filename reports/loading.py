@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from subnetbench.describe import VARIANT_SHORT
+from subnetbench.describe import FAST_PATH_OPTIONS, VARIANT_SHORT
 from subnetbench.errors import PathNotFound
-from subnetbench.records import VARIANT_AXES, InvalidRecord, Metrics, RunRecord, is_number
+from subnetbench.records import RESCALING_KEY, VARIANT_AXES, InvalidRecord, Metrics, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
 
 REFERENCE_FORMAT = "subnetbench.reference"
-REFERENCE_FORMAT_VERSION = 2
+REFERENCE_FORMAT_VERSION = 3
+# 2: entries without "reproduction_options" and "variant.rescaling" (then any options and any
+# rescaling of the SR axis match, as this version read them)
+READABLE_REFERENCE_VERSIONS = (2, 3)
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # A result file the report could use is a RunRecord (subnetbench/records.py); its ``source`` is the
@@ -127,13 +130,17 @@ class InvalidReference(ValueError):
 
 @dataclass(frozen=True)
 class Published:
-    """One published value: which configuration, which metric (``Metrics.ACCURACIES``), its source."""
+    """One published value: which configuration, which metric (``Metrics.ACCURACIES``), its source.
+
+    ``variant`` has the three axes (None: not stated by the source, matches either value) and
+    ``rescaling``, which rescaling its SR axis is (None: any). ``reproduction_options`` are the
+    configurations that reproduce it, as the non-default options of a result file; None: any."""
 
     id: str  # the entry's "id" in the reference file: what a user edits to correct it
     dataset: str
     network: str
     method: str
-    variant: dict[str, bool | None]
+    variant: dict[str, Any]
     metric: str
     value: float  # percent
     kind: str  # primary | secondary
@@ -141,13 +148,36 @@ class Published:
     source: str
     how_read: str
     note: str | None
+    reproduction_options: tuple[dict[str, Any], ...] | None = None
 
-    def matches(self, dataset: str, network: str, method: str, variant: dict[str, bool]) -> bool:
-        """Same dataset, network and method; a null variant field matches any value."""
+    def matches(self, dataset: str, network: str, method: str, variant: dict[str, Any]) -> bool:
+        """Same dataset, network and method, the same variant (a null axis matches any value), and
+        with SR the same rescaling: supermask's DWR value never matches a smart rescale."""
         if (self.dataset, self.network, self.method) != (dataset, network, method):
             return False
-        return all(self.variant.get(axis) is None or self.variant[axis] == variant.get(axis)
-                   for axis in VARIANT_AXES)
+        if not all(self.variant.get(axis) is None or self.variant[axis] == variant.get(axis)
+                   for axis in VARIANT_AXES):
+            return False
+        wanted = self.variant.get(RESCALING_KEY)
+        return not (variant.get("smart_rescale") and wanted is not None
+                    and variant.get(RESCALING_KEY) not in (None, wanted))
+
+    def differing_options(self, non_default_options: dict[str, Any]) -> list[str] | None:
+        """None when a configuration of these non-default options reproduces this value (the fast
+        path's options aside), else the options in which it differs from the nearest reproduction
+        configuration."""
+        if self.reproduction_options is None:
+            return None
+        ours = {k: v for k, v in non_default_options.items() if k not in FAST_PATH_OPTIONS}
+        best: list[str] | None = None
+        for options in self.reproduction_options:
+            differing = sorted(k for k in set(ours) | set(options)
+                               if json.dumps(ours.get(k)) != json.dumps(options.get(k)))
+            if not differing:
+                return None
+            if best is None or len(differing) < len(best):
+                best = differing
+        return best
 
     @property
     def unstated_axes(self) -> list[str]:
@@ -189,6 +219,13 @@ def _entry(entry: Any) -> Published:
     if not isinstance(variant, dict) or not all(variant.get(a) in (True, False, None)
                                                 for a in VARIANT_AXES):
         raise InvalidReference("variant fields must be true, false or null")
+    rescaling = variant.get(RESCALING_KEY)
+    if rescaling is not None and not (isinstance(rescaling, str) and rescaling):
+        raise InvalidReference(f"variant.{RESCALING_KEY} must be a name or null")
+    options = entry.get("reproduction_options")
+    if options is not None and not (isinstance(options, list) and options
+                                    and all(isinstance(o, dict) for o in options)):
+        raise InvalidReference("reproduction_options must be a non-empty list of objects (option: value)")
     value = entry["test_acc_percent"]
     if not is_number(value):
         raise InvalidReference("test_acc_percent is not a number")
@@ -197,11 +234,13 @@ def _entry(entry: Any) -> Published:
         raise InvalidReference(f"metric {metric!r} is not one of {', '.join(Metrics.ACCURACIES)}")
     return Published(
         id=str(entry["id"]), dataset=str(entry["dataset"]), network=str(entry["network"]),
-        method=str(entry["method"]), variant={a: variant.get(a) for a in VARIANT_AXES},
+        method=str(entry["method"]),
+        variant={**{a: variant.get(a) for a in VARIANT_AXES}, RESCALING_KEY: rescaling},
         metric=metric, value=float(value), kind=str(entry.get("kind", "unknown")),
         verified=entry.get("verified") is True, source=str(entry.get("source", "")),
         how_read=str(entry.get("how_read", "")),
-        note=None if entry.get("note") is None else str(entry["note"]))
+        note=None if entry.get("note") is None else str(entry["note"]),
+        reproduction_options=None if options is None else tuple(options))
 
 
 def load_reference(path: str | Path | None = None) -> Reference:
@@ -212,9 +251,9 @@ def load_reference(path: str | Path | None = None) -> Reference:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("format") != REFERENCE_FORMAT:
             raise InvalidReference(f"format is not {REFERENCE_FORMAT!r}")
-        if data.get("format_version") != REFERENCE_FORMAT_VERSION:
+        if data.get("format_version") not in READABLE_REFERENCE_VERSIONS:
             raise InvalidReference(f"format_version is {data.get('format_version')!r}, this version "
-                                   f"reads {REFERENCE_FORMAT_VERSION} (entries with an id and a metric)")
+                                   f"reads {READABLE_REFERENCE_VERSIONS} (entries with an id and a metric)")
         entries = data.get("results")
         if not isinstance(entries, list):
             raise InvalidReference("'results' is not a list")

@@ -2,22 +2,22 @@
 would run it where it was not run.
 
 Status of a published value: ``reproduced`` / ``not reproduced`` / ``inconclusive`` (the verdict of
-the configuration compared with it, on the value's own metric), ``not run here`` (no configuration
-of this results directory matches it), or ``superseded`` (a secondary value whose configurations
-are compared with a primary value instead).
+the configurations that reproduce it, on the value's own metric), ``not run here`` (no configuration
+of this results directory reproduces it; configurations of its variant with other options are
+listed beside it, without a verdict), or ``superseded`` (a secondary value whose configurations are
+compared with a primary value instead).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from subnetbench.reports.loading import Published, Reference
+from subnetbench.reports.stats import OTHER_OPTIONS
 from subnetbench.reports.tables import CellEntry, Config, FamilyTable
 
 NOT_RUN = "not run here"
 SUPERSEDED = "superseded by a primary value"
 DEFAULT_SEEDS = "0,1,2,3,4"
-# The option of each method that is the paper's SR column (supermask's is its own DWR).
-SR_OPTION = {"supermask": "dynamic_weight_rescale"}
 
 
 @dataclass
@@ -26,6 +26,7 @@ class ReproductionRow:
     status: str
     entries: list[CellEntry] = field(default_factory=list)  # the configurations compared with it
     command: str | None = None  # how to run it, when it was not run here
+    others: list[CellEntry] = field(default_factory=list)  # its variant with other options: no verdict
 
     @property
     def css(self) -> str:
@@ -42,8 +43,9 @@ def run_command(p: Published, results: str) -> str:
         parts += ["--set", "augmentation=true"]
     if p.variant.get("signed_constant"):
         parts += ["--set", "init=signed_constant"]
-    if p.variant.get("smart_rescale"):
-        parts += ["--set", f"{p.method}.{SR_OPTION.get(p.method, 'smart_rescale')}=true"]
+    if p.variant.get("smart_rescale"):  # the built-in methods' rescalings are options of their names
+        for name in (p.variant.get("rescaling") or "smart_rescale").split("+"):
+            parts += ["--set", f"{p.method}.{name}=true"]
     return " ".join(parts + ["--results", results])
 
 
@@ -54,14 +56,16 @@ def reproduction(reference: Reference, configs: list[Config], tables: list[Famil
     rows = []
     for p in reference.values:
         matching = [c for c in configs if p.matches(c.dataset, c.network, c.method, c.variant)]
-        compared = [entries[id(c)] for c in matching
-                    if reference.best(c.dataset, c.network, c.method, c.variant) is p and id(c) in entries]
+        judged = [entries[id(c)] for c in matching
+                  if reference.best(c.dataset, c.network, c.method, c.variant) is p and id(c) in entries]
+        compared = [e for e in judged if e.published.verdict.label != OTHER_OPTIONS]
+        others = [e for e in judged if e.published.verdict.label == OTHER_OPTIONS]
         if compared:
             statuses = {e.published.verdict.label for e in compared}
             status = statuses.pop() if len(statuses) == 1 else "mixed: " + ", ".join(sorted(statuses))
-            rows.append(ReproductionRow(p, status, compared))
-        elif matching:
+            rows.append(ReproductionRow(p, status, compared, others=others))
+        elif matching and not others:
             rows.append(ReproductionRow(p, SUPERSEDED))
         else:
-            rows.append(ReproductionRow(p, NOT_RUN, command=run_command(p, results)))
+            rows.append(ReproductionRow(p, NOT_RUN, command=run_command(p, results), others=others))
     return rows

@@ -36,6 +36,9 @@ REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 INCONCLUSIVE = "inconclusive"
 NO_PUBLISHED = "no published value"
+# A configuration whose variant matches a published value but whose options are not those that
+# reproduce it (docs/published-values.md): shown beside the value, never judged against it.
+OTHER_OPTIONS = "other options"
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
 MIXED = "mixed"

@@ -14,7 +14,7 @@ from typing import Any
 
 from subnetbench.describe import VARIANT_SHORT, chance_cause, variant_label
 from subnetbench.reports.loading import VARIANT_AXES, Published, Reference, Run, flatten
-from subnetbench.reports.stats import Summary, Verdict, reproduction_verdict, summarise
+from subnetbench.reports.stats import OTHER_OPTIONS, Summary, Verdict, reproduction_verdict, summarise
 
 MASK_ONLY = "mask-only"
 WEIGHT_TRAINING = "weight-training"
@@ -289,8 +289,13 @@ def compare_published(config: Config, reference: Reference) -> PublishedComparis
         ours = summarise(config.values("final_test_acc", 100.0))
         return PublishedComparison(None, ours, None, reproduction_verdict(None, ours))
     ours = summarise(config.values(published.metric, 100.0))
-    return PublishedComparison(published, ours, None if ours.mean is None else ours.mean - published.value,
-                               reproduction_verdict(published.value, ours))
+    difference = None if ours.mean is None else ours.mean - published.value
+    differing = published.differing_options(config.non_default_options)
+    if differing is not None:
+        return PublishedComparison(published, ours, difference, Verdict(
+            OTHER_OPTIONS, "not the configuration that reproduces this value: it differs in "
+                           f"{', '.join(differing)}; no verdict"))
+    return PublishedComparison(published, ours, difference, reproduction_verdict(published.value, ours))
 
 
 def build_tables(configs: list[Config], reference: Reference) -> list[FamilyTable]:

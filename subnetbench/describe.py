@@ -6,30 +6,50 @@ from __future__ import annotations
 from typing import Any
 
 VARIANT_SHORT = {"data_augmentation": "DA", "signed_constant": "SC", "smart_rescale": "SR"}
+# The names a method declares for its rescaling (Method.rescaling), in the paper's words; the paper's
+# SR column holds each method's own: smart rescale for ASLP and edge-popup, DWR for supermask.
+RESCALING_SHORT = {"smart_rescale": "SR", "dynamic_weight_rescale": "DWR"}
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 # An accuracy below 2.5 times chance level (25 % of 10 classes, 2.5 % of 100) is "near chance": no
 # configuration of the paper's grids is that low unless its run failed to learn or collapsed.
 AT_CHANCE_FACTOR = 2.5
+# Recipe options of the fast path: they change float arithmetic, not what is trained or evaluated,
+# so a run with them reproduces a published value as well as one without.
+FAST_PATH_OPTIONS = frozenset({"channels_last", "autocast", "compile"})
 # Options that the variant axes already say (left out of a configuration's label).
 VARIANT_OPTIONS = {"init", "augmentation", "method.smart_rescale", "method.dynamic_weight_rescale"}
 
 
-def variant_label(variant: dict[str, bool]) -> str:
-    """'none', 'SR', 'SC', 'SC+SR', 'DA+SC+SR'... (the paper's column names)."""
+def axes_label(variant: dict) -> str:
+    """The paper's column of a variant: 'none', 'SR', 'SC', 'SC+SR', 'DA+SC+SR'... where SR stands
+    for whatever rescaling the method has (supermask's is its DWR)."""
     on = [VARIANT_SHORT[a] for a in ("data_augmentation", "signed_constant", "smart_rescale")
           if variant.get(a)]
     return "+".join(on) if on else "none"
 
 
-def configuration_label(method: str, variant: dict[str, bool], non_default: dict[str, Any]) -> str:
+def rescaling_label(rescaling: str | None) -> str:
+    """'SR', 'DWR', 'DWR+SR', or a plugin's own name, for a declared rescaling (``+``-joined)."""
+    if not rescaling:
+        return "SR"
+    return "+".join(RESCALING_SHORT.get(name, name) for name in rescaling.split("+"))
+
+
+def variant_label(variant: dict) -> str:
+    """The variant in the paper's words: :func:`axes_label` with SR named by the rescaling the
+    method declared (``variant["rescaling"]``): 'SR' for ASLP's smart rescale, 'DWR' for
+    supermask's dynamic weight rescaling, 'SC+DWR+SR' for both."""
+    label = axes_label(variant)
+    if not variant.get("smart_rescale"):
+        return label
+    return label.replace("SR", rescaling_label(variant.get("rescaling")))
+
+
+def configuration_label(method: str, variant: dict, non_default: dict[str, Any]) -> str:
     """``aslp SR``, ``supermask DWR``, ``edge_popup SC (epochs=5)``: the method, its variant in the
-    paper's words (supermask's SR column is its dynamic weight rescaling, DWR), and the other options
-    that differ from the protocol's defaults."""
+    paper's words (:func:`variant_label`), and the other options that differ from the protocol's
+    defaults."""
     label = variant_label(variant)
-    if method == "supermask" and variant.get("smart_rescale"):
-        label = label.replace("SR", "DWR")
-        if non_default.get("method.smart_rescale") is True:
-            label += "+SR"
     words = [method] + ([] if label == "none" else [label])
     extra = [f"{key.removeprefix('method.')}={value}" for key, value in sorted(non_default.items())
              if key not in VARIANT_OPTIONS]

@@ -31,6 +31,11 @@ DIGEST_KEY = "sha256"
 MAX_DEPTH = 32  # nesting of a result file; the format needs 4, deeper input is refused unparsed
 STATUSES = ("completed", "running", "failed")
 VARIANT_AXES = ("data_augmentation", "signed_constant", "smart_rescale")
+# Beside the three axes, a variant names the rescaling its SR axis stands for (Method.rescaling:
+# "smart_rescale", "dynamic_weight_rescale", both joined by "+", a plugin's own, or None), so that
+# supermask's DWR and a smart rescale added to supermask are never taken for one another.
+RESCALING_KEY = "rescaling"
+VARIANT_KEYS = (*VARIANT_AXES, RESCALING_KEY)
 IDENTITY_KEYS = ("protocol", "method", "config_hash", "dataset", "network", "family")
 
 
@@ -229,12 +234,20 @@ class Curves(Section):
 @dataclass
 class RescalingOverhead(Section):
     """What the method's rescaling costs per training epoch, measured in the run's own process:
-    epochs of the trained configuration and of the same one without rescaling, interleaved."""
+    epochs of the trained configuration and of the same one without rescaling, interleaved. Where
+    the configuration updates in several passes a batch (the released code's two optimisers: one
+    forward and backward each), the same method updated in one pass is timed beside them, so the
+    cost of the rescaling's arithmetic and that of the extra pass can be told apart."""
+
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset({"one_pass_s", "one_pass_ratio"})
 
     rescaling: str  # the method's declared rescaling, e.g. "smart_rescale"
     with_rescaling_s: list[float]
     without_rescaling_s: list[float]
     ratio: float  # median with / median without: 1.13 is 13 % more time per epoch
+    update_passes: int = 1  # training passes a batch of the configuration (Method.update_passes)
+    one_pass_s: list[float] | None = None  # the same with its rescaling updated in one pass
+    one_pass_ratio: float | None = None  # median one-pass / median without
 
     @classmethod
     def from_json(cls, value: Any, warnings: list[str]) -> RescalingOverhead | None:
@@ -245,14 +258,24 @@ class RescalingOverhead(Section):
                   and value["ratio"] > 0
                   and all(isinstance(value[k], list) and value[k] and all(is_number(x) for x in value[k])
                           for k in ("with_rescaling_s", "without_rescaling_s")))
-        except (TypeError, KeyError):
+            passes = value.get("update_passes", 1)
+            ok = ok and isinstance(passes, int) and not isinstance(passes, bool) and passes >= 1
+            one_pass_s, one_pass_ratio = value.get("one_pass_s"), value.get("one_pass_ratio")
+            ok = ok and (one_pass_s is None) == (one_pass_ratio is None) and (
+                one_pass_s is None or (isinstance(one_pass_s, list) and one_pass_s
+                                       and all(is_number(x) for x in one_pass_s)
+                                       and is_number(one_pass_ratio) and one_pass_ratio > 0))
+        except (TypeError, KeyError, AttributeError):
             ok = False
         if not ok:
             warnings.append("timings.rescaling_overhead is not {rescaling, with_rescaling_s, "
-                            "without_rescaling_s, ratio > 0}; ignored")
+                            "without_rescaling_s, ratio > 0, update_passes >= 1[, one_pass_s, "
+                            "one_pass_ratio > 0]}; ignored")
             return None
         return cls(value["rescaling"], list(value["with_rescaling_s"]),
-                   list(value["without_rescaling_s"]), float(value["ratio"]))
+                   list(value["without_rescaling_s"]), float(value["ratio"]), passes,
+                   None if one_pass_s is None else list(one_pass_s),
+                   None if one_pass_ratio is None else float(one_pass_ratio))
 
 
 @dataclass
@@ -298,6 +321,17 @@ def _section(cls: type[Section], value: Any, key: str, warnings: list[str]) -> A
     return cls(**{name: value.get(name) for name in cls.field_names()})
 
 
+def _rescaling_of_earlier_files(variant: dict[str, Any], options: Any) -> str | None:
+    """The rescaling of a result file written before variants named it: the built-in methods'
+    option flags that were on (the only rescalings there were then)."""
+    if not variant.get("smart_rescale"):
+        return None
+    method = options.get("method") if isinstance(options, dict) else None
+    method = method if isinstance(method, dict) else {}
+    names = [name for name in ("dynamic_weight_rescale", "smart_rescale") if method.get(name) is True]
+    return "+".join(names) or None
+
+
 @dataclass
 class RunRecord(Section):
     """One run's result file. ``metrics`` and the sections after it exist once ``completed``."""
@@ -312,7 +346,7 @@ class RunRecord(Section):
     method: str | None = None
     family: str | None = None  # "mask-only" or "weight-training"
     seed: int | None = None
-    variant: dict[str, bool] = field(default_factory=dict)  # DA, SC, SR (VARIANT_AXES)
+    variant: dict[str, Any] = field(default_factory=dict)  # DA, SC, SR and the rescaling (VARIANT_KEYS)
     options: dict[str, Any] = field(default_factory=dict)  # the resolved configuration
     non_default_options: dict[str, Any] = field(default_factory=dict)  # what the hash covers
     provenance: Provenance | None = None
@@ -409,7 +443,13 @@ class RunRecord(Section):
         variant = _require(data, "variant", dict)
         for axis in VARIANT_AXES:
             _require(variant, axis, bool, "variant.")
-        record.variant = {axis: variant[axis] for axis in VARIANT_AXES}
+        if RESCALING_KEY in variant:
+            rescaling = variant[RESCALING_KEY]
+            if rescaling is not None and not (isinstance(rescaling, str) and rescaling):
+                raise InvalidRecord(f"variant.{RESCALING_KEY} must be a name or null, not {rescaling!r}")
+        else:
+            rescaling = _rescaling_of_earlier_files(variant, data.get("options"))
+        record.variant = {**{axis: variant[axis] for axis in VARIANT_AXES}, RESCALING_KEY: rescaling}
         record.metrics = Metrics.from_json(_require(data, "metrics", dict), warnings)
         for key in ("options", "non_default_options"):
             value = data.get(key, {})

@@ -7,8 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from subnetbench.benchmark import grids
 from subnetbench.benchmark.data import CIFAR10_MEAN, CIFAR100_MEAN, CIFAR100_STD
 from subnetbench.benchmark.runner import execute, load_subnetwork, make_config
+from subnetbench.describe import FAST_PATH_OPTIONS
+from subnetbench.reports.loading import load_reference
 from tests.helpers import fake_cifar, single_torch_thread  # noqa: F401  (autouse fixture)
 
 SMALL = {"epochs": "1", "patience": "0", "batch_size": "60", "eval_batch_size": "60"}
@@ -55,6 +58,22 @@ def test_the_reproduction_defaults_are_the_released_codes(cifar, tmp_path):
         assert layer.bias is not None  # the ASLP networks have (frozen) biases
 
 
+def test_the_grid_runs_sr_and_dwr_as_the_released_code_steps_them(cifar, tmp_path):
+    """In the paper grid, aslp's SR is stepped in two passes a batch and supermask's DWR factor is
+    differentiable, by default (their result files say so, and time the one-pass SR beside it)."""
+    data = cifar("cifar10")
+    aslp = make_config("cifar10-conv2", "aslp", 0, {**SMALL, "method.smart_rescale": "true"})
+    result, _ = run(aslp, data, tmp_path / "aslp")
+    assert result["options"]["method"]["smart_rescale_update"] == "alternating"
+    assert result["variant"]["rescaling"] == "smart_rescale"
+    assert result["timings"]["rescaling_overhead"]["update_passes"] == 2
+    supermask = make_config("cifar10-conv2", "supermask", 0,
+                            {**SMALL, "method.dynamic_weight_rescale": "true"})
+    result, _ = run(supermask, data, tmp_path / "supermask")
+    assert result["options"]["method"]["dwr_gradient"] == "straight_through"
+    assert result["variant"]["rescaling"] == "dynamic_weight_rescale"
+
+
 def test_edge_popup_in_the_paper_grid_runs_the_hidden_networks_recipe(cifar, tmp_path):
     """No biases, SC on every layer, batch 128, cosine, 100 epochs, DA with normalisation."""
     from subnetbench.benchmark import grids
@@ -77,3 +96,30 @@ def test_cifar100_normalises_with_its_own_statistics(cifar, tmp_path):
     assert result["provenance"]["input_normalisation"] == {"mean": list(CIFAR100_MEAN),
                                                            "std": list(CIFAR100_STD)}
     assert list(layers(subnetwork).values())[-1].out_features == 100
+
+
+def _grid_configurations(published) -> list[dict]:
+    """The non-default options of the named grid's configurations that match a published value."""
+    found = []
+    for cell in grids.get(published.dataset):
+        protocol = f"{published.dataset}-{published.network}"
+        if protocol not in cell.protocols or published.method not in cell.methods:
+            continue
+        config = make_config(protocol, published.method, 0, cell.overrides, list(cell.methods),
+                             cell.preset)
+        if published.matches(published.dataset, published.network, published.method, config.variant()):
+            found.append({k: v for k, v in config.non_default_options().items()
+                          if k not in FAST_PATH_OPTIONS})
+    return found
+
+
+def test_each_published_value_names_the_grid_configurations_that_reproduce_it():
+    """reference_results/published.json lists, for each value, the options of the configurations
+    that reproduce it: exactly those of the named grid's cells of its variant (``--grid cifar10``
+    runs them), so a verdict is only ever given to those runs."""
+    reference = load_reference()
+    assert reference.problem is None
+    for p in reference.values:
+        expected = _grid_configurations(p)
+        assert expected, p.id
+        assert sorted(map(repr, p.reproduction_options)) == sorted(map(repr, expected)), p.id

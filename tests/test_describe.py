@@ -15,11 +15,20 @@ V = {"data_augmentation": False, "signed_constant": False, "smart_rescale": Fals
 
 @pytest.mark.parametrize("method, variant, non_default, label", [
     ("aslp", V, {}, "aslp"),
-    ("aslp", {**V, "smart_rescale": True}, {"method.smart_rescale": True}, "aslp SR"),
-    ("supermask", {**V, "smart_rescale": True}, {"method.dynamic_weight_rescale": True}, "supermask DWR"),
-    ("supermask", {**V, "smart_rescale": True, "signed_constant": True},
+    ("aslp", {**V, "smart_rescale": True, "rescaling": "smart_rescale"}, {"method.smart_rescale": True},
+     "aslp SR"),
+    ("supermask", {**V, "smart_rescale": True, "rescaling": "dynamic_weight_rescale"},
+     {"method.dynamic_weight_rescale": True}, "supermask DWR"),
+    # supermask with ASLP's smart rescale and no DWR is SR, never DWR
+    ("supermask", {**V, "smart_rescale": True, "rescaling": "smart_rescale"}, {"method.smart_rescale": True},
+     "supermask SR"),
+    ("supermask", {**V, "smart_rescale": True, "signed_constant": True,
+                   "rescaling": "dynamic_weight_rescale+smart_rescale"},
      {"method.dynamic_weight_rescale": True, "method.smart_rescale": True, "init": "signed_constant"},
      "supermask SC+DWR+SR"),
+    # a plugin's DWR is labelled by what it declares, not by its name
+    ("threshold", {**V, "smart_rescale": True, "rescaling": "dynamic_weight_rescale"}, {}, "threshold DWR"),
+    ("threshold", {**V, "smart_rescale": True, "rescaling": "my_scale"}, {}, "threshold my_scale"),
     ("edge_popup", {**V, "data_augmentation": True}, {"augmentation": True, "epochs": 5, "bias": False},
      "edge_popup DA (bias=False, epochs=5)"),
     ("dense", V, {"init": "pytorch_default"}, "dense (init=pytorch_default)"),

@@ -17,6 +17,7 @@ from subnetbench.records import (
     FORMAT,
     FORMAT_VERSION,
     VARIANT_AXES,
+    VARIANT_KEYS,
     Curves,
     Histogram,
     InvalidRecord,
@@ -63,12 +64,20 @@ def test_the_documentation_lists_exactly_the_fields_of_the_records():
                 "keep_probabilities": Histogram, "timings.rescaling_overhead": RescalingOverhead}
     for key, cls in sections.items():
         assert keys[key] == fields(cls), key
-    assert keys["variant"] == set(VARIANT_AXES)
+    assert keys["variant"] == set(VARIANT_KEYS)
     assert f"(format version {FORMAT_VERSION})" in DOC.read_text()
 
 
 finite = st.floats(min_value=0, max_value=1, allow_nan=False)
 names = st.text("abcdefghij_.-0123456789", min_size=1, max_size=12)
+
+
+@st.composite
+def variants(draw) -> dict:
+    variant = {axis: draw(st.booleans()) for axis in VARIANT_AXES}
+    variant["rescaling"] = draw(st.sampled_from(["smart_rescale", "dynamic_weight_rescale"])) \
+        if variant["smart_rescale"] else None
+    return variant
 
 
 @st.composite
@@ -79,7 +88,7 @@ def completed_records(draw) -> RunRecord:
         status="completed", run_id=draw(names), config_hash=draw(names), protocol=draw(names),
         dataset=draw(names), network=draw(names), method=draw(names),
         family=draw(st.sampled_from(["mask-only", "weight-training"])), seed=draw(st.integers(0, 99)),
-        variant={axis: draw(st.booleans()) for axis in VARIANT_AXES},
+        variant=draw(variants()),
         options={"recipe": {"epochs": draw(st.integers(1, 9))}, "method": {}},
         non_default_options=draw(st.dictionaries(names, st.integers(), max_size=2)),
         provenance=Provenance(git_commit=draw(st.none() | names), versions={"torch": "2"}),
@@ -95,7 +104,8 @@ def completed_records(draw) -> RunRecord:
         timings=Timings(total_s=draw(finite), epoch_s=[draw(finite) for _ in range(n)], device="cpu",
                         seed_batch=draw(st.none() | st.integers(2, 8)),
                         rescaling_overhead=draw(st.none() | st.just(RescalingOverhead(
-                            "smart_rescale", [draw(finite)], [0.5], draw(st.floats(0.5, 3)))))))
+                            "smart_rescale", [draw(finite)], [0.5], draw(st.floats(0.5, 3)),
+                            draw(st.integers(1, 2)), [0.4], 1.25)))))
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -174,3 +184,17 @@ def test_an_unfinished_record_keeps_what_identifies_it():
                                           "seed": 2, "error": {"not": "text"}}))
     assert (record.method, record.seed, record.protocol) == ("aslp", 2, None)
     assert record.error == "{'not': 'text'}"
+
+
+@pytest.mark.parametrize("method_options, rescaling", [
+    ({"smart_rescale": True}, "smart_rescale"),
+    ({"dynamic_weight_rescale": True, "smart_rescale": False}, "dynamic_weight_rescale"),
+    ({"dynamic_weight_rescale": True, "smart_rescale": True}, "dynamic_weight_rescale+smart_rescale"),
+])
+def test_a_file_written_before_variants_named_their_rescaling_gets_it_from_its_options(method_options,
+                                                                                        rescaling):
+    data = valid_completed()
+    data["variant"] = {**dict.fromkeys(VARIANT_AXES, False), "smart_rescale": True}
+    data["options"] = {"recipe": {}, "method": method_options}
+    again, _ = RunRecord.from_json(seal(data))
+    assert again.variant["rescaling"] == rescaling

@@ -22,6 +22,7 @@ from subnetbench.reports import stats
 from subnetbench.reports.claims import evaluate_claims, find_partners, observations, pair_by_seed
 from subnetbench.reports.loading import load_reference, load_results
 from subnetbench.reports.output import latex_escape, latex_table
+from subnetbench.reports.reproduction import NOT_RUN, reproduction
 from subnetbench.reports.tables import build_tables, group_configs
 from tests.report_fixtures import (
     XSS_METHOD,
@@ -306,6 +307,33 @@ def test_claim4_compares_the_per_epoch_overheads_of_sr_and_dwr(tmp_path):
     (comp,) = claim.parts[0].comparisons
     assert comp.difference.mean == pytest.approx(-20.0)  # 10 % against 30 % of an epoch
     assert claim.verdict.label == stats.SUPPORTED
+    assert comp.note is None  # one pass a batch: nothing to tell apart
+
+
+def test_claim4_says_when_sr_was_timed_with_the_released_codes_two_passes(tmp_path):
+    """SR stepped as the released code makes two passes a batch; each run also times it in one
+    pass, and the comparison's note gives that overhead, so the two costs can be told apart. A
+    supermask run with smart rescale instead of DWR is never paired as supermask's DWR."""
+    def sr(seed: int) -> dict:
+        result = _with_overhead(make_result(protocol="p", dataset="digits", network="conv2", method="aslp",
+                                            seed=seed, method_options={"smart_rescale": True}), 1.9)
+        result["timings"]["rescaling_overhead"].update(update_passes=2, one_pass_s=[1.12],
+                                                       one_pass_ratio=1.12)
+        return result
+
+    items = [sr(s) for s in range(3)]
+    items += [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2",
+                                         method="supermask", seed=s,
+                                         method_options={"dynamic_weight_rescale": True}), 1.30)
+              for s in range(3)]
+    items += [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2",
+                                         method="supermask", seed=s,
+                                         method_options={"smart_rescale": True}), 1.01)
+              for s in range(3)]
+    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[3]
+    (comp,) = claim.parts[0].comparisons
+    assert comp.b_name == "supermask DWR" and comp.difference.mean == pytest.approx(60.0)
+    assert "2 passes a batch" in comp.note and "+12.0%" in comp.note
 
 
 def test_claim5_requires_a_substantial_pruning_rate(tmp_path):
@@ -387,13 +415,51 @@ def test_a_primary_value_always_wins_over_a_secondary_one(tmp_path):
     reference = load_reference()
     (table,) = build_tables(configs_from(grid(tmp_path, items)), reference)
     by_key = {(e.config.network, e.config.variant_label): e.published for e in table.entries}
-    assert by_key[("conv2", "SC+SR")].published.kind == "primary"
-    assert by_key[("conv2", "SC+SR")].published.id == "cifar10-conv2-supermask-sc-sr"
-    assert by_key[("conv4", "SC+SR")].published.kind == "secondary"
+    assert by_key[("conv2", "SC+DWR")].published.kind == "primary"
+    assert by_key[("conv2", "SC+DWR")].published.id == "cifar10-conv2-supermask-sc-sr"
+    assert by_key[("conv4", "SC+DWR")].published.kind == "secondary"
     assert by_key[("conv4", "none")].published is None
     secondary = [p for p in reference.values if p.kind == "secondary"]
     assert secondary and all(p.variant == {"data_augmentation": False, "signed_constant": True,
-                                           "smart_rescale": True} for p in secondary)
+                                           "smart_rescale": True, "rescaling": "dynamic_weight_rescale"}
+                             for p in secondary)
+
+
+def test_supermask_with_smart_rescale_never_matches_its_dwr_values(tmp_path):
+    """The paper's SR column of supermask is its own DWR: a supermask run with ASLP's smart rescale
+    (and no DWR), or with both, is another variant, compared with no published value (neither the
+    poster's nor Zhou et al.'s), and claim 4 never takes it for supermask's DWR."""
+    sc = {"init": "signed_constant"}
+    items = _supermask({0: (0.6, 0.66), 1: (0.6, 0.66)}, "conv2",
+                       recipe=sc, method_options={"smart_rescale": True})
+    items += _supermask({0: (0.6, 0.72), 1: (0.6, 0.73)}, "conv4",
+                        recipe=sc, method_options={"smart_rescale": True})
+    items += _supermask({0: (0.6, 0.72), 1: (0.6, 0.73)}, "conv6", recipe=sc,
+                        method_options={"smart_rescale": True, "dynamic_weight_rescale": True})
+    (table,) = build_tables(configs_from(grid(tmp_path, items)), load_reference())
+    labels = {e.config.network: (e.config.variant_label, e.published.published) for e in table.entries}
+    assert labels == {"conv2": ("SC+SR", None), "conv4": ("SC+SR", None), "conv6": ("SC+DWR+SR", None)}
+
+
+def test_only_the_configuration_that_reproduces_a_value_gets_a_verdict(tmp_path):
+    """Runs of a published value's variant with other options (a shorter budget, a deterministic
+    validation) are shown beside the value without a verdict; the fast path's options
+    (channels_last, autocast, compile) change arithmetic only and keep the verdict."""
+    items = runs_of("aslp", {0: 0.687, 1: 0.690, 2: 0.684}, recipe={"epochs": 5})
+    items += runs_of("aslp", {0: 0.687, 1: 0.690, 2: 0.684}, protocol="cifar10-conv6", network="conv6",
+                     recipe={"channels_last": True})
+    configs = configs_from(grid(tmp_path, items))
+    tables = build_tables(configs, load_reference())
+    entries = {e.config.network: e.published for e in tables[0].entries}
+    assert entries["conv2"].published.id == "cifar10-conv2-aslp-plain"
+    assert entries["conv2"].verdict.label == stats.OTHER_OPTIONS
+    assert "epochs" in entries["conv2"].verdict.reason
+    assert entries["conv6"].published.id == "cifar10-conv6-aslp-plain"
+    assert entries["conv6"].verdict.label == stats.NOT_REPRODUCED  # 68.7 against 73.7: judged
+    rows = {r.published.id: r for r in reproduction(load_reference(), configs, tables)}
+    assert rows["cifar10-conv2-aslp-plain"].status == NOT_RUN
+    assert [e.config.network for e in rows["cifar10-conv2-aslp-plain"].others] == ["conv2"]
+    assert rows["cifar10-conv6-aslp-plain"].status != NOT_RUN
 
 
 def test_every_published_value_declares_its_metric_an_id_and_is_unverified():
