@@ -125,7 +125,7 @@ def make_config(protocol: str, method: str, seed: int, overrides: dict[str, str]
                      for k, v in RECIPE_PRESETS.get(preset or "aslp", {}).items()}
     recipe = build_recipe(spec.recipe, {**preset_values, **recipe_overrides})
     check_split(spec.dataset, recipe.validation_fraction)
-    options = build_method_options(method, method_overrides, all_methods)
+    options = build_method_options(method_class, method_overrides, all_methods)
     return RunConfig(spec, method_class, seed, recipe, options)
 
 
@@ -213,12 +213,13 @@ def build_recipe(default: Recipe, overrides: dict[str, str]) -> Recipe:
     return dataclasses.replace(default, **values)
 
 
-def build_method_options(method_name: str, overrides: dict[str, str],
+def build_method_options(cls: type[Method], overrides: dict[str, str],
                          selected: list[str] | None = None) -> Any:
-    """The method's ``Options`` from ``{key: text}``; a key is an option name, or the dotted key as
-    the user typed it (``method.temperature``, ``aslp.temperature``), which errors then name.
-    ``selected``: the methods chosen together, for the hint of an option only some of them have."""
-    cls = methods.get(method_name)
+    """The ``Options`` of method class ``cls`` from ``{key: text}``; a key is an option name, or the
+    dotted key as the user typed it (``method.temperature``, ``aslp.temperature``), which errors
+    then name. ``selected``: the methods chosen together, for the hint of an option only some of
+    them have."""
+    method_name = cls.name
     known = _fields(cls.Options)
     values = {}
     for typed, text in overrides.items():

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from subnetbench import methods
 from subnetbench.benchmark import protocols
 from subnetbench.benchmark.config import (
     build_method_options,
@@ -169,7 +170,7 @@ def test_option_another_selected_method_lacks_errors_with_a_hint():
 
 def test_unknown_method_option_suggests_the_closest():
     with pytest.raises(OptionError, match="did you mean 'method.temperature'"):
-        build_method_options("aslp", {"temprature": "2"})
+        build_method_options(methods.get("aslp"), {"temprature": "2"})
 
 
 def test_method_option_wrong_type_and_out_of_range():
