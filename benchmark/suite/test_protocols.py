@@ -161,6 +161,10 @@ def test_configuration_mean(full_configuration, request, results_dir, run_device
     published = reference.best(spec.dataset, spec.network, method, variant)
     if published is None and spec.dataset != "digits":
         pytest.skip(f"no published value for {protocol} {method} {variant}")
+    if published is not None:  # a grid cell is the configuration that reproduces its value
+        differing = published.differing_options(configs[0].non_default_options())
+        assert differing is None, (f"{protocol} {method} is not the configuration that reproduces "
+                                   f"{reference.entry_text(published)}: it differs in {differing}")
     results = [execute(c, results_dir, device=run_device, progress=False, save_subnetwork=True,
                        wait_for_locks=True) for c in configs]
 
