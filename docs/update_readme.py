@@ -1,9 +1,12 @@
 """Regenerate the README's digits numbers, and its screenshot, from the committed results.
 
-    python docs/update_readme.py                      # the README's table from docs/results/digits
+    python docs/update_readme.py                      # the README's blocks from docs/results/
     python docs/update_readme.py --from results/digits --screenshot
         # first copy the result files of the README's first command into docs/results/digits,
-        # then write the table and docs/report.png (headless Chromium, as the browser test)
+        # then write the blocks and docs/report.png (headless Chromium, as the browser test)
+    python docs/update_readme.py --dwr-from results/dwr
+        # the supermask DWR runs of DWR_COMMAND (both gradients of the factor) into
+        # docs/results/dwr-gradient, then the blocks
 
 The README's first command (``subnetbench run --grid digits --seeds 0,1,2 ...``) writes the result
 files; ``docs/results/digits/runs/`` keeps them (the JSON only, not the saved subnetworks), so the
@@ -22,7 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "results" / "digits"
 README = ROOT / "README.md"
-BEGIN, END = "<!-- digits-results:begin -->", "<!-- digits-results:end -->"
+DWR_COMMITTED = ROOT / "docs" / "results" / "dwr-gradient"
+# What made docs/results/dwr-gradient: supermask with DWR, both gradients of its factor, 5 seeds.
+DWR_COMMAND = ("subnetbench run digits-conv2 --method supermask --seeds 0,1,2,3,4 "
+               "--set supermask.dynamic_weight_rescale=true [--set supermask.dwr_gradient=detached] "
+               "--results results/dwr")
 METHODS = ("aslp", "supermask", "edge_popup", "random_pruning", "magnitude_pruning", "dense")
 COLUMNS = (("none", "plain"), ("SR", "SR (supermask: DWR)"), ("SC", "SC"))
 
@@ -36,8 +43,8 @@ def _cell(runs) -> str:
 
 def render(results_dir: Path = COMMITTED) -> str:
     """The README's block: the table of the extracted subnetworks' accuracy, and the stack."""
-    from subnetbench.reports.loading import load_results
     from subnetbench.describe import axes_label  # the paper's columns: SR is supermask's DWR
+    from subnetbench.reports.loading import load_results
 
     runs = load_results(results_dir).completed
     if not runs:
@@ -63,11 +70,83 @@ def render(results_dir: Path = COMMITTED) -> str:
     return "\n".join(lines)
 
 
-def write_readme(block: str) -> None:
+def _mean_std(values: list[float]) -> str:
+    spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.2f}{spread}"
+
+
+def render_dwr(results_dir: Path = DWR_COMMITTED) -> str:
+    """The README's sentence on supermask's DWR collapse: the extracted accuracy per seed with the
+    official codes' differentiable factor and with it detached (docs/results/dwr-gradient)."""
+    from subnetbench.reports.loading import load_results
+
+    runs = load_results(results_dir).completed
+    by_gradient: dict[str, list] = {}
+    for run in sorted(runs, key=lambda r: r.seed):
+        by_gradient.setdefault(run.options["method"]["dwr_gradient"], []).append(run)
+    parts = []
+    for gradient, words in (("straight_through", "the official codes' differentiable factor (the "
+                                                  "default, `supermask.dwr_gradient=straight_through`)"),
+                            ("detached", "the factor detached from the backward pass "
+                                         "(`dwr_gradient=detached`, this project's earlier behaviour)")):
+        accuracies = [100 * r.metric("final_test_acc") for r in by_gradient.get(gradient, [])]
+        if not accuracies:
+            raise SystemExit(f"no completed {gradient} run in {results_dir}")
+        seeds = ", ".join(f"{a:.1f}" for a in accuracies)
+        parts.append(f"with {words}: {_mean_std(accuracies)} % (seeds {min(r.seed for r in runs)} to "
+                     f"{max(r.seed for r in runs)}: {seeds})")
+    return (f"- supermask with dynamic weight rescaling (DWR) on digits-conv2, extracted accuracy, "
+            f"{parts[0]}; {parts[1]} (`{DWR_COMMAND}`, `docs/results/dwr-gradient`);")
+
+
+def render_overhead(results_dir: Path = COMMITTED) -> str:
+    """The README's sentence on claim 4: the per-epoch overhead of each rescaling in the committed
+    digits runs (medians over seeds of the per-run ratios; timings, so of that machine)."""
+    from subnetbench.reports.loading import load_results
+
+    overheads: dict[str, list] = {}
+    for run in load_results(results_dir).completed:
+        overhead = run.timings.rescaling_overhead if run.timings else None
+        if overhead is not None and run.method in ("aslp", "supermask"):
+            overheads.setdefault(run.method, []).append(overhead)
+    if not overheads.get("aslp") or not overheads.get("supermask"):
+        raise SystemExit(f"no rescaling overheads of aslp and supermask in {results_dir}")
+
+    def pct(ratios: list[float]) -> str:
+        return f"{100 * (statistics.median(ratios) - 1):+.0f} %"
+
+    aslp, supermask = overheads["aslp"], overheads["supermask"]
+    one_pass = [o.one_pass_ratio for o in aslp if o.one_pass_ratio is not None]
+    joint = (f", {pct(one_pass)} with `method.smart_rescale_update=joint` (one pass, timed beside it)"
+             if one_pass else "")
+    return (f"- what a rescaling costs per epoch (claim 4), timed in each run of the committed digits "
+            f"grid (timings, so of that machine and its load): smart rescale as the released code "
+            f"steps it, two passes a batch, {pct([o.ratio for o in aslp])} over aslp without it{joint}; "
+            f"supermask's DWR {pct([o.ratio for o in supermask])}. With two passes most of SR's cost is "
+            f"the second pass, which the paper's 0.13 (SR) against 0.2 (DWR) cannot include.")
+
+
+# The README's generated blocks: marker name -> what renders it.
+BLOCKS = {"digits-results": render, "dwr-gradient": render_dwr, "rescaling-cost": render_overhead}
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def block_of(text: str, name: str) -> str:
+    begin, end = markers(name)
+    return text.split(begin, 1)[1].split(end, 1)[0].strip()
+
+
+def write_readme() -> None:
     text = README.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}")
+    for name, renderer in BLOCKS.items():
+        begin, end = markers(name)
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{begin}\n{renderer()}\n{end}{tail}"
+    README.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,15 +156,18 @@ def main(argv: list[str] | None = None) -> int:
                              "docs/results/digits first")
     parser.add_argument("--screenshot", action="store_true",
                         help="also write docs/report.png from the committed results")
+    parser.add_argument("--dwr-from", metavar="RESULTS",
+                        help="copy the result files of DWR_COMMAND into docs/results/dwr-gradient first")
     args = parser.parse_args(argv)
-    if args.source:
-        target = COMMITTED / "runs"
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        for path in sorted(Path(args.source, "runs").glob("*.json")):
-            shutil.copy(path, target / path.name)
-    write_readme(render())
-    print(f"README.md: the digits table from {COMMITTED}")
+    for source, committed in ((args.source, COMMITTED), (args.dwr_from, DWR_COMMITTED)):
+        if source:
+            target = committed / "runs"
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            for path in sorted(Path(source, "runs").glob("*.json")):
+                shutil.copy(path, target / path.name)
+    write_readme()
+    print(f"README.md: the blocks {', '.join(BLOCKS)} from {COMMITTED.parent}")
     if args.screenshot:
         sys.path.insert(0, str(ROOT))
         from tests.test_report_browser import main as screenshot

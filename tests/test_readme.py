@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import re
 
+import pytest
+
 from tests.helpers import REPO
 
 spec = importlib.util.spec_from_file_location("update_readme", REPO / "docs" / "update_readme.py")
@@ -12,10 +14,10 @@ update_readme = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(update_readme)
 
 
-def test_the_readme_shows_the_committed_results_as_the_script_renders_them():
+@pytest.mark.parametrize("name", sorted(update_readme.BLOCKS))
+def test_the_readme_shows_the_committed_results_as_the_script_renders_them(name):
     text = (REPO / "README.md").read_text()
-    block = text.split(update_readme.BEGIN, 1)[1].split(update_readme.END, 1)[0].strip()
-    assert block == update_readme.render()
+    assert update_readme.block_of(text, name) == update_readme.BLOCKS[name]()
 
 
 def test_the_committed_results_are_the_readme_grid_and_name_their_stack():
