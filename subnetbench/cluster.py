@@ -207,6 +207,10 @@ def executor_parameters(args: argparse.Namespace) -> dict[str, Any]:
         params["gpus_per_node"] = args.slurm_gpus_per_task or 0
         return params
     params["timeout_min"] = minutes
+    # One task per job: run_task is one process. Said explicitly, because sbatch (since 23.11)
+    # refuses --gpus-per-task without a task count when --cpus-per-task is given; with --nodes=1,
+    # which submitit writes, --ntasks-per-node=1 is that count.
+    params["slurm_ntasks_per_node"] = 1
     for attr, _, name in SLURM_OPTIONS:
         value = getattr(args, attr)
         if name is not None and value not in (None, []):

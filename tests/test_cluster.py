@@ -113,7 +113,9 @@ def test_a_slurm_submission_is_one_job_array_with_the_options(tmp_path, capsys, 
     assert "submitted 2 job(s) for 6 run(s)" in out and "4242_0, 4242_1" in out
     assert f"subnetbench status {results}" in out
     script = (bin_dir / "submitted.sh").read_text()
+    # sbatch refuses --gpus-per-task without a task count: one node, one task on it
     for line in ("--partition=gpu", "--time=2160", "--gpus-per-task=1", "--cpus-per-task=4",
+                 "--nodes=1", "--ntasks-per-node=1",
                  "--mem=16G", "--array=0-1%2", "--account=proj", "--qos=normal", "--constraint=a100",
                  "--mail-type=END", "--signal=USR2@90", f"--output={results / 'submitit'}"):
         assert f"#SBATCH {line}" in script
