@@ -252,10 +252,22 @@ class JobFailed(SubnetbenchError):
     exit_code = 1
 
 
+def _job_stops() -> tuple[type[BaseException], ...]:
+    """The exceptions by which submitit ends a job (raised inside it from its signal handler: a
+    job out of requeues at its time limit); they end the job, not one unit."""
+    try:
+        from submitit.core.utils import UncompletedJobError
+    except ImportError:
+        return ()
+    return (UncompletedJobError,)
+
+
 def run_task(task: JobTask) -> list[dict[str, Any]]:
     """The body of every job: its units one after another, as an inline run trains them. A unit
-    that fails does not stop the others; the job then fails, naming it. Returns each run's id,
-    status and what happened to it."""
+    that fails (a run's error, CUDA out of memory, any exception) does not stop the others; the job
+    then fails, naming the units that failed. An interrupt, an exit (submitit's requeue) and
+    submitit's own end of a job stop it at once. Returns each run's id, status and what happened
+    to it."""
     import torch
 
     from subnetbench.benchmark.runner import execute_runs, resolve_device
@@ -265,15 +277,18 @@ def run_task(task: JobTask) -> list[dict[str, Any]]:
     show_warnings()
     if resolve_device(task.options.get("device")).type == "cpu":
         torch.set_num_threads(task.threads)  # as an inline run: the same arithmetic
+    stops = _job_stops()
     done, problems = [], []
     for unit in task.units:
         try:
             results = execute_runs(unit, task.results_dir, seed_batch_mode=task.seed_batch_mode,
                                    **task.options)
-        except (SubnetbenchError, OptionError) as error:
+        except Exception as error:
+            if isinstance(error, stops):
+                raise
             names = ", ".join(config.run_id for config in unit)
             problems.append(f"{names}: {type(error).__name__}: {' '.join(str(error).split())}")
-            print(f"{names}: failed: {error}", flush=True)
+            print(f"{names}: failed: {type(error).__name__}: {error}", flush=True)
             continue
         for config, result in zip(unit, results):
             print(f"{config.run_id}: {outcome_text(result)}", flush=True)

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from submitit.core.utils import UncompletedJobError
 
 from subnetbench import cli, cluster, status
+from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.methods.base import OptionError
@@ -176,6 +178,52 @@ def test_a_job_whose_run_fails_fails_with_its_log(tmp_path, capsys):
     assert "no result (its job did not finish it)" in captured.out
     assert "failed (" in captured.err and "its log: " in captured.err and "newer" in captured.err
     assert json.loads(path.read_text())["format_version"] == 99  # left as it is
+
+
+def _task(results_dir, configs, **options) -> cluster.JobTask:
+    """The task of one job: each config a unit of its own, trained on the CPU."""
+    options = dict(device="cpu", data_dir=None, download=True, force=False, progress=False,
+                   deterministic=False, checkpoint_every=1, save_subnetwork=False, **options)
+    return cluster.JobTask([[config] for config in configs], str(results_dir), options, "auto", 1)
+
+
+def _failing_fit(run_id: str, error: BaseException):
+    """runner.fit, but raising ``error`` for the run ``run_id``."""
+    real_fit = runner.fit
+
+    def fit(trainers, *args, **kwargs):
+        if trainers[0].name == run_id:
+            raise error
+        return real_fit(trainers, *args, **kwargs)
+    return fit
+
+
+def test_a_unit_that_raises_any_error_does_not_stop_the_job(tmp_path, monkeypatch, capsys):
+    """CUDA out of memory is a RuntimeError, not an error of subnetbench's: the job goes on with its
+    other units, then fails naming the unit."""
+    first, second = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
+    monkeypatch.setattr(runner, "fit", _failing_fit(first.run_id, RuntimeError("CUDA out of memory")))
+    with pytest.raises(cluster.JobFailed) as failed:
+        cluster.run_task(_task(tmp_path, [first, second]))
+    assert str(failed.value).startswith("1 of the job's 2 unit(s) failed: ")
+    assert f"{first.run_id}: RuntimeError: CUDA out of memory" in str(failed.value)
+    assert second.run_id not in str(failed.value)
+    assert stored(tmp_path, second)["status"] == "completed"
+    assert stored(tmp_path, first)["status"] == "failed"
+    out = capsys.readouterr().out
+    assert f"{first.run_id}: failed: RuntimeError: CUDA out of memory" in out
+    assert f"{second.run_id}: done," in out
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), SystemExit(-1),
+                                  UncompletedJobError("Job not requeued because: timed-out too "
+                                                      "many times.")])
+def test_an_interrupt_or_submitits_end_of_the_job_stops_it_at_once(tmp_path, monkeypatch, stop):
+    first, second = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
+    monkeypatch.setattr(runner, "fit", _failing_fit(first.run_id, stop))
+    with pytest.raises(type(stop)):
+        cluster.run_task(_task(tmp_path, [first, second]))
+    assert not run_path(tmp_path, second.run_id).exists()  # the next unit never started
 
 
 def _children(pid: int) -> list[int]:
