@@ -17,6 +17,7 @@ from subnetbench import locks
 from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import run_path
 from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.integrity import digest_path, write_with_digest
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 TINY = {"epochs": "1"}
@@ -111,6 +112,91 @@ def test_a_run_completed_while_waiting_for_its_lock_is_reused(tmp_path, monkeypa
     monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a finished run was trained"))
     result = execute(config, tmp_path, device="cpu", progress=False)
     assert result["skipped"] is True and result["metrics"] == done["metrics"]
+
+
+def _first_read_then(after):
+    """runner.inspect_result that calls ``after(path)`` right after its first read: what another
+    process does between this process's first look at a result file and its lock."""
+    real = runner.inspect_result
+    calls = []
+
+    def inspect(path):
+        found = real(path)
+        calls.append(path)
+        if len(calls) == 1:
+            after(path)
+        return found
+    return inspect
+
+
+def _corrupt_files(results_dir) -> list:
+    return sorted(p.name for p in results_dir.rglob("*") if ".corrupt-" in p.name)
+
+
+def test_a_result_the_holder_completes_after_the_first_look_is_never_moved_aside(tmp_path, monkeypatch):
+    """A damaged result file; the lock's holder writes its completed result just after this process
+    read the damaged one. The good result is reused, not moved aside as the damaged one."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    done = execute(config, tmp_path / "done", device="cpu", progress=False)
+    good = run_path(tmp_path / "done", config.run_id).read_bytes()
+    path = run_path(tmp_path / "r", config.run_id)
+    path.parent.mkdir(parents=True)
+    path.write_text("{ damaged")
+    monkeypatch.setattr(runner, "inspect_result", _first_read_then(lambda p: p.write_bytes(good)))
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a finished run was trained"))
+    result = execute(config, tmp_path / "r", device="cpu", progress=False)
+    assert result["skipped"] is True and result["metrics"] == done["metrics"]
+    assert path.read_bytes() == good and _corrupt_files(tmp_path / "r") == []
+
+
+def test_a_bad_result_another_process_moved_aside_first_is_no_error(tmp_path, monkeypatch):
+    """Two processes found one damaged result file (locks local to a node); the other one moved it
+    aside first. This one goes on and trains the run."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    path = run_path(tmp_path, config.run_id)
+    path.parent.mkdir(parents=True)
+    path.write_text("{ damaged")
+    real = runner.inspect_result
+
+    def moved_by_the_other(at):
+        found = real(at)
+        if at.exists():
+            at.rename(at.with_name(at.name + ".corrupt-by-the-other"))
+        return found
+
+    monkeypatch.setattr(runner, "inspect_result", moved_by_the_other)
+    result = execute(config, tmp_path, device="cpu", progress=False)
+    assert result["status"] == "completed"
+    assert _corrupt_files(tmp_path) == [f"{config.run_id}.json.corrupt-by-the-other"]
+
+
+@pytest.mark.parametrize("damage", ["result file", "subnetwork digest"])
+def test_the_first_look_without_the_lock_changes_no_file(tmp_path, damage):
+    """A damaged result file, or a saved subnetwork whose digest file is to be repaired (the bytes
+    are the previous file's), while another process holds the run's lock: nothing is moved aside
+    or rewritten by a process that does not hold the lock."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    if damage == "result file":
+        target = run_path(tmp_path, config.run_id)
+        target.parent.mkdir(parents=True)
+        target.write_text("{ damaged")
+    else:
+        execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
+        subnetwork = runner.subnetwork_path(tmp_path, config.run_id)
+        old = subnetwork.read_bytes()
+        write_with_digest(subnetwork, b"a newer subnetwork, whose write stopped here")
+        subnetwork.write_bytes(old)
+        target = digest_path(subnetwork)
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "locks" not in p.parts}
+    holder = _hold(tmp_path, config.run_id, 60)
+    try:
+        result = execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert result["running_elsewhere"]["pid"] == holder.pid
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "locks" not in p.parts}
+    assert after == before and target.name in after
 
 
 @pytest.mark.parametrize("stop", [KeyboardInterrupt(), RuntimeError("the loss is NaN")])
