@@ -68,7 +68,6 @@ from subnetbench.benchmark.results import (
     load_verified,
     prepare_results_dir,
     provenance,
-    read_result,
     run_path,
     write_record,
 )
@@ -289,29 +288,24 @@ def running_elsewhere(config: RunConfig, holder: dict[str, Any]) -> dict[str, An
     return {**run_identity(config, "running"), "running_elsewhere": holder}
 
 
-def _completed_on_disk(results_dir: Path, run_id: str) -> bool:
-    record = read_result(run_path(results_dir, run_id))
-    return record is not None and record.status == "completed"
-
-
 def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict[str, Any]],
            results_dir: Path, torch_device: torch.device, mode: str, *,
            data_dir: str | Path | None, download: bool, force: bool, sink: ProgressSink,
            deterministic: bool, checkpoint_every: int, save_subnetwork: bool) -> None:
     """Train the runs ``pending`` (this process holds their locks) and write their result files.
     A completed result file (a run rerun with ``force``, or whose saved subnetwork failed its
-    check) is never replaced by a ``running`` or ``failed`` record: only by the new completed one."""
+    check, or completed meanwhile by a process on another node where locks are local to a node) is
+    never replaced by a ``running`` or ``failed`` record, each written only after the file is read
+    again: only by the new completed one."""
     batched = len(configs) > 1
     raw = load_raw(configs[0].spec.dataset, data_dir, download)
-    completed_before = {i for i in pending if _completed_on_disk(results_dir, configs[i].run_id)}
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
         if force:
             remove_with_digest(checkpoint_path(results_dir, config.run_id))
         records[i] = base_record(config, torch_device)
-        if i not in completed_before:
-            write_record(run_path(results_dir, config.run_id), records[i])
+        write_record(run_path(results_dir, config.run_id), records[i], keep_completed=True)
     try:
         set_deterministic(torch_device, deterministic)
         trainers: dict[int, Trainer] = {}
@@ -359,24 +353,22 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
         # An interrupt, or an exit asked for by a signal handler (a cluster job at its time limit),
         # leaves the runs ``running``, to resume.
         if not isinstance(error, (KeyboardInterrupt, SystemExit)):
-            unfinished = [i for i in pending if i not in results]
-            for i in unfinished:
-                if i in completed_before:
-                    log.warning("run %s failed again (%s: %s); its earlier completed result is kept",
-                                configs[i].run_id, type(error).__name__, error)
-            _record_failures([(configs[i], records[i]) for i in unfinished if i not in completed_before],
+            _record_failures([(configs[i], records[i]) for i in pending if i not in results],
                              results_dir, error)
         raise
 
 
 def _record_failures(unfinished: list[tuple[RunConfig, RunRecord]], results_dir: Path,
                      error: BaseException) -> None:
-    """Write the ``failed`` records of the runs an error stopped. When that write fails too (the
-    disk that is full), the original error is what the user needs to see: it is not masked."""
+    """Write the ``failed`` records of the runs an error stopped, but over no completed result.
+    When that write fails too (the disk that is full), the original error is what the user needs
+    to see: it is not masked."""
     for config, record in unfinished:
         record.status, record.error = "failed", f"{type(error).__name__}: {error}"
         try:
-            write_record(run_path(results_dir, config.run_id), record)
+            if not write_record(run_path(results_dir, config.run_id), record, keep_completed=True):
+                log.warning("run %s failed (%s: %s); the completed result stored for it is kept",
+                            config.run_id, type(error).__name__, error)
         except (OSError, SubnetbenchError) as write_error:
             log.warning("could not record run %s as failed: %s", config.run_id, write_error)
 

@@ -215,6 +215,41 @@ def test_a_forced_rerun_that_stops_keeps_the_completed_result(tmp_path, monkeypa
     assert run_path(tmp_path, config.run_id).read_bytes() == completed
 
 
+@pytest.mark.parametrize("lands", ["before the running record", "during training"])
+def test_a_result_another_node_completed_is_never_replaced_by_running_or_failed(tmp_path, monkeypatch,
+                                                                                lands):
+    """Where locks are local to a node, a process on another node can train the same run: its
+    completed result lands while this process starts the run, or trains it; this one then fails.
+    The completed result stays."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    execute(config, tmp_path / "done", device="cpu", progress=False)
+    good = run_path(tmp_path / "done", config.run_id).read_bytes()
+    path = run_path(tmp_path, config.run_id)
+
+    def the_other_node_completes_it():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(good)
+
+    real_base_record = runner.base_record
+
+    def base_record(*args):
+        if lands == "before the running record":
+            the_other_node_completes_it()
+        return real_base_record(*args)
+
+    def fit(*args, **kwargs):
+        if lands == "during training":
+            the_other_node_completes_it()
+        assert path.read_bytes() == good  # no running record over it
+        raise RuntimeError("the loss is NaN")
+
+    monkeypatch.setattr(runner, "base_record", base_record)
+    monkeypatch.setattr(runner, "fit", fit)
+    with pytest.raises(RuntimeError):
+        execute(config, tmp_path, device="cpu", progress=False)
+    assert path.read_bytes() == good
+
+
 def _command(results_dir) -> list[str]:
     return [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense", *LONGER,
             "--results", str(results_dir), "--device", "cpu", "--no-progress"]
