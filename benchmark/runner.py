@@ -206,7 +206,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  download: bool = True, force: bool = False, progress: ProgressSink | None = None,
                  deterministic: bool = False, checkpoint_every: int = 1,
                  save_subnetwork: bool = False, seed_batch_mode: str = "auto",
-                 wait_for_locks: bool = False) -> list[dict[str, Any]]:
+                 wait_for_locks: bool = False, keep_checkpoints: bool = False) -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
     result files; returns the result files' JSON objects in the order of ``configs``, those of runs
     finished before marked ``"skipped": True``.
@@ -215,6 +215,11 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     process holds is skipped, and returned as :func:`running_elsewhere` (status ``running``, key
     ``running_elsewhere``); with ``wait_for_locks`` this waits for the holder instead and returns
     its result (or trains the run, if the holder died before finishing it).
+
+    ``force`` computes the runs again even when they are completed, from scratch: their
+    checkpoints are removed, unless ``keep_checkpoints`` (a requeued cluster job's runs that its
+    stopped attempt began under ``force``: their checkpoints are that attempt's, see
+    :func:`subnetbench.cluster.requeued`).
 
     ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the
@@ -248,7 +253,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                          wait_for_locks, held_locks)
         if pending:
             _train(configs, pending, results, results_dir, torch_device, mode, data_dir=data_dir,
-                   download=download, force=force, sink=sink, deterministic=deterministic,
+                   download=download, fresh=force and not keep_checkpoints, sink=sink,
+                   deterministic=deterministic,
                    checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork)
     return [results[i] for i in range(len(configs))]
 
@@ -290,19 +296,19 @@ def running_elsewhere(config: RunConfig, holder: dict[str, Any]) -> dict[str, An
 
 def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict[str, Any]],
            results_dir: Path, torch_device: torch.device, mode: str, *,
-           data_dir: str | Path | None, download: bool, force: bool, sink: ProgressSink,
+           data_dir: str | Path | None, download: bool, fresh: bool, sink: ProgressSink,
            deterministic: bool, checkpoint_every: int, save_subnetwork: bool) -> None:
     """Train the runs ``pending`` (this process holds their locks) and write their result files.
     A completed result file (a run rerun with ``force``, or whose saved subnetwork failed its
     check, or completed meanwhile by a process on another node where locks are local to a node) is
     never replaced by a ``running`` or ``failed`` record, each written only after the file is read
-    again: only by the new completed one."""
+    again: only by the new completed one. ``fresh`` removes their checkpoints first."""
     batched = len(configs) > 1
     raw = load_raw(configs[0].spec.dataset, data_dir, download)
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
-        if force:
+        if fresh:
             remove_with_digest(checkpoint_path(results_dir, config.run_id))
         records[i] = base_record(config, torch_device)
         write_record(run_path(results_dir, config.run_id), records[i], keep_completed=True)
@@ -346,6 +352,7 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
             write_record(run_path(results_dir, config.run_id), record)
             remove_with_digest(checkpoint_path(results_dir, config.run_id))
             results[i] = record.to_json()
+            sink({"kind": "completed", "run_id": config.run_id})
 
         forward = grouped_forward if mode == "grouped" else separate_forward
         fit([trainers[i] for i in pending], forward, on_finished=finished)
