@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -18,29 +17,10 @@ from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.integrity import digest_path, write_with_digest
-from tests.helpers import REPO, single_torch_thread  # noqa: F401
+from tests.helpers import REPO, child_env, hold_lock, single_torch_thread  # noqa: F401
 
 TINY = {"epochs": "1"}
 LONGER = ["--set", "epochs=12", "--set", "patience=0"]  # a few seconds of training
-
-
-def _env() -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-
-
-def _hold(results_dir, run_id: str, seconds: float) -> subprocess.Popen:
-    """Another process that takes the run's lock, says so on stdout, and keeps it ``seconds``."""
-    code = textwrap.dedent(f"""
-        import sys, time
-        from subnetbench import locks
-        lock = locks.acquire({str(results_dir)!r}, {run_id!r})
-        print("held" if lock else "refused", flush=True)
-        time.sleep({seconds})
-    """)
-    process = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdout=subprocess.PIPE,
-                               text=True)
-    assert process.stdout.readline().strip() == "held"
-    return process
 
 
 def test_a_lock_is_held_once_and_described(tmp_path):
@@ -60,7 +40,7 @@ def test_a_lock_is_held_once_and_described(tmp_path):
 
 
 def test_a_lock_of_another_process_is_refused_and_freed_when_it_is_killed(tmp_path):
-    holder = _hold(tmp_path, "run-a", 60)
+    holder = hold_lock(tmp_path, "run-a", 60)
     try:
         assert locks.acquire(tmp_path, "run-a") is None
         assert locks.holder(tmp_path, "run-a")["pid"] == holder.pid
@@ -74,7 +54,7 @@ def test_a_lock_of_another_process_is_refused_and_freed_when_it_is_killed(tmp_pa
 
 
 def test_waiting_for_a_lock_returns_when_its_holder_ends(tmp_path):
-    holder = _hold(tmp_path, "run-a", 1.0)
+    holder = hold_lock(tmp_path, "run-a", 1.0)
     started = time.monotonic()
     lock = locks.acquire(tmp_path, "run-a", wait=True)
     waited = time.monotonic() - started
@@ -86,7 +66,7 @@ def test_waiting_for_a_lock_returns_when_its_holder_ends(tmp_path):
 def test_a_run_locked_elsewhere_is_not_trained_here(tmp_path, monkeypatch):
     config = make_config("digits-conv2", "dense", 0, TINY)
     monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a locked run was trained"))
-    holder = _hold(tmp_path, config.run_id, 60)
+    holder = hold_lock(tmp_path, config.run_id, 60)
     try:
         result = execute(config, tmp_path, device="cpu", progress=False)
     finally:
@@ -188,7 +168,7 @@ def test_the_first_look_without_the_lock_changes_no_file(tmp_path, damage):
         subnetwork.write_bytes(old)
         target = digest_path(subnetwork)
     before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "locks" not in p.parts}
-    holder = _hold(tmp_path, config.run_id, 60)
+    holder = hold_lock(tmp_path, config.run_id, 60)
     try:
         result = execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
     finally:
@@ -258,7 +238,7 @@ def _command(results_dir) -> list[str]:
 def test_two_commands_on_one_run_train_it_once(tmp_path):
     """Two real commands started together on the same run: one trains it, the other leaves it to
     it (or, if it comes late, finds it done); the result file is the completed one."""
-    processes = [subprocess.Popen(_command(tmp_path), cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+    processes = [subprocess.Popen(_command(tmp_path), cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [p.returncode for p in processes] == [0, 0], [err for _, err in outputs]
