@@ -3,7 +3,6 @@ run (subnetbench/locks.py), tested with real concurrent processes, and the rule 
 result file is only ever replaced by a completed one."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from subnetbench import locks
+from subnetbench import locks, status
 from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import run_path
 from subnetbench.benchmark.runner import execute, make_config
@@ -20,7 +19,7 @@ from subnetbench.integrity import digest_path, write_with_digest
 from tests.helpers import REPO, child_env, hold_lock, single_torch_thread  # noqa: F401
 
 TINY = {"epochs": "1"}
-LONGER = ["--set", "epochs=12", "--set", "patience=0"]  # a few seconds of training
+ENDLESS = ["--set", "epochs=100000", "--set", "patience=0"]  # hours: a run that is still training
 
 
 def test_a_lock_is_held_once_and_described(tmp_path):
@@ -231,21 +230,42 @@ def test_a_result_another_node_completed_is_never_replaced_by_running_or_failed(
 
 
 def _command(results_dir) -> list[str]:
-    return [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense", *LONGER,
+    return [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense", *ENDLESS,
             "--results", str(results_dir), "--device", "cpu", "--no-progress"]
 
 
-def test_two_commands_on_one_run_train_it_once(tmp_path):
-    """Two real commands started together on the same run: one trains it, the other leaves it to
-    it (or, if it comes late, finds it done); the result file is the completed one."""
-    processes = [subprocess.Popen(_command(tmp_path), cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [process.communicate(timeout=300) for process in processes]
-    assert [p.returncode for p in processes] == [0, 0], [err for _, err in outputs]
-    lines = [next(line for line in out.splitlines() if line.startswith("[1/1]")) for out, _ in outputs]
-    trained = [line for line in lines if ": done," in line]
-    assert len(trained) == 1, lines
-    other = next(line for line in lines if line not in trained)
-    assert "running elsewhere" in other or "skipped (done)" in other, other
-    config = make_config("digits-conv2", "dense", 0, {"epochs": "12", "patience": "0"})
-    assert json.loads(run_path(tmp_path, config.run_id).read_text())["status"] == "completed"
+def _holder_pid(results_dir, run_id: str) -> int | None:
+    """The pid of the process that holds the run's lock, as ``subnetbench status`` shows it."""
+    for run in status.collect(results_dir)["runs"]:
+        if run["run_id"] == run_id and run["state"] == "running":
+            return run["holder"].get("pid")
+    return None
+
+
+def test_a_second_command_on_a_run_the_first_one_trains_leaves_it_to_it(tmp_path):
+    """Two real commands on one run; the second starts once the first holds the run's lock (as
+    subnetbench status shows it), and leaves the run to it rather than train it.
+    The first, interrupted, leaves the run to resume."""
+    config = make_config("digits-conv2", "dense", 0, {"epochs": ENDLESS[1].split("=")[1],
+                                                      "patience": "0"})
+    first = subprocess.Popen(_command(tmp_path), cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while _holder_pid(tmp_path, config.run_id) != first.pid and first.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _holder_pid(tmp_path, config.run_id) == first.pid, "the first command never held the lock"
+        second = subprocess.run(_command(tmp_path), cwd=REPO, env=child_env(), capture_output=True,
+                                text=True, timeout=300)
+        assert second.returncode == 0, second.stderr
+        line = next(line for line in second.stdout.splitlines() if line.startswith("[1/1]"))
+        assert f": running elsewhere (pid {first.pid} on " in line, line  # and not trained here
+        assert _holder_pid(tmp_path, config.run_id) == first.pid  # still training it
+    finally:
+        first.send_signal(signal.SIGINT)
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    assert "interrupted; run the same command again to resume" in err
+    (run,) = status.collect(tmp_path)["runs"]
+    assert run["state"] == "interrupted"
