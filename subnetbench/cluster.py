@@ -392,6 +392,20 @@ def submit(args: argparse.Namespace, units: list[list], options: dict[str, Any],
     return Submitted(list(jobs), folder)
 
 
+def stop_waiting(submitted: Submitted, executor: str, results: str) -> str:
+    """What ``run`` does when it is interrupted (Ctrl-C) while it waits for its jobs; the line it
+    prints. SLURM's jobs go on: they are the cluster's. The jobs of submitit-local are processes of
+    this machine in this terminal's process group, which Ctrl-C interrupts as well: each is stopped
+    (its controller interrupted, so also when only this command was), and its runs are left to
+    resume."""
+    if executor != "submitit-local":
+        return f"stopped waiting; the jobs go on: subnetbench status {results}"
+    for job in submitted.jobs:
+        job.cancel(check=False)
+    return (f"stopped; the local jobs are stopped too, and the same command resumes their runs "
+            f"(subnetbench status {results} shows them)")
+
+
 def _failure_text(job: Any, error: BaseException) -> str:
     """One paragraph: the exception line of the job's traceback (submitit quotes it), or the first
     line of submitit's message (a job killed or cancelled), and the job's log."""

@@ -3,9 +3,12 @@ becomes, the sbatch script a submission writes (with stand-ins for SLURM's comma
 of submitit's local executor, whose results equal inline runs."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,12 +17,12 @@ import pytest
 from submitit.core.utils import UncompletedJobError
 from submitit.local.local import LocalJobEnvironment
 
-from subnetbench import cli, cluster, status
+from subnetbench import cli, cluster, locks, status
 from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.methods.base import OptionError
-from tests.helpers import single_torch_thread  # noqa: F401
+from tests.helpers import REPO, child_env, single_torch_thread  # noqa: F401
 
 OUTCOME_KEYS = ("metrics", "curves", "layer_kept_fraction", "keep_probabilities")
 SBATCH = """#!/bin/sh
@@ -158,6 +161,36 @@ def test_no_wait_returns_at_once_and_status_follows_the_jobs(tmp_path, capsys):
     found = status.collect(results)
     assert found["counts"]["completed"] == 1
     assert found["submissions"][0]["executor"] == "submitit-local"
+
+
+def test_an_interrupted_submitit_local_command_stops_its_jobs(tmp_path):
+    """Ctrl-C while run --executor submitit-local waits for its job (SIGINT to the command alone
+    here; a terminal sends it to the job's processes as well): the job stops too, and leaves its run
+    to resume."""
+    results = tmp_path / "results"
+    config = make_config("digits-conv2", "dense", 0, {"epochs": "100000", "patience": "0"})
+    command = [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense",
+               "--set", "epochs=100000", "--set", "patience=0", "--device", "cpu", "--no-progress",
+               "--results", str(results), "--executor", "submitit-local"]
+    process = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (locks.holder(results, config.run_id) and run_path(results, config.run_id).exists()) \
+                and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert locks.holder(results, config.run_id), "the job never started training"
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=120)
+        assert process.returncode == 130 and "the local jobs are stopped too" in out
+        deadline = time.monotonic() + 120
+        while locks.holder(results, config.run_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (run,) = status.collect(results)["runs"]
+        assert run["state"] == "interrupted"  # its lock released: the job is gone
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of the job is left
 
 
 def test_missing_data_stops_the_command_before_anything_is_submitted(tmp_path, capsys):
