@@ -93,10 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--slurm-partition", metavar="NAME", help="sbatch --partition")
     group.add_argument("--slurm-time", metavar="TIME",
                        help="wall time of one job (required with --executor slurm): minutes, "
-                       "HH:MM:SS or D-HH:MM:SS; a job that reaches it is requeued and its runs "
-                       "resume from their checkpoints")
+                       "HH:MM:SS or D-HH:MM:SS; a job that reaches it is requeued (3 times at most, "
+                       "submitit's default) and its runs resume from their checkpoints")
     group.add_argument("--slurm-gpus-per-task", type=int, metavar="N", help="sbatch --gpus-per-task "
-                       "(1 for the CIFAR grids; each job's runs use its first GPU)")
+                       "of the job's one task (--ntasks-per-node=1); 1 for the CIFAR grids (each "
+                       "job's runs use its first GPU)")
     group.add_argument("--slurm-cpus-per-task", type=int, metavar="N", help="sbatch --cpus-per-task")
     group.add_argument("--slurm-mem", metavar="SIZE", help="sbatch --mem, such as 16G")
     group.add_argument("--slurm-array-parallelism", type=int, metavar="N",

@@ -250,14 +250,18 @@ def test_a_unit_that_raises_any_error_does_not_stop_the_job(tmp_path, monkeypatc
     assert f"{second.run_id}: done," in out
 
 
-@pytest.mark.parametrize("stop", [KeyboardInterrupt(), SystemExit(-1),
-                                  UncompletedJobError("Job not requeued because: timed-out too "
-                                                      "many times.")])
-def test_an_interrupt_or_submitits_end_of_the_job_stops_it_at_once(tmp_path, monkeypatch, stop):
+@pytest.mark.parametrize("stop, left", [
+    (KeyboardInterrupt(), "running"),
+    (SystemExit(-1), "running"),  # submitit's exit once it has requeued the job
+    # submitit's end of a job at its time limit once it was requeued 3 times
+    (UncompletedJobError("Job not requeued because: timed-out too many times."), "failed"),
+])
+def test_an_interrupt_or_submitits_end_of_the_job_stops_it_at_once(tmp_path, monkeypatch, stop, left):
     first, second = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
     monkeypatch.setattr(runner, "fit", _failing_fit(first.run_id, stop))
     with pytest.raises(type(stop)):
         cluster.run_task(_task(tmp_path, [first, second]))
+    assert stored(tmp_path, first)["status"] == left  # "running": resumed by the next attempt
     assert not run_path(tmp_path, second.run_id).exists()  # the next unit never started
 
 
