@@ -28,8 +28,10 @@ class Checkpoint(Callback):
 
 ProgressSink = Callable[[dict[str, Any]], None]
 """Receives a run's progress events, plain dicts (they cross process boundaries): ``start``
-(run_id, label, epochs: the most it can train), ``epoch`` (run_id, epoch, epochs, val_acc,
-best_val_acc), ``stage`` (run_id, text: what the run does between epochs) and ``trained``."""
+(run_id, label, epochs: the most it can train, epoch: the epochs done before, by a resumed run),
+``epoch`` (run_id, epoch, epochs, val_acc, best_val_acc), ``stage`` (run_id, text: what the run does
+between epochs), ``trained`` and ``completed`` (its completed result file is written; sent by
+benchmark.runner)."""
 
 
 class Progress(Callback):

@@ -27,8 +27,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # a result file is a few kB; anything this large is not one
 
 
-def write_record(path: Path, record: RunRecord) -> None:
-    atomic_write_bytes(path, record.dumps().encode())
+def write_record(path: Path, record: RunRecord, keep_completed: bool = False) -> bool:
+    """Write a result file; False when ``keep_completed`` kept the completed result found there.
+
+    ``keep_completed`` is for the ``running`` and ``failed`` records: the file is read again just
+    before it is replaced, and a completed result there is kept. Under the run's lock nobody else
+    writes it, but where locks are local to one node a process on another node may have completed
+    the run since this one started it."""
+    keep = (lambda: _holds_completed(path)) if keep_completed else None
+    return atomic_write_bytes(path, record.dumps().encode(), keep=keep) is not None
+
+
+def _holds_completed(path: Path) -> bool:
+    record = read_result(path)
+    return record is not None and record.status == "completed"
 
 
 def atomic_torch_save(path: Path, payload: Any) -> None:

@@ -4,14 +4,15 @@
 
 1. a completed result of the same configuration is returned instead (unless ``force``); a stored
    run with other options than now is refused, and so is a result file of a newer format version
-   (left as it is); a result file that cannot be used (not JSON, failing its SHA-256) is moved aside
-   and the run computed again;
+   (left as it is). This first look changes no file: it is taken without the run's lock;
 2. before anything is written: the results directory is checked (its folders are directories this
    user can write into) and the data set is loaded (a missing data set stops here, leaving no file);
 3. the run's lock is taken (:mod:`subnetbench.locks`; a run another process holds is skipped, or
-   waited for) and its stored result looked at again (another process may have finished it);
-   the result file is written as ``running``, unless it holds a completed result (``force``): a
-   completed result is only ever replaced by a new completed one;
+   waited for) and its stored result looked at again (another process may have finished it). Only
+   now, under the lock, are files changed: a result file that cannot be used (not JSON, failing its
+   SHA-256), or a saved subnetwork that fails its check, is moved aside and the run computed again,
+   and a digest file is repaired. The result file is written as ``running``, unless it holds a
+   completed result (``force``): a completed result is only ever replaced by a new completed one;
 4. the run is built (:func:`build_run`: seeded data split, network, initialisation, method) and
    resumed from its checkpoint if one exists and passes its checks (:func:`resume`); a checkpoint
    that fails them is moved aside and the run starts from scratch;
@@ -67,7 +68,6 @@ from subnetbench.benchmark.results import (
     load_verified,
     prepare_results_dir,
     provenance,
-    read_result,
     run_path,
     write_record,
 )
@@ -84,7 +84,14 @@ from subnetbench.benchmark.training import (
 )
 from subnetbench.describe import chance_cause, configuration_label
 from subnetbench.errors import IntegrityError, OptionError, PathNotFound, SubnetbenchError
-from subnetbench.integrity import digest_path, quarantine, read_verified, remove_with_digest
+from subnetbench.integrity import (
+    check_verified,
+    digest_path,
+    moved_text,
+    quarantine,
+    read_verified,
+    remove_with_digest,
+)
 from subnetbench.methods.initialisation import initialise
 from subnetbench.records import (
     FORMAT_VERSION,
@@ -198,7 +205,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  download: bool = True, force: bool = False, progress: ProgressSink | None = None,
                  deterministic: bool = False, checkpoint_every: int = 1,
                  save_subnetwork: bool = False, seed_batch_mode: str = "auto",
-                 wait_for_locks: bool = False) -> list[dict[str, Any]]:
+                 wait_for_locks: bool = False, keep_checkpoints: bool = False) -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
     result files; returns the result files' JSON objects in the order of ``configs``, those of runs
     finished before marked ``"skipped": True``.
@@ -207,6 +214,11 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     process holds is skipped, and returned as :func:`running_elsewhere` (status ``running``, key
     ``running_elsewhere``); with ``wait_for_locks`` this waits for the holder instead and returns
     its result (or trains the run, if the holder died before finishing it).
+
+    ``force`` computes the runs again even when they are completed, from scratch: their
+    checkpoints are removed, unless ``keep_checkpoints`` (a requeued cluster job's runs that its
+    stopped attempt began under ``force``: their checkpoints are that attempt's, see
+    :func:`subnetbench.cluster.requeued`).
 
     ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the
@@ -223,13 +235,10 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                           "integer >= 1 (epochs between checkpoints)")
     results_dir = Path(results_dir)
     results: dict[int, dict[str, Any]] = {}
-    again: set[int] = set()  # completed runs to compute again (force, or a bad saved subnetwork)
     for i, config in enumerate(configs):
-        existing, redo = _stored(config, results_dir, force, save_subnetwork)
+        existing = _reusable(config, results_dir, force, save_subnetwork)
         if existing is not None:
             results[i] = existing
-        elif redo:
-            again.add(i)
     pending = [i for i in range(len(configs)) if i not in results]
     if not pending:
         return [results[i] for i in range(len(configs))]
@@ -239,22 +248,23 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     # Nothing is written before the folders are known to be writable and the data is there.
     prepare_results_dir(results_dir, save_subnetwork)
     with contextlib.ExitStack() as held_locks:
-        pending = _claim(configs, pending, again, results, results_dir, force, save_subnetwork,
+        pending = _claim(configs, pending, results, results_dir, force, save_subnetwork,
                          wait_for_locks, held_locks)
         if pending:
             _train(configs, pending, results, results_dir, torch_device, mode, data_dir=data_dir,
-                   download=download, force=force, sink=sink, deterministic=deterministic,
+                   download=download, fresh=force and not keep_checkpoints, sink=sink,
+                   deterministic=deterministic,
                    checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork)
     return [results[i] for i in range(len(configs))]
 
 
-def _claim(configs: list[RunConfig], pending: list[int], again: set[int],
-           results: dict[int, dict[str, Any]], results_dir: Path, force: bool, save_subnetwork: bool,
-           wait: bool, held_locks: contextlib.ExitStack) -> list[int]:
+def _claim(configs: list[RunConfig], pending: list[int], results: dict[int, dict[str, Any]],
+           results_dir: Path, force: bool, save_subnetwork: bool, wait: bool,
+           held_locks: contextlib.ExitStack) -> list[int]:
     """The runs of ``pending`` this process trains: those whose lock it got (taken in run-id order,
     so that two waiting processes never hold one lock each of the other's) and that are still not
-    finished once it has the lock (another process may have completed one meanwhile), but for
-    those of ``again``, completed before and to be computed again anyway."""
+    finished once it has the lock (another process may have completed one since the first look).
+    The stored result is read again under the lock, and only there are bad files moved aside."""
     for i in sorted(pending, key=lambda i: configs[i].run_id):
         config = configs[i]
         lock = locks.acquire(results_dir, config.run_id, wait=wait)
@@ -262,7 +272,7 @@ def _claim(configs: list[RunConfig], pending: list[int], again: set[int],
             results[i] = running_elsewhere(config, locks.holder(results_dir, config.run_id) or {})
             continue
         held_locks.enter_context(lock)
-        existing = None if i in again else stored_result(config, results_dir, force, save_subnetwork)
+        existing = stored_result(config, results_dir, force, save_subnetwork)
         if existing is not None:
             results[i] = existing
     return [i for i in pending if i not in results]
@@ -283,29 +293,24 @@ def running_elsewhere(config: RunConfig, holder: dict[str, Any]) -> dict[str, An
     return {**run_identity(config, "running"), "running_elsewhere": holder}
 
 
-def _completed_on_disk(results_dir: Path, run_id: str) -> bool:
-    record = read_result(run_path(results_dir, run_id))
-    return record is not None and record.status == "completed"
-
-
 def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict[str, Any]],
            results_dir: Path, torch_device: torch.device, mode: str, *,
-           data_dir: str | Path | None, download: bool, force: bool, sink: ProgressSink,
+           data_dir: str | Path | None, download: bool, fresh: bool, sink: ProgressSink,
            deterministic: bool, checkpoint_every: int, save_subnetwork: bool) -> None:
     """Train the runs ``pending`` (this process holds their locks) and write their result files.
     A completed result file (a run rerun with ``force``, or whose saved subnetwork failed its
-    check) is never replaced by a ``running`` or ``failed`` record: only by the new completed one."""
+    check, or completed meanwhile by a process on another node where locks are local to a node) is
+    never replaced by a ``running`` or ``failed`` record, each written only after the file is read
+    again: only by the new completed one. ``fresh`` removes their checkpoints first."""
     batched = len(configs) > 1
     raw = load_raw(configs[0].spec.dataset, data_dir, download)
-    completed_before = {i for i in pending if _completed_on_disk(results_dir, configs[i].run_id)}
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]
-        if force:
+        if fresh:
             remove_with_digest(checkpoint_path(results_dir, config.run_id))
         records[i] = base_record(config, torch_device)
-        if i not in completed_before:
-            write_record(run_path(results_dir, config.run_id), records[i])
+        write_record(run_path(results_dir, config.run_id), records[i], keep_completed=True)
     try:
         set_deterministic(torch_device, deterministic)
         trainers: dict[int, Trainer] = {}
@@ -346,6 +351,7 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
             write_record(run_path(results_dir, config.run_id), record)
             remove_with_digest(checkpoint_path(results_dir, config.run_id))
             results[i] = record.to_json()
+            sink({"kind": "completed", "run_id": config.run_id})
 
         forward = grouped_forward if mode == "grouped" else separate_forward
         fit([trainers[i] for i in pending], forward, on_finished=finished)
@@ -353,24 +359,22 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
         # An interrupt, or an exit asked for by a signal handler (a cluster job at its time limit),
         # leaves the runs ``running``, to resume.
         if not isinstance(error, (KeyboardInterrupt, SystemExit)):
-            unfinished = [i for i in pending if i not in results]
-            for i in unfinished:
-                if i in completed_before:
-                    log.warning("run %s failed again (%s: %s); its earlier completed result is kept",
-                                configs[i].run_id, type(error).__name__, error)
-            _record_failures([(configs[i], records[i]) for i in unfinished if i not in completed_before],
+            _record_failures([(configs[i], records[i]) for i in pending if i not in results],
                              results_dir, error)
         raise
 
 
 def _record_failures(unfinished: list[tuple[RunConfig, RunRecord]], results_dir: Path,
                      error: BaseException) -> None:
-    """Write the ``failed`` records of the runs an error stopped. When that write fails too (the
-    disk that is full), the original error is what the user needs to see: it is not masked."""
+    """Write the ``failed`` records of the runs an error stopped, but over no completed result.
+    When that write fails too (the disk that is full), the original error is what the user needs
+    to see: it is not masked."""
     for config, record in unfinished:
         record.status, record.error = "failed", f"{type(error).__name__}: {error}"
         try:
-            write_record(run_path(results_dir, config.run_id), record)
+            if not write_record(run_path(results_dir, config.run_id), record, keep_completed=True):
+                log.warning("run %s failed (%s: %s); the completed result stored for it is kept",
+                            config.run_id, type(error).__name__, error)
         except (OSError, SubnetbenchError) as write_error:
             log.warning("could not record run %s as failed: %s", config.run_id, write_error)
 
@@ -398,8 +402,8 @@ def resume(new_trainer: Callable[[], Trainer], ckpt: Path, run_id: str,
                                  f"{str(error)[:200]})") from None
     except IntegrityError as problem:
         moved = quarantine(ckpt)
-        log.warning("%s. It was moved to %s and run %s starts again from scratch (no other "
-                    "checkpoint of it is kept).", problem, moved, run_id)
+        log.warning("%s. %s and run %s starts again from scratch (no other checkpoint of it is "
+                    "kept).", problem, moved_text(moved), run_id)
         trainer = new_trainer()
     return trainer
 
@@ -410,17 +414,11 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool,
     or None (not run, unfinished, or ``force``). A stored run with other options is an error, and
     so is a result file of a newer format version (it is left as it is).
 
-    A result file that cannot be used (not JSON, damaged, failing its SHA-256) is moved aside and
-    the run computed again. Completed results of format version 1 (written before digests) are
+    This may change files, so it is asked under the run's lock (:func:`_reusable` is the read-only
+    look): a result file that cannot be used (not JSON, damaged, failing its SHA-256) is moved aside
+    and the run computed again. Completed results of format version 1 (written before digests) are
     reused as they are: the suite wrote them. With ``check_subnetwork``, a completed run whose saved
     subnetwork fails its SHA-256 check is computed again (the bad file moved aside)."""
-    return _stored(config, results_dir, force, check_subnetwork)[0]
-
-
-def _stored(config: RunConfig, results_dir: str | Path, force: bool,
-            check_subnetwork: bool) -> tuple[dict[str, Any] | None, bool]:
-    """:func:`stored_result`, and whether a completed result is there that is to be computed again
-    (``force``, or its saved subnetwork failed its check), from one reading of the file."""
     path = run_path(Path(results_dir), config.run_id)
     existing, problem = inspect_result(path)
     if problem is not None:
@@ -428,32 +426,63 @@ def _stored(config: RunConfig, results_dir: str | Path, force: bool,
         ckpt = checkpoint_path(Path(results_dir), config.run_id)
         start = "resumes from its checkpoint if that passes its checks" if ckpt.exists() else \
             "starts again from scratch"
-        log.warning("the result file %s cannot be used (%s). It was moved to %s and run %s %s.",
-                    path, problem, moved, config.run_id, start)
-        return None, False
-    if existing is None:
-        return None, False
-    if force:
-        return None, existing.status == "completed"
+        log.warning("the result file %s cannot be used (%s). %s and run %s %s.",
+                    path, problem, moved_text(moved), config.run_id, start)
+        return None
+    if not _reusable_record(config, existing, path, force):
+        return None
+    subnetwork = subnetwork_path(results_dir, config.run_id)
+    if check_subnetwork and _has_checked_subnetwork(existing, subnetwork):
+        try:
+            read_verified(subnetwork)
+        except IntegrityError as problem:
+            moved = quarantine(subnetwork)
+            log.warning("%s. %s and run %s is computed again from scratch to recreate it.",
+                        problem, moved_text(moved), config.run_id)
+            return None
+    return {**existing.to_json(), "skipped": True}
+
+
+def _reusable(config: RunConfig, results_dir: Path, force: bool,
+              check_subnetwork: bool) -> dict[str, Any] | None:
+    """The first look at a run's stored result, before its lock is taken: the completed result to
+    return when it can be used as it is, else None, and the run is decided under its lock
+    (:func:`stored_result`). It changes no file: another process that holds the lock may be writing
+    the result now, and a bad file moved aside here could be that process's good one."""
+    path = run_path(results_dir, config.run_id)
+    existing, problem = inspect_result(path)
+    if problem is not None or not _reusable_record(config, existing, path, force):
+        return None
+    subnetwork = subnetwork_path(results_dir, config.run_id)
+    if check_subnetwork and _has_checked_subnetwork(existing, subnetwork):
+        try:
+            _, stale = check_verified(subnetwork)
+        except IntegrityError:
+            return None  # moved aside under the lock, if it is still bad then
+        if stale:
+            return None  # its digest file is repaired under the lock
+    return {**existing.to_json(), "skipped": True}
+
+
+def _reusable_record(config: RunConfig, existing: RunRecord | None, path: Path, force: bool) -> bool:
+    """Whether the record read at ``path`` is a completed result of ``config`` to reuse (its saved
+    subnetwork apart); a stored run with other options than ``config`` is refused."""
+    if existing is None or force:
+        return False
     # Defaults stay out of the hash; a changed default must not pass old results off as new.
     stored = existing.options
     if stored and stored != json.loads(json.dumps(config.options_dict())):
         raise OptionError(f"{path} holds run {config.run_id} with other options than now (a "
                           f"default changed since it ran?): stored {stored}, now "
                           f"{config.options_dict()}; move it away or pass --force to rerun it")
-    if existing.status != "completed":
-        return None, False
-    subnetwork = subnetwork_path(results_dir, config.run_id)
-    if check_subnetwork and subnetwork.exists() and (
-            (existing.format_version or 2) >= 2 or digest_path(subnetwork).exists()):
-        try:
-            read_verified(subnetwork)
-        except IntegrityError as problem:
-            moved = quarantine(subnetwork)
-            log.warning("%s. It was moved to %s and run %s is computed again from scratch to "
-                        "recreate it.", problem, moved, config.run_id)
-            return None, True
-    return {**existing.to_json(), "skipped": True}, False
+    return existing.status == "completed"
+
+
+def _has_checked_subnetwork(existing: RunRecord, subnetwork: Path) -> bool:
+    """Whether a completed run's saved subnetwork is there to check: always from format version 2
+    on, and in version 1 when it has a digest file."""
+    return subnetwork.exists() and ((existing.format_version or 2) >= 2
+                                    or digest_path(subnetwork).exists())
 
 
 def subnetwork_path(results_dir: str | Path, run_id: str) -> Path:

@@ -12,8 +12,9 @@ Everything installs under this one name, so nothing generic (``methods``, ``benc
   SHA-256 checks of the files the suite trusts (``subnetbench.integrity``) and the errors a user
   sees as one paragraph (``subnetbench.errors``); and what spreads runs over processes, GPUs and
   clusters: the lock of each run (``subnetbench.locks``), the plans and ``subnetbench status``
-  (``subnetbench.plans``, ``subnetbench.status``), ``--devices`` (``subnetbench.devices``) and
-  submitit jobs (``subnetbench.cluster``), tied to ``run`` by ``subnetbench.scaleout``.
+  (``subnetbench.plans``, ``subnetbench.status``), the worker pool of ``--jobs`` and ``--devices``
+  (``subnetbench.devices``) and submitit jobs (``subnetbench.cluster``), tied to ``run`` by
+  ``subnetbench.scaleout``.
 """
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ Exit codes: 0 success; 2 a bad option or an expected fault the user can fix (a p
 no permission, a full disk, a corrupt, foreign or newer-format file, missing data: every
 :class:`~subnetbench.errors.SubnetbenchError`), printed as ``subnetbench: error: ...``; 1 a run that
 failed by itself (its loss diverged) or an unexpected error, which is a bug: one paragraph too, and
-the traceback only with the environment variable ``SUBNETBENCH_DEBUG=1``; 130 an interrupt.
+the traceback only with the environment variable ``SUBNETBENCH_DEBUG=1``; 130 an interrupt. With
+``--jobs N`` or ``--devices``, a run whose worker raises is printed as failed as soon as it fails,
+the other runs go on, and the command ends with the code of that error.
 Warnings (a bad file moved aside) go to stderr as ``subnetbench: warning: ...``.
 """
 from __future__ import annotations
@@ -23,11 +25,9 @@ import argparse
 import dataclasses
 import json
 import logging
-import multiprocessing
 import os
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from subnetbench.benchmark.runner import (
 )
 from subnetbench.errors import OptionError, SubnetbenchError, describe_os_error
 from subnetbench.files import check_writable_directory
-from subnetbench.progress import RunProgress, as_finished, bind_worker_events, worker_sink
+from subnetbench.progress import RunProgress
 
 DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
 
@@ -194,40 +194,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     note = scaleout.closing_note(results, args.results)
     if note:
         print(note)
+    raised = [r for r in results if "raised" in r]
+    if raised:
+        _say(f"subnetbench: error: {_worker_failures(raised, len(results))}")
+        code = max([code] + [exit_code(r["raised"]) for r in raised])
     if args.report:
         code = max(code, _report(Path(args.results), Path(args.report)))
     return code
 
 
-def _init_worker(threads: int, events=None) -> None:
-    torch.set_num_threads(threads)
-    show_warnings()
-    bind_worker_events(events)
-
-
-def _execute_one(config, results_dir: str, options: dict[str, Any]) -> dict[str, Any]:
-    return execute(config, results_dir, progress=worker_sink(), **options)
-
-
 def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs: int,
                  threads: int, display: RunProgress) -> Iterator[tuple[Any, dict[str, Any]]]:
     """Each run, as it finishes. On a CPU every run uses ``threads`` torch threads (so its numbers
-    do not depend on ``jobs``); ``jobs`` > 1 runs that many at once in worker processes, whose
-    progress events come back through a queue to ``display``."""
+    do not depend on ``jobs``); ``jobs`` > 1 runs that many at once in the worker processes of
+    :func:`subnetbench.devices.execute_on_devices` (CPU slots), whose progress events come back
+    through a queue to ``display``, and where a run that raises is reported as failed at once
+    while the others go on."""
     if options["device"] == "cpu":
         torch.set_num_threads(threads)
     if jobs == 1:
         for config in configs:
             yield config, execute(config, results_dir, progress=display, **options)
         return
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    events = context.Queue()
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(threads, events)) as pool:
-        pending = {pool.submit(_execute_one, config, results_dir, options): config
-                   for config in configs}
-        for config, future in as_finished(pending, events, display):
-            yield config, future.result()
+    yield from devices.execute_on_devices([[config] for config in configs], results_dir, options,
+                                          list(range(jobs)), threads, "auto", device_type="cpu",
+                                          display=display)
 
 
 def _execute_seed_batches(batches: list[list], results_dir: str, options: dict[str, Any],
@@ -245,6 +236,21 @@ def _execute_seed_batches(batches: list[list], results_dir: str, options: dict[s
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for ``error`` (see the module's docstring): an error's own ``exit_code``, 2
+    for the other faults a user can fix, 1 for the unexpected."""
+    if isinstance(error, (OptionError, methods.RegistryError, SubnetbenchError, OSError)):
+        return getattr(error, "exit_code", 2)
+    return 1
+
+
+def _worker_failures(raised: list[dict[str, Any]], total: int) -> str:
+    """One paragraph on the runs whose worker raised (each has its failed line above)."""
+    names = ", ".join(r["run_id"] for r in raised[:5]) + (", ..." if len(raised) > 5 else "")
+    return (f"{len(raised)} of {total} runs failed ({names}); their lines above say why; fix the "
+            "cause and run the same command again: the finished runs are reused")
 
 
 def _report(results_dir: Path, out_dir: Path) -> int:

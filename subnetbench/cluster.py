@@ -8,9 +8,10 @@ jobs are submitted as one job array (``executor.map_array``). Each job calls :fu
 :class:`JobTask`, plain data (configurations, the results directory, the options of the run), which
 runs its units one after another through the same lifecycle as an inline run
 (:func:`benchmark.runner.execute_runs`, locks included): on a CPU its result files are those of an
-inline run. A job at its time limit, or preempted, is requeued by submitit with the same task
-(:class:`subnetbench.cluster_job.TaskRunner` is checkpointable): its finished runs are reused and the
-others resume from their last checkpoint.
+inline run. A job at its time limit, or preempted, is requeued by submitit
+(:class:`subnetbench.cluster_job.TaskRunner` is checkpointable) with the same task, or with
+``--force`` a copy that does not force again what the stopped attempt did (:func:`requeued`): its
+finished runs are reused and the others resume from their last checkpoint.
 
 ``subnetbench run`` waits for the jobs and prints every run as an inline run does, or with
 ``--no-wait`` returns once they are submitted, printing their ids and the ``subnetbench status``
@@ -20,6 +21,7 @@ command that follows them. The job ids are recorded in the results directory's p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import math
 import re
@@ -90,10 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--slurm-partition", metavar="NAME", help="sbatch --partition")
     group.add_argument("--slurm-time", metavar="TIME",
                        help="wall time of one job (required with --executor slurm): minutes, "
-                       "HH:MM:SS or D-HH:MM:SS; a job that reaches it is requeued and its runs "
-                       "resume from their checkpoints")
+                       "HH:MM:SS or D-HH:MM:SS; a job that reaches it is requeued (3 times at most, "
+                       "submitit's default) and its runs resume from their checkpoints")
     group.add_argument("--slurm-gpus-per-task", type=int, metavar="N", help="sbatch --gpus-per-task "
-                       "(1 for the CIFAR grids; each job's runs use its first GPU)")
+                       "of the job's one task (--ntasks-per-node=1); 1 for the CIFAR grids (each "
+                       "job's runs use its first GPU)")
     group.add_argument("--slurm-cpus-per-task", type=int, metavar="N", help="sbatch --cpus-per-task")
     group.add_argument("--slurm-mem", metavar="SIZE", help="sbatch --mem, such as 16G")
     group.add_argument("--slurm-array-parallelism", type=int, metavar="N",
@@ -206,6 +209,10 @@ def executor_parameters(args: argparse.Namespace) -> dict[str, Any]:
         params["gpus_per_node"] = args.slurm_gpus_per_task or 0
         return params
     params["timeout_min"] = minutes
+    # One task per job: run_task is one process. Said explicitly, because sbatch (since 23.11)
+    # refuses --gpus-per-task without a task count when --cpus-per-task is given; with --nodes=1,
+    # which submitit writes, --ntasks-per-node=1 is that count.
+    params["slurm_ntasks_per_node"] = 1
     for attr, _, name in SLURM_OPTIONS:
         value = getattr(args, attr)
         if name is not None and value not in (None, []):
@@ -239,6 +246,61 @@ class JobTask:
     options: dict[str, Any]  # the keyword options of execute_runs (device unresolved: "auto")
     seed_batch_mode: str
     threads: int
+    # Of a task run with force and requeued (requeued()): the runs the stopped attempts completed,
+    # reused rather than forced again, and those they began, resumed from their checkpoints.
+    completed: frozenset[str] = frozenset()
+    begun: frozenset[str] = frozenset()
+
+
+class Attempt:
+    """What one attempt of a job did, as its runs' progress events tell it: the runs it began and
+    those it completed. Said in the job's log: the runs that resume from a checkpoint."""
+
+    def __init__(self) -> None:
+        self.begun: set[str] = set()
+        self.completed: set[str] = set()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("kind") == "start":
+            self.begun.add(event["run_id"])
+            if event.get("epoch"):
+                print(f"{event['run_id']}: resumes from its checkpoint after epoch {event['epoch']}",
+                      flush=True)
+        elif event.get("kind") == "completed":
+            self.completed.add(event["run_id"])
+
+
+def requeued(task: JobTask, attempt: Attempt) -> JobTask:
+    """The task a stopped job (time limit, preemption) is requeued with. Without force, ``task``
+    itself: its completed runs are reused and the others resume from their checkpoints. With
+    force, a copy that does not force again what the stopped attempts did: what they completed is
+    reused, and what they began resumes from the checkpoints they wrote (forcing again would
+    train completed runs a second time and restart the others from scratch)."""
+    if not task.options.get("force"):
+        return task
+    return dataclasses.replace(task, completed=task.completed | attempt.completed,
+                               begun=task.begun | attempt.begun)
+
+
+def _execute_unit(unit: list, task: JobTask, attempt: Attempt) -> list[dict[str, Any]]:
+    """The results of one unit, as execute_runs gives them; in a requeued task (:func:`requeued`)
+    its runs completed before are reused, not forced again, and the others forced without their
+    checkpoints removed when a stopped attempt began them (a seed batch begins all its seeds
+    together)."""
+    from subnetbench.benchmark.runner import execute_runs
+
+    options = {**task.options, "progress": attempt, "seed_batch_mode": task.seed_batch_mode}
+    before = [config for config in unit if config.run_id in task.completed]
+    rest = [config for config in unit if config.run_id not in task.completed]
+    results: dict[str, dict[str, Any]] = {}
+    if before:
+        results.update(zip([c.run_id for c in before],
+                           execute_runs(before, task.results_dir, **{**options, "force": False})))
+    if rest:
+        begun = any(config.run_id in task.begun for config in rest)
+        results.update(zip([c.run_id for c in rest],
+                           execute_runs(rest, task.results_dir, **options, keep_checkpoints=begun)))
+    return [results[config.run_id] for config in unit]
 
 
 class JobFailed(SubnetbenchError):
@@ -247,28 +309,43 @@ class JobFailed(SubnetbenchError):
     exit_code = 1
 
 
-def run_task(task: JobTask) -> list[dict[str, Any]]:
+def _job_stops() -> tuple[type[BaseException], ...]:
+    """The exceptions by which submitit ends a job (raised inside it from its signal handler: a
+    job out of requeues at its time limit); they end the job, not one unit."""
+    try:
+        from submitit.core.utils import UncompletedJobError
+    except ImportError:
+        return ()
+    return (UncompletedJobError,)
+
+
+def run_task(task: JobTask, attempt: Attempt | None = None) -> list[dict[str, Any]]:
     """The body of every job: its units one after another, as an inline run trains them. A unit
-    that fails does not stop the others; the job then fails, naming it. Returns each run's id,
-    status and what happened to it."""
+    that fails (a run's error, CUDA out of memory, any exception) does not stop the others; the job
+    then fails, naming the units that failed. An interrupt, an exit (submitit's requeue) and
+    submitit's own end of a job stop it at once. ``attempt`` follows what it does (for
+    :func:`requeued`). Returns each run's id, status and what happened to it."""
     import torch
 
-    from subnetbench.benchmark.runner import execute_runs, resolve_device
+    from subnetbench.benchmark.runner import resolve_device
     from subnetbench.cli import show_warnings
     from subnetbench.scaleout import outcome_text
 
     show_warnings()
     if resolve_device(task.options.get("device")).type == "cpu":
         torch.set_num_threads(task.threads)  # as an inline run: the same arithmetic
+    stops = _job_stops()
+    attempt = attempt if attempt is not None else Attempt()
     done, problems = [], []
     for unit in task.units:
         try:
-            results = execute_runs(unit, task.results_dir, seed_batch_mode=task.seed_batch_mode,
-                                   **task.options)
-        except (SubnetbenchError, OptionError) as error:
+            results = _execute_unit(unit, task, attempt)
+        except Exception as error:
+            if isinstance(error, stops):
+                raise
             names = ", ".join(config.run_id for config in unit)
             problems.append(f"{names}: {type(error).__name__}: {' '.join(str(error).split())}")
-            print(f"{names}: failed: {error}", flush=True)
+            print(f"{names}: failed: {type(error).__name__}: {error}", flush=True)
             continue
         for config, result in zip(unit, results):
             print(f"{config.run_id}: {outcome_text(result)}", flush=True)
@@ -313,6 +390,20 @@ def submit(args: argparse.Namespace, units: list[list], options: dict[str, Any],
                                f"({args.executor}) failed: {type(error).__name__}: "
                                f"{' '.join(str(error).split())[:1500]}") from None
     return Submitted(list(jobs), folder)
+
+
+def stop_waiting(submitted: Submitted, executor: str, results: str) -> str:
+    """What ``run`` does when it is interrupted (Ctrl-C) while it waits for its jobs; the line it
+    prints. SLURM's jobs go on: they are the cluster's. The jobs of submitit-local are processes of
+    this machine in this terminal's process group, which Ctrl-C interrupts as well: each is stopped
+    (its controller interrupted, so also when only this command was), and its runs are left to
+    resume."""
+    if executor != "submitit-local":
+        return f"stopped waiting; the jobs go on: subnetbench status {results}"
+    for job in submitted.jobs:
+        job.cancel(check=False)
+    return (f"stopped; the local jobs are stopped too, and the same command resumes their runs "
+            f"(subnetbench status {results} shows them)")
 
 
 def _failure_text(job: Any, error: BaseException) -> str:

@@ -10,16 +10,19 @@ an index twice runs two runs on that device at once. Indices are torch's, that i
 The benchmark suite's pytest-xdist workers are bound the same way (benchmark/suite/conftest.py):
 worker ``gwN`` to device N modulo the number of visible devices.
 
+The same pool runs ``--jobs N`` on a CPU (``device_type="cpu"``, N slots). Each unit is reported
+as soon as it finishes; a unit whose worker raises gives its runs ``failed`` results with the error
+(:func:`failed_results`) as soon as it fails, and the other units go on.
+
 The assignment is pure functions (:func:`parse_devices`, :func:`xdist_worker_index`,
-:func:`worker_device`), tested on a machine without GPU; the pool runs on a CPU too
-(``device_type="cpu"``), which is how the tests check it.
+:func:`worker_device`), tested on a machine without GPU; the tests run the pool on CPU processes.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,11 +120,23 @@ def _execute_unit(unit: list, results_dir: str, options: dict[str, Any], mode: s
     return UnitDone(os.getpid(), _bound["slot"], results)
 
 
+def _outcome(future: Future) -> UnitDone | Exception:
+    """What a worker gave back: its results, or the error its unit raised. An interrupt or an exit
+    in a worker is not one unit's failure: it is raised here."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if not isinstance(error, Exception):
+        raise error
+    return error
+
+
 def pooled(units: Sequence[list], results_dir: str, options: dict[str, Any], slots: Sequence[int],
            threads: int, mode: str, device_type: str = "cuda",
-           display: ProgressSink | None = None) -> Iterator[tuple[list, UnitDone]]:
+           display: ProgressSink | None = None) -> Iterator[tuple[list, UnitDone | Exception]]:
     """Each unit (one run, or one seed batch) trained by a worker bound to one of ``slots``, as it
-    finishes; the runs' progress events go to ``display``."""
+    finishes: its :class:`UnitDone`, or the error it raised (the other units go on); the runs'
+    progress events go to ``display``."""
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in a forked child
     free = context.Queue()
     for slot in slots:
@@ -132,13 +147,25 @@ def pooled(units: Sequence[list], results_dir: str, options: dict[str, Any], slo
         pending = {pool.submit(_execute_unit, unit, results_dir, options, mode): index
                    for index, unit in enumerate(units)}
         for index, future in as_finished(pending, events, display or (lambda event: None)):
-            yield units[index], future.result()
+            yield units[index], _outcome(future)
+
+
+def failed_results(unit: list, error: Exception) -> list[dict[str, Any]]:
+    """What ``run`` shows for the runs of a unit whose worker raised ``error``: each ``failed``
+    with the error (its result file says so too when the error came in training), and under
+    ``raised`` the error itself, from which the command takes its exit code."""
+    from subnetbench.benchmark.runner import run_identity
+
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return [{**run_identity(config, "failed"), "error": text, "raised": error} for config in unit]
 
 
 def execute_on_devices(units: Sequence[list], results_dir: str, options: dict[str, Any],
                        slots: Sequence[int], threads: int, mode: str, device_type: str = "cuda",
                        display: ProgressSink | None = None) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """(config, result) of every run of ``units``, trained on the devices ``slots``."""
+    """(config, result) of every run of ``units``, trained on the devices ``slots`` (CPU
+    processes with ``device_type="cpu"``), unit by unit as each finishes or fails."""
     for unit, done in pooled(units, results_dir, options, slots, threads, mode, device_type,
                              display):
-        yield from zip(unit, done.results)
+        results = failed_results(unit, done) if isinstance(done, Exception) else done.results
+        yield from zip(unit, results)

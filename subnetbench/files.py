@@ -11,6 +11,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,12 @@ def check_writable_file(path: str | Path, what: str = "output file") -> Path:
     return path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes,
+                       keep: Callable[[], bool] | None = None) -> Path | None:
     """Write to a temporary file in the same directory, flush it to disk, then ``os.replace``: a
-    reader sees the old file or the new one, never a part of one."""
+    reader sees the old file or the new one, never a part of one. ``keep`` is asked just before
+    the replace: when it returns True, the file on disk is kept (the temporary one removed) and
+    None is returned."""
     path = Path(path)
     ensure_directory(path.parent)
     try:
@@ -69,6 +73,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+        if keep is not None and keep():
+            os.unlink(tmp)
+            return None
         os.replace(tmp, path)
     except BaseException as error:
         try:

@@ -94,9 +94,10 @@ def write_with_digest(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def read_verified(path: str | Path) -> bytes:
-    """The bytes of ``path`` once they match its digest file. IntegrityError when they do not (or
-    there is no digest file), FileFault when the file cannot be read."""
+def check_verified(path: str | Path) -> tuple[bytes, bool]:
+    """Read-only :func:`read_verified`: the bytes of ``path`` once they match its digest file, and
+    whether the digest file is to be repaired (the bytes are the previous file's: see the module).
+    Changes no file, so that it can be asked without holding the run's lock."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -105,16 +106,24 @@ def read_verified(path: str | Path) -> bytes:
     expected, previous = _read_digest(path)
     actual = sha256_hex(data)
     if actual == expected:
-        return data
+        return data, False
     if actual == previous:
-        # The last write stopped between the digest file and the data file: this is the file before
-        # it, intact. Name it as the current one, so that the next write keeps it as previous.
-        _write_digest(path, actual, None)
-        return data
+        return data, True
     raise IntegrityError(f"{path} fails its SHA-256 check: its {len(data)} bytes hash to "
                          f"{actual[:12]}..., its digest file {digest_path(path).name} says "
                          f"{expected[:12]}... (the file was truncated, damaged or replaced after "
                          "it was written)")
+
+
+def read_verified(path: str | Path) -> bytes:
+    """The bytes of ``path`` once they match its digest file. IntegrityError when they do not (or
+    there is no digest file), FileFault when the file cannot be read."""
+    data, stale = check_verified(path)
+    if stale:
+        # The last write stopped between the digest file and the data file: this is the file before
+        # it, intact. Name it as the current one, so that the next write keeps it as previous.
+        _write_digest(Path(path), sha256_hex(data), None)
+    return data
 
 
 def remove_with_digest(path: str | Path) -> None:
@@ -127,9 +136,10 @@ def remove_with_digest(path: str | Path) -> None:
             raise file_fault(error, target, "remove") from error
 
 
-def quarantine(path: str | Path) -> Path:
+def quarantine(path: str | Path) -> Path | None:
     """Move a bad file (and its digest file) aside to ``<name>.corrupt-<UTC timestamp>`` in the same
-    directory, never overwriting anything; returns the new path. Nothing is deleted."""
+    directory, never overwriting anything; returns the new path, or None when the file is no longer
+    there (another process moved it aside first). Nothing is deleted."""
     path = Path(path)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}")
@@ -137,11 +147,19 @@ def quarantine(path: str | Path) -> Path:
     while target.exists() or digest_path(target).exists():
         target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}-{counter}")
         counter += 1
-    try:
-        os.rename(path, target)
-        if digest_path(path).exists():
-            os.rename(digest_path(path), digest_path(target))
-    except OSError as error:
-        fault = file_fault(error, path, "move the bad file aside")
-        raise FileFault(f"{fault}; move it away by hand and run the command again") from error
+    for source, destination in ((path, target), (digest_path(path), digest_path(target))):
+        try:
+            os.rename(source, destination)
+        except FileNotFoundError:
+            if source == path:  # gone: what was to be moved aside is not there any more
+                return None
+        except OSError as error:
+            fault = file_fault(error, source, "move the bad file aside")
+            raise FileFault(f"{fault}; move it away by hand and run the command again") from error
     return target
+
+
+def moved_text(moved: Path | None) -> str:
+    """Where :func:`quarantine` put a file, for the warning that says so."""
+    return f"It was moved to {moved}" if moved is not None else \
+        "Another process moved it aside meanwhile"

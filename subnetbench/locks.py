@@ -20,8 +20,10 @@ system is mounted with ``nolock`` or ``local_lock=flock``/``all`` (then locks ar
 node). Lustre honours flock across nodes only when mounted with ``-o flock`` (``localflock``: within
 one node; neither: flock fails and the run stops with an error that says so). BeeGFS shares flock
 locks between nodes only with ``tuneUseGlobalFileLocks``. Where locks are node-local, runs launched on
-different nodes can train the same run twice (each writes a completed result, the later one stays;
-nothing finished is lost, since a completed result file is never replaced by a ``running`` one).
+different nodes can train the same run twice (each writes a completed result, the later one stays).
+A ``running`` or ``failed`` record is written only after the result file is read again, just before
+it is replaced, and never over a completed one; only a completed result written on the other node
+in that very instant could slip between the read and the replace.
 Nothing here imports torch.
 """
 from __future__ import annotations

@@ -97,8 +97,8 @@ class RunProgress:
                              stage="training")
             elif kind == "stage":
                 state["stage"] = event["text"]
-            elif kind == "trained":
-                state["stage"] = "trained"
+            elif kind in ("trained", "completed"):
+                state["stage"] = kind
             self._show(run_id, state)
 
     def finished(self, run_id: str, line: str) -> None:

@@ -156,6 +156,6 @@ def run_on_cluster(args: argparse.Namespace, configs: list, units: list[list],
     try:
         failures = cluster.wait(submitted, args.executor)
     except KeyboardInterrupt:
-        print(f"\nstopped waiting; the jobs go on: subnetbench status {args.results}")
+        print(f"\n{cluster.stop_waiting(submitted, args.executor, args.results)}", flush=True)
         return None, 130
     return [(config, _result_on_disk(config, results_dir)) for config in configs], int(bool(failures))

@@ -196,3 +196,28 @@ def fake_cifar(root, dataset, sizes, seed=0):
     train_data = np.concatenate([b["data"] for b in train_batches])
     train_labels = sum((b[label_key] for b in train_batches), [])
     return train_data, train_labels, test_batch["data"], test_batch[label_key]
+
+
+# ---------------------------------------------------------------------------------------------------
+# processes that hold a run's lock
+
+
+def child_env() -> dict:
+    """The environment of a child Python that imports this checkout, on one thread."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def hold_lock(results_dir, run_id: str, seconds: float) -> subprocess.Popen:
+    """Another process that takes the run's lock, says so on stdout, and keeps it ``seconds``
+    (returned once it holds it)."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        from subnetbench import locks
+        lock = locks.acquire({str(results_dir)!r}, {run_id!r})
+        print("held" if lock else "refused", flush=True)
+        time.sleep({seconds})
+    """)
+    process = subprocess.Popen([sys.executable, "-c", code], env=child_env(),
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process

@@ -3,19 +3,26 @@ becomes, the sbatch script a submission writes (with stand-ins for SLURM's comma
 of submitit's local executor, whose results equal inline runs."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from submitit.core.utils import UncompletedJobError
+from submitit.local.local import LocalJobEnvironment
 
-from subnetbench import cli, cluster, status
+from subnetbench import cli, cluster, locks, status
+from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.methods.base import OptionError
-from tests.helpers import single_torch_thread  # noqa: F401
+from tests.helpers import REPO, child_env, single_torch_thread  # noqa: F401
 
 OUTCOME_KEYS = ("metrics", "curves", "layer_kept_fraction", "keep_probabilities")
 SBATCH = """#!/bin/sh
@@ -113,7 +120,9 @@ def test_a_slurm_submission_is_one_job_array_with_the_options(tmp_path, capsys, 
     assert "submitted 2 job(s) for 6 run(s)" in out and "4242_0, 4242_1" in out
     assert f"subnetbench status {results}" in out
     script = (bin_dir / "submitted.sh").read_text()
+    # sbatch refuses --gpus-per-task without a task count: one node, one task on it
     for line in ("--partition=gpu", "--time=2160", "--gpus-per-task=1", "--cpus-per-task=4",
+                 "--nodes=1", "--ntasks-per-node=1",
                  "--mem=16G", "--array=0-1%2", "--account=proj", "--qos=normal", "--constraint=a100",
                  "--mail-type=END", "--signal=USR2@90", f"--output={results / 'submitit'}"):
         assert f"#SBATCH {line}" in script
@@ -154,6 +163,36 @@ def test_no_wait_returns_at_once_and_status_follows_the_jobs(tmp_path, capsys):
     assert found["submissions"][0]["executor"] == "submitit-local"
 
 
+def test_an_interrupted_submitit_local_command_stops_its_jobs(tmp_path):
+    """Ctrl-C while run --executor submitit-local waits for its job (SIGINT to the command alone
+    here; a terminal sends it to the job's processes as well): the job stops too, and leaves its run
+    to resume."""
+    results = tmp_path / "results"
+    config = make_config("digits-conv2", "dense", 0, {"epochs": "100000", "patience": "0"})
+    command = [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense",
+               "--set", "epochs=100000", "--set", "patience=0", "--device", "cpu", "--no-progress",
+               "--results", str(results), "--executor", "submitit-local"]
+    process = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (locks.holder(results, config.run_id) and run_path(results, config.run_id).exists()) \
+                and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert locks.holder(results, config.run_id), "the job never started training"
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=120)
+        assert process.returncode == 130 and "the local jobs are stopped too" in out
+        deadline = time.monotonic() + 120
+        while locks.holder(results, config.run_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (run,) = status.collect(results)["runs"]
+        assert run["state"] == "interrupted"  # its lock released: the job is gone
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of the job is left
+
+
 def test_missing_data_stops_the_command_before_anything_is_submitted(tmp_path, capsys):
     empty = tmp_path / "no-data"
     code = cli.main(["run", "cifar10-conv2", "--method", "dense", "--results", str(tmp_path / "r"),
@@ -176,6 +215,103 @@ def test_a_job_whose_run_fails_fails_with_its_log(tmp_path, capsys):
     assert json.loads(path.read_text())["format_version"] == 99  # left as it is
 
 
+def _task(results_dir, configs, **options) -> cluster.JobTask:
+    """The task of one job: each config a unit of its own, trained on the CPU."""
+    options = {**dict(device="cpu", data_dir=None, download=True, force=False, progress=False,
+                      deterministic=False, checkpoint_every=1, save_subnetwork=False), **options}
+    return cluster.JobTask([[config] for config in configs], str(results_dir), options, "auto", 1)
+
+
+def _failing_fit(run_id: str, error: BaseException):
+    """runner.fit, but raising ``error`` for the run ``run_id``."""
+    real_fit = runner.fit
+
+    def fit(trainers, *args, **kwargs):
+        if trainers[0].name == run_id:
+            raise error
+        return real_fit(trainers, *args, **kwargs)
+    return fit
+
+
+def test_a_unit_that_raises_any_error_does_not_stop_the_job(tmp_path, monkeypatch, capsys):
+    """CUDA out of memory is a RuntimeError, not an error of subnetbench's: the job goes on with its
+    other units, then fails naming the unit."""
+    first, second = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
+    monkeypatch.setattr(runner, "fit", _failing_fit(first.run_id, RuntimeError("CUDA out of memory")))
+    with pytest.raises(cluster.JobFailed) as failed:
+        cluster.run_task(_task(tmp_path, [first, second]))
+    assert str(failed.value).startswith("1 of the job's 2 unit(s) failed: ")
+    assert f"{first.run_id}: RuntimeError: CUDA out of memory" in str(failed.value)
+    assert second.run_id not in str(failed.value)
+    assert stored(tmp_path, second)["status"] == "completed"
+    assert stored(tmp_path, first)["status"] == "failed"
+    out = capsys.readouterr().out
+    assert f"{first.run_id}: failed: RuntimeError: CUDA out of memory" in out
+    assert f"{second.run_id}: done," in out
+
+
+@pytest.mark.parametrize("stop, left", [
+    (KeyboardInterrupt(), "running"),
+    (SystemExit(-1), "running"),  # submitit's exit once it has requeued the job
+    # submitit's end of a job at its time limit once it was requeued 3 times
+    (UncompletedJobError("Job not requeued because: timed-out too many times."), "failed"),
+])
+def test_an_interrupt_or_submitits_end_of_the_job_stops_it_at_once(tmp_path, monkeypatch, stop, left):
+    first, second = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
+    monkeypatch.setattr(runner, "fit", _failing_fit(first.run_id, stop))
+    with pytest.raises(type(stop)):
+        cluster.run_task(_task(tmp_path, [first, second]))
+    assert stored(tmp_path, first)["status"] == left  # "running": resumed by the next attempt
+    assert not run_path(tmp_path, second.run_id).exists()  # the next unit never started
+
+
+def test_a_requeued_task_forces_again_only_what_its_stopped_attempts_did_not_do(tmp_path):
+    config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
+    attempt = cluster.Attempt()
+    attempt({"kind": "start", "run_id": "a", "label": "a", "epochs": 3, "epoch": 0})
+    attempt({"kind": "completed", "run_id": "a"})
+    attempt({"kind": "start", "run_id": "b", "label": "b", "epochs": 3, "epoch": 0})
+    unforced = _task(tmp_path, [config])
+    assert cluster.requeued(unforced, attempt) is unforced  # nothing to undo: it reuses and resumes
+    forced = cluster.requeued(_task(tmp_path, [config], force=True), attempt)
+    assert (forced.completed, forced.begun) == ({"a"}, {"a", "b"})
+    attempt = cluster.Attempt()  # the second attempt, stopped too
+    attempt({"kind": "start", "run_id": "c", "label": "c", "epochs": 3, "epoch": 0})
+    again = cluster.requeued(forced, attempt)
+    assert (again.completed, again.begun) == ({"a"}, {"a", "b", "c"})
+    assert again.options["force"] is True and again.units == forced.units
+
+
+def test_a_requeued_forced_seed_batch_trains_only_its_unfinished_seeds_from_their_checkpoints(
+        tmp_path, monkeypatch):
+    """A seed batch run with --force whose first seed the stopped attempt completed: the requeued
+    job does not train that seed again, and keeps the other seed's checkpoint to resume it."""
+    seeds = [make_config("digits-conv2", "aslp", seed, {"epochs": "1"}) for seed in (0, 1)]
+    for config in seeds:
+        execute(config, tmp_path, device="cpu", progress=False)
+    ckpt = checkpoint_path(tmp_path, seeds[1].run_id)
+    ckpt.write_bytes(b"the checkpoint the stopped attempt wrote")
+    seen = {}
+    real_resume = runner.resume
+
+    def resume(new_trainer, path, run_id, device):
+        seen[run_id] = path.exists()
+        return real_resume(new_trainer, path, run_id, device)
+
+    def fit(trainers, *args, **kwargs):
+        seen["trained"] = [trainer.name for trainer in trainers]
+        raise KeyboardInterrupt  # enough: what is trained, and from where, is known
+
+    monkeypatch.setattr(runner, "resume", resume)
+    monkeypatch.setattr(runner, "fit", fit)
+    task = dataclasses.replace(_task(tmp_path, [], force=True), units=[seeds],
+                               completed=frozenset({seeds[0].run_id}),
+                               begun=frozenset(c.run_id for c in seeds))
+    with pytest.raises(KeyboardInterrupt):
+        cluster.run_task(task)
+    assert seen == {seeds[1].run_id: True, "trained": [seeds[1].run_id]}
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (Linux's /proc)."""
     found = []
@@ -194,7 +330,6 @@ def test_a_job_signalled_before_its_time_limit_is_requeued_and_resumes(tmp_path)
     """The signal SLURM sends a job before its time limit (or when it preempts it), sent to a job of
     submitit's local executor: the job requeues itself and its run resumes from its checkpoint, to
     the result of an uninterrupted run."""
-    from submitit.local.local import LocalJobEnvironment
 
     args = cli.build_parser().parse_args(
         ["run", "--results", str(tmp_path / "jobs"), "--executor", "submitit-local"])
@@ -216,3 +351,36 @@ def test_a_job_signalled_before_its_time_limit_is_requeued_and_resumes(tmp_path)
     result = stored(tmp_path / "jobs", config)
     inline = execute(config, tmp_path / "inline", device="cpu", progress=False)
     assert outcome(result) == outcome(inline)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's process in /proc")
+def test_a_forced_job_signalled_before_its_time_limit_does_not_force_again(tmp_path):
+    """A job of two runs with --force, signalled as before its time limit while it trains the second:
+    the requeued job neither trains the first again (its attempt completed it) nor restarts the
+    second from scratch (it resumes from the checkpoint the stopped attempt wrote)."""
+    results = tmp_path / "jobs"
+    first = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
+    second = make_config("digits-conv2", "dense", 1, {"epochs": "12", "patience": "0"})
+    before = {config.run_id: execute(config, results, device="cpu", progress=False)
+              for config in (first, second)}  # the completed results --force computes again
+    args = cli.build_parser().parse_args(
+        ["run", "--results", str(results), "--executor", "submitit-local", "--runs-per-job", "2"])
+    options = dict(device="cpu", data_dir=None, download=True, force=True, progress=False,
+                   deterministic=False, checkpoint_every=1, save_subnetwork=False)
+    (job,) = cluster.submit(args, [[first], [second]], options, results).jobs
+    ckpt = checkpoint_path(results, second.run_id)
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and not job.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tasks = _children(int(job.job_id))
+    assert ckpt.exists() and len(tasks) == 1, "the job ended before it could be signalled"
+    first_forced = run_path(results, first.run_id).read_bytes()  # the stopped attempt's result
+    assert json.loads(first_forced)["timings"] != before[first.run_id]["timings"]
+    os.kill(tasks[0], LocalJobEnvironment._usr_sig())
+    done = job.result()
+    assert [d["status"] for d in done] == ["completed", "completed"] and done[0]["skipped"]
+    log = Path(job.paths.stdout).read_text()
+    assert "Requeued job" in log and log.count("Starting with JobEnvironment") == 2
+    assert f"{second.run_id}: resumes from its checkpoint after epoch " in log
+    assert run_path(results, first.run_id).read_bytes() == first_forced  # not trained again
+    assert outcome(stored(results, second)) == outcome(before[second.run_id])

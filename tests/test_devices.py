@@ -3,12 +3,16 @@ process trains on which device. The assignment is pure functions; the pool of de
 here on the CPU (``device_type="cpu"``), where no GPU is needed to check it."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from subnetbench import cli, devices
+from subnetbench.benchmark.results import run_path
 from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.errors import NewerFormatError
 from subnetbench.methods.base import OptionError
-from tests.helpers import single_torch_thread  # noqa: F401
+from tests.helpers import hold_lock, single_torch_thread  # noqa: F401
 
 
 @pytest.mark.parametrize("text, visible, expected", [
@@ -79,3 +83,46 @@ def test_the_device_pool_binds_one_device_to_each_worker_and_changes_no_result(t
     for (unit, unit_done) in done:
         inline = execute(unit[0], tmp_path / "inline", device="cpu", progress=False)
         assert unit_done.results[0]["metrics"] == inline["metrics"]
+
+
+def _newer_format(results_dir, config) -> None:
+    """A result file of a newer format version: the run raises NewerFormatError at once."""
+    path = run_path(results_dir, config.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": "subnetbench.result", "format_version": 99}))
+
+
+def test_a_unit_that_fails_is_reported_at_once_and_the_others_go_on(tmp_path):
+    """Two units on two CPU slots: one fails at once, the other waits for its lock, which another
+    process holds until the failure has been reported; then it trains."""
+    failing, waiting = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
+    _newer_format(tmp_path, failing)
+    holder = hold_lock(tmp_path, waiting.run_id, 300)
+    options = dict(device="unused", progress=False, save_subnetwork=False, wait_for_locks=True)
+    runs = devices.execute_on_devices([[failing], [waiting]], str(tmp_path), options, [0, 1], threads=1,
+                                      mode="auto", device_type="cpu")
+    try:
+        config, result = next(runs)  # while the other unit cannot have finished
+        assert config.run_id == failing.run_id and result["status"] == "failed"
+        assert result["error"].startswith("NewerFormatError: ")
+        assert isinstance(result["raised"], NewerFormatError)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    ((config, result),) = list(runs)
+    assert config.run_id == waiting.run_id and result["status"] == "completed"
+
+
+def test_jobs_print_a_failed_run_and_the_others_and_exit_with_its_code(tmp_path, capsys):
+    failing = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
+    _newer_format(tmp_path, failing)
+    code = cli.main(["run", "digits-conv2", "--method", "dense", "--seeds", "0,1", "--set", "epochs=1",
+                     "--device", "cpu", "--no-progress", "--results", str(tmp_path), "--jobs", "2"])
+    captured = capsys.readouterr()
+    assert code == 2  # NewerFormatError's
+    lines = [line for line in captured.out.splitlines() if line.startswith("[")]
+    assert len(lines) == 2
+    assert any(f"{failing.run_id}: failed: NewerFormatError: " in line for line in lines)
+    assert any(": done, extracted test acc" in line for line in lines)
+    err = captured.err.strip()
+    assert err.startswith("subnetbench: error: 1 of 2 runs failed") and "\n" not in err

@@ -168,6 +168,14 @@ def test_a_crash_between_the_digest_and_the_data_keeps_the_last_good_state(crash
                 assert read_verified(path) == last_good
 
 
+def test_quarantine_of_a_file_another_process_moved_aside_first_is_no_error(tmp_path):
+    path = tmp_path / "x.pt"
+    write_with_digest(path, b"bad")
+    moved = quarantine(path)
+    assert quarantine(path) is None  # the second of two processes that found it bad
+    assert sorted(p.name for p in tmp_path.iterdir()) == [moved.name, digest_path(moved).name]
+
+
 def test_quarantine_moves_the_file_and_its_digest_aside_and_never_overwrites(tmp_path):
     path = tmp_path / "x.pt"
     for expected_suffix in ("", "-1", "-2"):  # three in the same second get distinct names

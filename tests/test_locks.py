@@ -3,43 +3,23 @@ run (subnetbench/locks.py), tested with real concurrent processes, and the rule 
 result file is only ever replaced by a completed one."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
-from subnetbench import locks
+from subnetbench import locks, status
 from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import run_path
 from subnetbench.benchmark.runner import execute, make_config
-from tests.helpers import REPO, single_torch_thread  # noqa: F401
+from subnetbench.integrity import digest_path, write_with_digest
+from tests.helpers import REPO, child_env, hold_lock, single_torch_thread  # noqa: F401
 
 TINY = {"epochs": "1"}
-LONGER = ["--set", "epochs=12", "--set", "patience=0"]  # a few seconds of training
-
-
-def _env() -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-
-
-def _hold(results_dir, run_id: str, seconds: float) -> subprocess.Popen:
-    """Another process that takes the run's lock, says so on stdout, and keeps it ``seconds``."""
-    code = textwrap.dedent(f"""
-        import sys, time
-        from subnetbench import locks
-        lock = locks.acquire({str(results_dir)!r}, {run_id!r})
-        print("held" if lock else "refused", flush=True)
-        time.sleep({seconds})
-    """)
-    process = subprocess.Popen([sys.executable, "-c", code], env=_env(), stdout=subprocess.PIPE,
-                               text=True)
-    assert process.stdout.readline().strip() == "held"
-    return process
+ENDLESS = ["--set", "epochs=100000", "--set", "patience=0"]  # hours: a run that is still training
 
 
 def test_a_lock_is_held_once_and_described(tmp_path):
@@ -59,7 +39,7 @@ def test_a_lock_is_held_once_and_described(tmp_path):
 
 
 def test_a_lock_of_another_process_is_refused_and_freed_when_it_is_killed(tmp_path):
-    holder = _hold(tmp_path, "run-a", 60)
+    holder = hold_lock(tmp_path, "run-a", 60)
     try:
         assert locks.acquire(tmp_path, "run-a") is None
         assert locks.holder(tmp_path, "run-a")["pid"] == holder.pid
@@ -73,7 +53,7 @@ def test_a_lock_of_another_process_is_refused_and_freed_when_it_is_killed(tmp_pa
 
 
 def test_waiting_for_a_lock_returns_when_its_holder_ends(tmp_path):
-    holder = _hold(tmp_path, "run-a", 1.0)
+    holder = hold_lock(tmp_path, "run-a", 1.0)
     started = time.monotonic()
     lock = locks.acquire(tmp_path, "run-a", wait=True)
     waited = time.monotonic() - started
@@ -85,7 +65,7 @@ def test_waiting_for_a_lock_returns_when_its_holder_ends(tmp_path):
 def test_a_run_locked_elsewhere_is_not_trained_here(tmp_path, monkeypatch):
     config = make_config("digits-conv2", "dense", 0, TINY)
     monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a locked run was trained"))
-    holder = _hold(tmp_path, config.run_id, 60)
+    holder = hold_lock(tmp_path, config.run_id, 60)
     try:
         result = execute(config, tmp_path, device="cpu", progress=False)
     finally:
@@ -113,6 +93,91 @@ def test_a_run_completed_while_waiting_for_its_lock_is_reused(tmp_path, monkeypa
     assert result["skipped"] is True and result["metrics"] == done["metrics"]
 
 
+def _first_read_then(after):
+    """runner.inspect_result that calls ``after(path)`` right after its first read: what another
+    process does between this process's first look at a result file and its lock."""
+    real = runner.inspect_result
+    calls = []
+
+    def inspect(path):
+        found = real(path)
+        calls.append(path)
+        if len(calls) == 1:
+            after(path)
+        return found
+    return inspect
+
+
+def _corrupt_files(results_dir) -> list:
+    return sorted(p.name for p in results_dir.rglob("*") if ".corrupt-" in p.name)
+
+
+def test_a_result_the_holder_completes_after_the_first_look_is_never_moved_aside(tmp_path, monkeypatch):
+    """A damaged result file; the lock's holder writes its completed result just after this process
+    read the damaged one. The good result is reused, not moved aside as the damaged one."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    done = execute(config, tmp_path / "done", device="cpu", progress=False)
+    good = run_path(tmp_path / "done", config.run_id).read_bytes()
+    path = run_path(tmp_path / "r", config.run_id)
+    path.parent.mkdir(parents=True)
+    path.write_text("{ damaged")
+    monkeypatch.setattr(runner, "inspect_result", _first_read_then(lambda p: p.write_bytes(good)))
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a finished run was trained"))
+    result = execute(config, tmp_path / "r", device="cpu", progress=False)
+    assert result["skipped"] is True and result["metrics"] == done["metrics"]
+    assert path.read_bytes() == good and _corrupt_files(tmp_path / "r") == []
+
+
+def test_a_bad_result_another_process_moved_aside_first_is_no_error(tmp_path, monkeypatch):
+    """Two processes found one damaged result file (locks local to a node); the other one moved it
+    aside first. This one goes on and trains the run."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    path = run_path(tmp_path, config.run_id)
+    path.parent.mkdir(parents=True)
+    path.write_text("{ damaged")
+    real = runner.inspect_result
+
+    def moved_by_the_other(at):
+        found = real(at)
+        if at.exists():
+            at.rename(at.with_name(at.name + ".corrupt-by-the-other"))
+        return found
+
+    monkeypatch.setattr(runner, "inspect_result", moved_by_the_other)
+    result = execute(config, tmp_path, device="cpu", progress=False)
+    assert result["status"] == "completed"
+    assert _corrupt_files(tmp_path) == [f"{config.run_id}.json.corrupt-by-the-other"]
+
+
+@pytest.mark.parametrize("damage", ["result file", "subnetwork digest"])
+def test_the_first_look_without_the_lock_changes_no_file(tmp_path, damage):
+    """A damaged result file, or a saved subnetwork whose digest file is to be repaired (the bytes
+    are the previous file's), while another process holds the run's lock: nothing is moved aside
+    or rewritten by a process that does not hold the lock."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    if damage == "result file":
+        target = run_path(tmp_path, config.run_id)
+        target.parent.mkdir(parents=True)
+        target.write_text("{ damaged")
+    else:
+        execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
+        subnetwork = runner.subnetwork_path(tmp_path, config.run_id)
+        old = subnetwork.read_bytes()
+        write_with_digest(subnetwork, b"a newer subnetwork, whose write stopped here")
+        subnetwork.write_bytes(old)
+        target = digest_path(subnetwork)
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "locks" not in p.parts}
+    holder = hold_lock(tmp_path, config.run_id, 60)
+    try:
+        result = execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert result["running_elsewhere"]["pid"] == holder.pid
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "locks" not in p.parts}
+    assert after == before and target.name in after
+
+
 @pytest.mark.parametrize("stop", [KeyboardInterrupt(), RuntimeError("the loss is NaN")])
 def test_a_forced_rerun_that_stops_keeps_the_completed_result(tmp_path, monkeypatch, stop):
     config = make_config("digits-conv2", "dense", 0, TINY)
@@ -129,22 +194,78 @@ def test_a_forced_rerun_that_stops_keeps_the_completed_result(tmp_path, monkeypa
     assert run_path(tmp_path, config.run_id).read_bytes() == completed
 
 
+@pytest.mark.parametrize("lands", ["before the running record", "during training"])
+def test_a_result_another_node_completed_is_never_replaced_by_running_or_failed(tmp_path, monkeypatch,
+                                                                                lands):
+    """Where locks are local to a node, a process on another node can train the same run: its
+    completed result lands while this process starts the run, or trains it; this one then fails.
+    The completed result stays."""
+    config = make_config("digits-conv2", "dense", 0, TINY)
+    execute(config, tmp_path / "done", device="cpu", progress=False)
+    good = run_path(tmp_path / "done", config.run_id).read_bytes()
+    path = run_path(tmp_path, config.run_id)
+
+    def the_other_node_completes_it():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(good)
+
+    real_base_record = runner.base_record
+
+    def base_record(*args):
+        if lands == "before the running record":
+            the_other_node_completes_it()
+        return real_base_record(*args)
+
+    def fit(*args, **kwargs):
+        if lands == "during training":
+            the_other_node_completes_it()
+        assert path.read_bytes() == good  # no running record over it
+        raise RuntimeError("the loss is NaN")
+
+    monkeypatch.setattr(runner, "base_record", base_record)
+    monkeypatch.setattr(runner, "fit", fit)
+    with pytest.raises(RuntimeError):
+        execute(config, tmp_path, device="cpu", progress=False)
+    assert path.read_bytes() == good
+
+
 def _command(results_dir) -> list[str]:
-    return [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense", *LONGER,
+    return [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "dense", *ENDLESS,
             "--results", str(results_dir), "--device", "cpu", "--no-progress"]
 
 
-def test_two_commands_on_one_run_train_it_once(tmp_path):
-    """Two real commands started together on the same run: one trains it, the other leaves it to
-    it (or, if it comes late, finds it done); the result file is the completed one."""
-    processes = [subprocess.Popen(_command(tmp_path), cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [process.communicate(timeout=300) for process in processes]
-    assert [p.returncode for p in processes] == [0, 0], [err for _, err in outputs]
-    lines = [next(line for line in out.splitlines() if line.startswith("[1/1]")) for out, _ in outputs]
-    trained = [line for line in lines if ": done," in line]
-    assert len(trained) == 1, lines
-    other = next(line for line in lines if line not in trained)
-    assert "running elsewhere" in other or "skipped (done)" in other, other
-    config = make_config("digits-conv2", "dense", 0, {"epochs": "12", "patience": "0"})
-    assert json.loads(run_path(tmp_path, config.run_id).read_text())["status"] == "completed"
+def _holder_pid(results_dir, run_id: str) -> int | None:
+    """The pid of the process that holds the run's lock, as ``subnetbench status`` shows it."""
+    for run in status.collect(results_dir)["runs"]:
+        if run["run_id"] == run_id and run["state"] == "running":
+            return run["holder"].get("pid")
+    return None
+
+
+def test_a_second_command_on_a_run_the_first_one_trains_leaves_it_to_it(tmp_path):
+    """Two real commands on one run; the second starts once the first holds the run's lock (as
+    subnetbench status shows it), and leaves the run to it rather than train it.
+    The first, interrupted, leaves the run to resume."""
+    config = make_config("digits-conv2", "dense", 0, {"epochs": ENDLESS[1].split("=")[1],
+                                                      "patience": "0"})
+    first = subprocess.Popen(_command(tmp_path), cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while _holder_pid(tmp_path, config.run_id) != first.pid and first.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _holder_pid(tmp_path, config.run_id) == first.pid, "the first command never held the lock"
+        second = subprocess.run(_command(tmp_path), cwd=REPO, env=child_env(), capture_output=True,
+                                text=True, timeout=300)
+        assert second.returncode == 0, second.stderr
+        line = next(line for line in second.stdout.splitlines() if line.startswith("[1/1]"))
+        assert f": running elsewhere (pid {first.pid} on " in line, line  # and not trained here
+        assert _holder_pid(tmp_path, config.run_id) == first.pid  # still training it
+    finally:
+        first.send_signal(signal.SIGINT)
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    assert "interrupted; run the same command again to resume" in err
+    (run,) = status.collect(tmp_path)["runs"]
+    assert run["state"] == "interrupted"
