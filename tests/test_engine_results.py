@@ -115,7 +115,7 @@ def test_the_result_describes_its_run(aslp_run):
     assert result["options"]["recipe"]["epochs"] == 2
     assert result["options"]["method"]["estimator"] == "logistic"
     assert result["variant"] == {"data_augmentation": False, "signed_constant": False,
-                                 "smart_rescale": False}
+                                 "smart_rescale": False, "rescaling": None}
     assert result["timings"]["device"] == "cpu" and len(result["timings"]["epoch_s"]) == 2
     assert result["timings"]["total_s"] >= sum(result["timings"]["epoch_s"])
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
