@@ -19,7 +19,6 @@ import difflib
 import functools
 import hashlib
 import json
-import math
 import types
 import typing
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from subnetbench.benchmark import protocols
 from subnetbench.benchmark.data import check_split
 from subnetbench.benchmark.protocols import Protocol
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
-from subnetbench.methods.base import Method, OptionError
+from subnetbench.methods.base import Method, OptionError, float32_problem
 
 # Recipe keys added after results of format version 1 were first written. At their defaults they are
 # left out of a result's "options" (runner.stored_result compares stored options with the current
@@ -134,6 +133,10 @@ _FALSE = {"false", "0", "no", "off"}
 _NONE = {"none", "null"}
 
 
+class _OutOfRange(OptionError):
+    """A value that parses as its type but lies outside what a run can compute with."""
+
+
 def _parse_typed(text: str, annotation: Any, key: str) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -145,6 +148,8 @@ def _parse_typed(text: str, annotation: Any, key: str) -> Any:
                 continue
             try:
                 return _parse_typed(text, option, key)
+            except _OutOfRange:
+                raise  # a number, but not one a run can use: that message, not "expected a number"
             except OptionError:
                 pass
         raise OptionError(f"option {key}={text!r} is not allowed; expected "
@@ -166,10 +171,10 @@ def _parse_typed(text: str, annotation: Any, key: str) -> Any:
         except ValueError:
             pass
         else:
-            if math.isfinite(value):
+            problem = float32_problem(value)
+            if problem is None:
                 return value
-            raise OptionError(f"option {key}={text!r} is not allowed; expected a finite number "
-                              "(inf and nan are refused)")
+            raise _OutOfRange(f"option {key}={text!r} is not allowed; expected {problem}")
     elif annotation is str:
         return text
     raise OptionError(f"option {key}={text!r} is not allowed; expected {_type_name(annotation)}")

@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from subnetbench import cli
 from subnetbench.benchmark import runner, training
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.errors import OptionError
 from subnetbench.integrity import QUARANTINE_MARK, digest_path
+from subnetbench.methods.base import FLOAT32_MAX, FLOAT32_SMALLEST_NORMAL, ScoredMaskOptions
 from subnetbench.records import FORMAT_VERSION, seal
 from tests.fault_injection import (
     RUNNING_AS_ROOT,
@@ -253,6 +258,11 @@ BAD_OPTIONS = [
     (["--method", "aslp", "--set", "method.mask_lr=inf"], "mask_lr='inf'"),
     (["--method", "dense", "--set", "method.lr=nan"], "lr='nan'"),
     (["--method", "dense", "--set", "method.weight_decay=-inf"], "weight_decay='-inf'"),
+    # finite, but beyond float32 (overflows in the first step) or rounding to 0 / a subnormal in it
+    (["--method", "aslp", "--set", "aslp.mask_lr=1e308"], "mask_lr='1e308'"),
+    (["--method", "aslp", "--set", "aslp.temperature=1e-320"], "temperature='1e-320'"),
+    (["--method", "aslp", "--set", "aslp.temperature=1e-39"], "temperature='1e-39'"),
+    (["--method", "dense", "--set", "method.weight_decay=-4e38"], "weight_decay='-4e38'"),
     (["--method", "dense", "--set", "validation_fraction=0.0003"], "validation_fraction=0.0003"),
     (["--method", "dense", "--set", "validation_fraction=nan"], "validation_fraction='nan'"),
     (["--method", "dense", "--seeds", "1,,2"], "'1,,2'"),
@@ -272,6 +282,46 @@ def test_a_bad_option_is_one_paragraph_and_writes_nothing(tmp_path, capsys, no_t
     assert code == 2 and out == ""
     assert_one_paragraph_error(err, named)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_number_outside_float32_is_refused_with_the_range(tmp_path, capsys, no_training):
+    code, _, err = main(["run", PROTOCOL, "--method", "aslp", "--set", "aslp.mask_lr=1e308",
+                         "--results", str(tmp_path)], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, "aslp.mask_lr='1e308'", "1.175e-38", "3.403e+38", "float32")
+
+
+def _magnitudes(count: int, seed: int) -> list[float]:
+    """Numbers of every sign and decimal exponent from 1e-330 to 1e308 (generated, fixed seed)."""
+    rng = random.Random(seed)
+    values = [0.0, FLOAT32_MAX, -FLOAT32_MAX, FLOAT32_SMALLEST_NORMAL,
+              math.nextafter(FLOAT32_SMALLEST_NORMAL, 0), math.nextafter(FLOAT32_MAX, math.inf)]
+    for _ in range(count):
+        value = rng.uniform(1, 10) * 10.0 ** rng.randint(-330, 307)
+        values.append(value if rng.random() < 0.5 else -value)
+    return values
+
+
+@pytest.mark.parametrize("value", _magnitudes(300, seed=11))
+def test_an_accepted_number_option_is_a_normal_float32(value):
+    """The property behind the check: every number option a run accepts stays a finite number in
+    float32 and is 0 only when it was 0 (no overflow in a step, no temperature rounding to 0)."""
+    try:
+        options = ScoredMaskOptions(mask_weight_decay=abs(value))
+    except OptionError as error:
+        assert abs(value) > FLOAT32_MAX or 0 < abs(value) < FLOAT32_SMALLEST_NORMAL, value
+        assert "float32" in str(error) and "mask_weight_decay" in str(error)
+    else:
+        as_float32 = torch.tensor(options.mask_weight_decay, dtype=torch.float32)
+        assert torch.isfinite(as_float32) and (as_float32 != 0) == (value != 0), value
+        assert value == 0 or abs(float(as_float32)) >= FLOAT32_SMALLEST_NORMAL
+    text = repr(value)
+    try:  # the --set parser gives the same answer as the option's own check
+        parsed = make_config(PROTOCOL, "aslp", 0, {"aslp.mask_weight_decay": text.lstrip("-")})
+    except OptionError as error:
+        assert "float32" in str(error) and text.lstrip("-") in str(error)
+    else:
+        assert parsed.method_options.mask_weight_decay == abs(value)
 
 
 def test_an_empty_results_path_is_refused_not_the_current_directory(tmp_path, capsys, monkeypatch,
