@@ -41,6 +41,7 @@ from subnetbench.integrity import (
     read_verified,
     write_with_digest,
 )
+from subnetbench.methods.base import OptimizerSpec
 from subnetbench.records import FORMAT_VERSION, InvalidRecord, RunRecord, seal
 from tests.fault_injection import FAULTS, damage, interrupt_after_epochs
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
@@ -366,6 +367,33 @@ def test_a_diverged_run_is_failed_not_written_with_nan(tmp_path):
         record = json.loads(text)  # strict JSON: no NaN token
         assert "NaN" not in text and record["status"] == "failed"
         assert record["error"].startswith("RunFailed: run " + cfg.run_id)
+
+
+def test_a_step_that_overflows_float32_is_a_failed_run_not_an_internal_error(tmp_path, monkeypatch):
+    """A step size the option checks refuse, forced past them: torch raises "value cannot be
+    converted to type float without overflow" in the first step. The run is recorded as failed
+    (RunFailed, exit 1) like a diverged one, in strict JSON, and the same again when asked again."""
+    cfg = make_config(PROTOCOL, "aslp", 0, {"epochs": "2"})
+    object.__setattr__(cfg.method_options, "mask_lr", 1e308)  # past the checks, on purpose
+    monkeypatch.setattr(OptimizerSpec, "__post_init__", lambda self: None)
+    for _ in range(2):
+        with pytest.raises(RunFailed, match="overflowed float32 at epoch 1") as info:
+            execute(cfg, tmp_path, device="cpu", progress=False)
+        assert "overflow" in str(info.value.__cause__)  # torch's own error, kept as the cause
+        text = run_path(tmp_path, cfg.run_id).read_text()
+        record = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict {token}"))
+        assert record["status"] == "failed" and record["error"].startswith("RunFailed: " + cfg.run_id)
+
+
+def test_other_runtime_errors_of_a_step_stay_errors(tmp_path, monkeypatch):
+    """Only an overflow becomes a failed run; any other RuntimeError of a step is a bug, raised."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(training, "train_epoch", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied") as info:
+        execute(config(), tmp_path, device="cpu", progress=False)
+    assert not isinstance(info.value, RunFailed)
 
 
 def test_a_sealed_result_with_other_content_is_a_different_result_not_a_corrupt_one(clean, tmp_path):
