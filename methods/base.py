@@ -534,6 +534,19 @@ class WeightTrainingOptions:
                      "weight_decay", self.weight_decay, "a number >= 0")
 
 
+# Each sampled mask of a stochastic evaluation is one more pass over the whole test set (the
+# released code averages 10): beyond this the evaluation alone outlasts any training, and a typo
+# (eval_samples=1000000) would look like a hung run.
+MAX_EVAL_SAMPLES = 10_000
+
+
+def check_eval_samples(owner: str, value: Any) -> None:
+    check_option(isinstance(value, int) and not isinstance(value, bool)
+                 and 1 <= value <= MAX_EVAL_SAMPLES, owner, "eval_samples", value,
+                 f"an integer in [1, {MAX_EVAL_SAMPLES}] (sampled masks, each a pass over the test "
+                 "set)")
+
+
 def check_keep_fraction(owner: str, value: Any) -> None:
     check_option(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1,
                  owner, "keep_fraction", value, "a number in (0, 1] (the fraction of weights KEPT)")

@@ -263,6 +263,7 @@ BAD_OPTIONS = [
     (["--method", "aslp", "--set", "aslp.temperature=1e-320"], "temperature='1e-320'"),
     (["--method", "aslp", "--set", "aslp.temperature=1e-39"], "temperature='1e-39'"),
     (["--method", "dense", "--set", "method.weight_decay=-4e38"], "weight_decay='-4e38'"),
+    (["--method", "aslp", "--set", "aslp.eval_samples=10001"], "eval_samples=10001"),
     (["--method", "dense", "--set", "validation_fraction=0.0003"], "validation_fraction=0.0003"),
     (["--method", "dense", "--set", "validation_fraction=nan"], "validation_fraction='nan'"),
     (["--method", "dense", "--seeds", "1,,2"], "'1,,2'"),
