@@ -34,6 +34,16 @@ class PathNotFound(FileFault, FileNotFoundError):
     """A path the command needs does not exist."""
 
 
+class NotARegularFile(FileFault):
+    """A path the suite would read that is a FIFO, a socket or a device, not a regular file. It is
+    never read: a FIFO would block the command forever, a device stream without end. ``kind`` says
+    what it is ("a FIFO (named pipe)")."""
+
+    def __init__(self, path: str | Path, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.path, self.kind = Path(path), kind
+
+
 class IntegrityError(SubnetbenchError):
     """A file the suite wrote that fails its SHA-256 check, or cannot be decoded, or belongs to
     another run: it is never used."""

@@ -30,14 +30,17 @@ from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.errors import OptionError
 from subnetbench.integrity import QUARANTINE_MARK, digest_path
 from subnetbench.methods.base import FLOAT32_MAX, FLOAT32_SMALLEST_NORMAL, ScoredMaskOptions
-from subnetbench.records import FORMAT_VERSION, seal
+from subnetbench.records import FORMAT_VERSION, MAX_RESULT_BYTES, seal
 from tests.fault_injection import (
+    NOT_REGULAR,
     RUNNING_AS_ROOT,
     assert_one_paragraph_error,
     damage,
     failing_writes,
     full_disk_after,
     interrupt_after_epochs,
+    must_not_hang,
+    plant_not_regular,
 )
 from tests.helpers import REPO, single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
 
@@ -387,3 +390,59 @@ def test_a_checkpoint_without_digest_file_is_moved_aside_by_the_command(clean, t
     assert code == 0, err
     assert "has no digest file" in err and "from scratch" in err
     assert json.loads(run_path(source, run_id()).read_text())["metrics"] == clean[0]["metrics"]
+
+
+# -- status and run: files that are not regular, too large; what status says of each -------------
+
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+@pytest.mark.parametrize("target", ["result file", "lock file"])
+def test_status_never_blocks_on_a_file_that_is_not_regular(clean, tmp_path, capsys, kind, target):
+    """A FIFO, a socket or an endless device where status reads (result files, plans, locks):
+    shown as unusable (result files, plans) or ignored (locks), never opened for reading."""
+    path = {"result file": run_path(tmp_path, run_id()),
+            "lock file": tmp_path / "locks" / f"{run_id()}.lock"}[target]
+    plant_not_regular(path, kind)
+    with must_not_hang():
+        code, out, err = main(["status", str(tmp_path)], capsys)
+        assert main(["status", str(tmp_path), "--json"], capsys)[0] == 0
+    assert code == 0 and "Traceback" not in err
+    if target == "result file":
+        assert "1 unreadable" in out and "not a regular file" in out and "moves it aside" in out
+
+
+def test_status_refuses_a_result_file_over_the_size_cap_unread(tmp_path, capsys):
+    """The same cap as the engine's and the report's (records.MAX_RESULT_BYTES), checked before
+    reading: a sparse file costs nothing to make and would cost 64 MiB to read."""
+    path = run_path(tmp_path, run_id())
+    path.parent.mkdir(parents=True)
+    with path.open("wb") as handle:
+        handle.truncate(MAX_RESULT_BYTES + 1)
+    code, out, _ = main(["status", str(tmp_path)], capsys)
+    assert code == 0 and "1 unreadable" in out and f"more than the {MAX_RESULT_BYTES}" in out
+
+
+def test_status_hints_say_what_happens_to_each_kind_of_unreadable_file(clean, tmp_path, capsys):
+    """Damaged: the next run moves it aside. Newer format: left as it is, a run refuses it. Not
+    readable (a directory here, as permissions do not stop root): a run stops on it, fix it."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "damaged.json").write_text("{")
+    (runs / "newer.json").write_text(json.dumps(dict(clean[0], format_version=FORMAT_VERSION + 1)))
+    (runs / "folder.json").mkdir()
+    code, out, _ = main(["status", str(tmp_path), "--json"], capsys)
+    hints = {run["run_id"]: run["hint"] for run in json.loads(out)["runs"]}
+    assert "moves it aside" in hints["damaged"]
+    assert "left as it is" in hints["newer"] and "moves" not in hints["newer"]
+    assert "fix this first" in hints["folder"] and "moves" not in hints["folder"]
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+def test_a_run_command_never_blocks_on_a_result_file_that_is_not_regular(clean, tmp_path, capsys,
+                                                                        kind):
+    path = run_path(tmp_path, run_id())
+    plant_not_regular(path, kind)
+    with must_not_hang():
+        code, _, err = main(RUN + ["--results", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "not a regular file" in err and "moved to" in err
+    assert json.loads(path.read_text())["metrics"] == clean[0]["metrics"]

@@ -43,7 +43,14 @@ from subnetbench.integrity import (
 )
 from subnetbench.methods.base import OptimizerSpec
 from subnetbench.records import FORMAT_VERSION, InvalidRecord, RunRecord, seal
-from tests.fault_injection import FAULTS, damage, interrupt_after_epochs
+from tests.fault_injection import (
+    FAULTS,
+    NOT_REGULAR,
+    damage,
+    interrupt_after_epochs,
+    must_not_hang,
+    plant_not_regular,
+)
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
 
 PROTOCOL = "digits-conv2"
@@ -220,6 +227,40 @@ def test_deep_or_non_strict_json_is_refused_with_a_reason(tmp_path, text, reason
     assert record is None and reason in problem
 
 
+NON_STRICT = {"NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity", "1e999": "1e999"}
+
+
+@pytest.mark.parametrize("token", sorted(NON_STRICT))
+@pytest.mark.parametrize("where", ["metrics.best_val_acc", "curves.train_loss"])
+def test_a_version_1_result_with_non_finite_numbers_is_moved_aside_and_computed_again(clean, token,
+                                                                                      where):
+    """A result file of format version 1 (no digest to fail) holding NaN or Infinity: a lenient
+    parser read it, and every later run crashed writing it back as strict JSON. It is not strict
+    JSON: moved aside, the run computed again, and asked again it is reused."""
+    cfg, source, reference = clean
+    directory = copy_of(source)
+    try:
+        path = run_path(directory, cfg.run_id)
+        data = json.loads(path.read_text())
+        del data["sha256"]
+        data["format_version"] = 1
+        section, key = where.split(".")
+        if isinstance(data[section][key], list):
+            data[section][key][0] = "@@"
+        else:
+            data[section][key] = "@@"
+        path.write_text(json.dumps(data, indent=1).replace('"@@"', NON_STRICT[token]))
+        record, problem = inspect_result(path)
+        assert record is None and "non-finite number" in problem and token in problem
+        result = run(cfg, directory)
+        assert "skipped" not in result and result["metrics"] == reference["metrics"]
+        (moved,) = quarantined(directory / "runs")
+        assert NON_STRICT[token] in moved.read_text()
+        assert run(cfg, directory)["skipped"]
+    finally:
+        shutil.rmtree(directory)
+
+
 def test_a_version_1_result_without_digest_is_still_read(clean, tmp_path):
     cfg, directory, result = clean
     data = json.loads(run_path(directory, cfg.run_id).read_text())
@@ -233,24 +274,53 @@ def test_a_version_1_result_without_digest_is_still_read(clean, tmp_path):
 
 # -- 3. the central property, through real runs ------------------------------------------------------
 
-TARGETS = ("checkpoint", "checkpoint digest", "running result")
+# Every file of an interrupted run and of a completed one, each with every generated fault: the byte
+# faults at two positions where the position matters, and the files that are not regular files.
+INTERRUPTED_TARGETS = ("checkpoint", "checkpoint digest", "running result")
+COMPLETED_TARGETS = ("completed result", "saved subnetwork", "subnetwork digest")
+POSITIONED = ("truncated", "bit-flip", "zeroed-block")
+CASES = [(kind, position) for kind in sorted(FAULTS)
+         for position in ((0.13, 0.61) if kind in POSITIONED else (0.37,))]
+CASES += [(kind, None) for kind in NOT_REGULAR]
 
 
-@TRAINING
-@given(target=st.sampled_from(TARGETS), kind=FAULT_KINDS, position=POSITIONS)
-def test_no_fault_of_an_interrupted_run_yields_a_wrong_completed_result(clean, interrupted, target,
-                                                                       kind, position):
-    cfg, _, reference = clean
-    directory = copy_of(interrupted)
+def _target_path(directory: Path, cfg, target: str) -> Path:
+    ckpt = checkpoint_path(directory, cfg.run_id)
+    subnetwork = subnetwork_path(directory, cfg.run_id)
+    return {"checkpoint": ckpt, "checkpoint digest": digest_path(ckpt),
+            "running result": run_path(directory, cfg.run_id),
+            "completed result": run_path(directory, cfg.run_id), "saved subnetwork": subnetwork,
+            "subnetwork digest": digest_path(subnetwork)}[target]
+
+
+@pytest.mark.parametrize("kind, position", CASES,
+                         ids=[f"{k}@{p}" if p is not None else k for k, p in CASES])
+@pytest.mark.parametrize("target", INTERRUPTED_TARGETS + COMPLETED_TARGETS)
+def test_no_fault_yields_a_wrong_completed_result(clean, interrupted, target, kind, position):
+    """The central property, for every (file x fault) pair: running the command on a damaged
+    results directory ends with the clean run's metrics, bit for bit (resumed, reused or computed
+    from scratch), never with other numbers and never blocked; asked again, it reuses that result
+    and does not trip on the bad file, which was kept aside (or, for a change that does not matter,
+    such as a flipped bit in the digest file's "file" name, accepted)."""
+    cfg, source, reference = clean
+    directory = copy_of(interrupted if target in INTERRUPTED_TARGETS else source)
     try:
-        ckpt = checkpoint_path(directory, cfg.run_id)
-        path = {"checkpoint": ckpt, "checkpoint digest": digest_path(ckpt),
-                "running result": run_path(directory, cfg.run_id)}[target]
-        damage(path, kind, position)
-        result = run(cfg, directory)
-        assert result["status"] == "completed"
-        assert result["metrics"] == reference["metrics"]  # bit for bit: resumed or from scratch
-        assert run(cfg, directory)["skipped"]  # asked again: reused, no crash on the bad file
+        path = _target_path(directory, cfg, target)
+        if position is None:
+            plant_not_regular(path, kind)
+        else:
+            damage(path, kind, position)
+        with must_not_hang():
+            result = run(cfg, directory)
+            assert result["status"] == "completed"
+            assert result["metrics"] == reference["metrics"]
+            again = run(cfg, directory)
+        assert again["skipped"] and again["metrics"] == reference["metrics"]
+        stored, _ = inspect_result(run_path(directory, cfg.run_id))
+        assert stored.to_json()["metrics"] == reference["metrics"]
+        if position is None or kind in ("empty", "random"):  # never harmless: kept aside
+            assert quarantined(path.parent), "the bad file was not kept aside"
+            assert not path.exists() or (path.is_file() and not path.is_symlink())
     finally:
         shutil.rmtree(directory)
 

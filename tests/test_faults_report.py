@@ -21,8 +21,17 @@ from subnetbench.benchmark.speed import cli as speed_cli
 from subnetbench.errors import FileFault
 from subnetbench.files import finite_or_null
 from subnetbench.records import FORMAT_VERSION, seal
+from subnetbench.reference_results import PUBLISHED
+from subnetbench.reports.loading import load_results
 from subnetbench.reports.output import csv_cell, csv_text
-from tests.fault_injection import FAULTS, assert_one_paragraph_error, failing_writes
+from tests.fault_injection import (
+    FAULTS,
+    NOT_REGULAR,
+    assert_one_paragraph_error,
+    failing_writes,
+    must_not_hang,
+    plant_not_regular,
+)
 from tests.report_fixtures import make_result, write_result
 
 SPEED = ["speed", "--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
@@ -76,6 +85,44 @@ def test_an_unusable_reference_file_is_an_error_not_a_silent_omission(results, t
     assert code == 2
     assert_one_paragraph_error(err, reference, words, "--reference", prefix="subnetbench report")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+def test_a_reference_that_is_not_a_regular_file_is_refused_without_blocking(results, tmp_path,
+                                                                            capsys, kind):
+    reference = tmp_path / "published.json"
+    plant_not_regular(reference, kind)
+    with must_not_hang():
+        code, err = report(["--results", str(results), "--out", str(tmp_path / "out"),
+                            "--reference", str(reference)], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, reference, "not a regular file", "--reference",
+                               prefix="subnetbench report")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_reference_with_non_finite_values_is_refused(results, tmp_path, capsys, token):
+    reference = tmp_path / "published.json"
+    text = PUBLISHED.read_text()
+    value = json.loads(text)["results"][0]["test_acc_percent"]
+    reference.write_text(text.replace(f'"test_acc_percent": {json.dumps(value)}',
+                                      f'"test_acc_percent": {token}', 1))
+    assert token in reference.read_text()
+    code, err = report(["--results", str(results), "--out", str(tmp_path / "out"), "--reference",
+                        str(reference)], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, reference, "non-finite", prefix="subnetbench report")
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+def test_a_result_file_that_is_not_regular_is_skipped_without_blocking(results, tmp_path, capsys,
+                                                                       kind):
+    plant_not_regular(results / "runs" / "odd.json", kind)
+    with must_not_hang():
+        code, err = report(["--results", str(results), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    reasons = {s.file: s.reason for s in load_results(results).skipped}
+    assert "not a regular file" in reasons["odd.json"]
 
 
 def test_a_results_path_that_is_a_file_is_one_paragraph(tmp_path, capsys):
