@@ -80,7 +80,7 @@ def collect(results_dir: str | Path) -> dict[str, Any]:
     if not results_dir.is_dir():
         raise PathNotFound(f"results directory {str(results_dir)!r} does not exist or is not a "
                            "directory; give the --results directory of subnetbench run")
-    found_plans, unreadable_plans = plans.read_plans(results_dir)
+    found_plans, plan_problems = plans.inspect_plans(results_dir)
     planned = {run_id for plan in found_plans for run_id in plan["runs"] if isinstance(run_id, str)}
     runs_dir = results_dir / "runs"
     files = {path.name[:-len(".json")]: path for path in sorted(runs_dir.glob("*.json"))} \
@@ -100,10 +100,13 @@ def collect(results_dir: str | Path) -> dict[str, Any]:
         runs.append(entry)
     counts = {state: sum(r["state"] == state for r in runs) for state in STATES}
     submissions = [{**command, "runs": len(plan["runs"])} for plan in found_plans
-                   for command in plan["commands"] if isinstance(command, dict) and command.get("job_ids")]
+                   for command in plan["commands"]
+                   if isinstance(command, dict) and isinstance(command.get("job_ids"), list)
+                   and command["job_ids"]]
     submissions.sort(key=lambda c: str(c.get("created")))
     return {"results_dir": str(results_dir), "planned": len(planned), "counts": counts, "runs": runs,
-            "submissions": submissions, "unreadable_plans": unreadable_plans}
+            "submissions": submissions, "unreadable_plans": list(plan_problems),
+            "plan_problems": plan_problems}
 
 
 def _job_ids_text(job_ids: list[str]) -> str:
@@ -139,7 +142,9 @@ def render(status: dict[str, Any]) -> str:
                      f"{submission.get('executor')} ({submission['runs']} runs): jobs "
                      f"{_job_ids_text(submission['job_ids'])}; logs in {submission.get('job_folder')}")
     for path in status["unreadable_plans"]:
-        lines.append(f"note: the plan file {path} cannot be read; its runs are not counted as planned")
+        why = status.get("plan_problems", {}).get(path)
+        lines.append(f"note: the plan file {path} cannot be used" + (f" ({why})" if why else "")
+                     + "; its runs are not counted as planned")
     return "\n".join(lines)
 
 
