@@ -129,17 +129,38 @@ def test_a_damaged_checkpoint_never_passes_its_check(checkpoint_file, kind, posi
 
 
 @CHEAP
-@given(kind=FAULT_KINDS, position=POSITIONS)
-def test_a_damaged_digest_file_never_lets_other_bytes_pass(checkpoint_file, kind, position):
+@given(kind=FAULT_KINDS, position=POSITIONS, data_kind=FAULT_KINDS, data_position=POSITIONS)
+def test_a_damaged_digest_file_never_lets_other_bytes_pass(checkpoint_file, kind, position,
+                                                           data_kind, data_position):
+    """The digest file and the data file both damaged (as one bad sector or a bad copy does): the
+    data is refused whenever it differs from what was written; only the intact bytes may pass."""
     original = checkpoint_file.read_bytes()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / checkpoint_file.name
-        path.write_bytes(original)
+        damaged = FAULTS[data_kind](original, data_position)
+        path.write_bytes(damaged)
         digest_path(path).write_bytes(FAULTS[kind](digest_path(checkpoint_file).read_bytes(), position))
-        try:
-            assert read_verified(path) == original  # e.g. a flip in the "file" name: still the file
-        except IntegrityError as error:
-            assert "\n" not in str(error)
+        if damaged != original:
+            with pytest.raises(IntegrityError) as error:
+                read_verified(path)
+            assert str(path) in str(error.value) and "\n" not in str(error.value)
+        else:  # a fault that changed nothing (zeros over zeros): the file may pass, never another
+            try:
+                assert read_verified(path) == original  # e.g. a flip in the "file" name
+            except IntegrityError as error:
+                assert "\n" not in str(error)
+
+
+def test_a_damaged_digest_file_is_refused_with_its_intact_data_file_only_by_a_real_check(
+        checkpoint_file, tmp_path):
+    """The same bytes under a digest file that names other bytes: refused (the check compares)."""
+    path = tmp_path / checkpoint_file.name
+    path.write_bytes(checkpoint_file.read_bytes())
+    record = json.loads(digest_path(checkpoint_file).read_text())
+    record["sha256"] = "0" * 64
+    digest_path(path).write_text(json.dumps(record))
+    with pytest.raises(IntegrityError, match="fails its SHA-256 check"):
+        read_verified(path)
 
 
 def test_a_checkpoint_without_digest_file_is_refused(checkpoint_file, tmp_path):
@@ -202,6 +223,52 @@ def test_a_damaged_result_file_is_never_read_as_another_result(clean, kind, posi
             assert problem and "\n" not in problem
         else:  # a harmless change (1e-05 -> 1E-05): the same numbers
             assert record.to_json()["metrics"] == result["metrics"]
+
+
+def _digit_positions(text: str, key: str) -> tuple[str, list[int]]:
+    """The number after ``"key": `` in ``text`` and the offsets of its digits."""
+    start = text.index(f'"{key}": ') + len(f'"{key}": ')
+    end = start
+    while text[end] in "0123456789.eE-+":
+        end += 1
+    return text[start:end], [i for i in range(start, end) if text[i].isdigit()]
+
+
+def test_one_digit_changed_in_a_sealed_result_is_refused_at_every_position(clean, tmp_path):
+    """metrics.final_test_acc with one digit changed (each digit in turn, to each other digit): the
+    file no longer matches its SHA-256, so it is never read as a result."""
+    cfg, directory, result = clean
+    text = run_path(directory, cfg.run_id).read_text()
+    number, positions = _digit_positions(text, "final_test_acc")
+    assert float(number) == result["metrics"]["final_test_acc"] and len(positions) >= 3
+    path = tmp_path / "r.json"
+    tried = 0
+    for i in positions:
+        for digit in "0123456789":
+            if digit == text[i]:
+                continue
+            path.write_text(text[:i] + digit + text[i + 1:])
+            record, problem = inspect_result(path)
+            assert record is None and "does not match its SHA-256" in problem, (i, digit)
+            tried += 1
+    assert tried == 9 * len(positions)
+
+
+def test_one_digit_changed_in_a_sealed_result_is_moved_aside_and_computed_again(clean):
+    cfg, source, reference = clean
+    directory = copy_of(source)
+    try:
+        path = run_path(directory, cfg.run_id)
+        text = path.read_text()
+        _, positions = _digit_positions(text, "final_test_acc")
+        i = positions[-1]
+        path.write_text(text[:i] + str((int(text[i]) + 1) % 10) + text[i + 1:])
+        result = run(cfg, directory)
+        assert "skipped" not in result and result["metrics"] == reference["metrics"]
+        (moved,) = quarantined(directory / "runs")
+        assert moved.read_text() != text and len(moved.read_text()) == len(text)
+    finally:
+        shutil.rmtree(directory)
 
 
 def test_a_result_file_of_a_newer_format_version_is_refused(clean, tmp_path):
