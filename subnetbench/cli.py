@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import logging
 import multiprocessing
@@ -37,6 +38,7 @@ from subnetbench import devices, methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
+from subnetbench.benchmark.results import inspect_result, run_path
 from subnetbench.benchmark.runner import (
     execute,
     execute_runs,
@@ -44,7 +46,13 @@ from subnetbench.benchmark.runner import (
     seed_batches,
     summarise,
 )
-from subnetbench.errors import OptionError, SubnetbenchError, describe_os_error
+from subnetbench.errors import (
+    FileFault,
+    NewerFormatError,
+    OptionError,
+    SubnetbenchError,
+    describe_os_error,
+)
 from subnetbench.files import check_writable_directory
 from subnetbench.progress import RunProgress, as_finished, bind_worker_events, worker_sink
 
@@ -167,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                    force=args.force, deterministic=args.deterministic,
                    checkpoint_every=args.checkpoint_every, save_subnetwork=not args.no_save_subnetwork)
     units = seed_batches(configs, args.seed_batch)  # every batch checked before anything is written
+    check_stored_results(configs, Path(args.results))
     options, command = scaleout.prepare(args, configs, launch, options)
     code = 0
     results = []
@@ -197,6 +206,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report:
         code = max(code, _report(Path(args.results), Path(args.report)))
     return code
+
+
+MAX_LISTED_FILES = 5  # files named in one error paragraph; the rest are counted
+
+
+def check_stored_results(configs: list, results_dir: Path) -> None:
+    """Refuse, before any run starts, a command whose planned runs include a result file that would
+    stop it halfway: one of a newer format version (left as it is) or one that cannot be read (a
+    directory, no permission). Each run refuses its own file anyway, but only when its turn comes,
+    after earlier runs have trained. A damaged file is no reason to stop (its run moves it aside
+    and computes it again), nor a results path under a file (the directory checks that follow say
+    so once, not once per run)."""
+    problems: list[SubnetbenchError] = []
+    for config in configs:
+        try:
+            inspect_result(run_path(results_dir, config.run_id))
+        except NewerFormatError as error:
+            problems.append(error)
+        except FileFault as error:
+            if error.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG):
+                problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listed = "; ".join(f"({i}) {_one_paragraph(p)}"
+                           for i, p in enumerate(problems[:MAX_LISTED_FILES], 1))
+        more = len(problems) - MAX_LISTED_FILES
+        listed += f"; and {more} more like these" if more > 0 else ""
+        raise SubnetbenchError(
+            f"{len(problems)} result files of the planned runs cannot be used, so no run was "
+            f"started: {listed}. Fix or move them away (a newer-format file needs the newer "
+            "subnetbench: pip install -U subnetbench), or choose another --results directory")
 
 
 def _init_worker(threads: int, events=None) -> None:

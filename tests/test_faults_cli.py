@@ -210,6 +210,38 @@ def test_a_result_of_a_newer_format_is_refused_and_left_as_it_is(clean, tmp_path
     assert path.read_bytes() == before and len(list(path.parent.iterdir())) == 1
 
 
+def _newer(clean, directory: Path, seed: int) -> Path:
+    path = run_path(directory, run_id(seed))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(clean[seed % 2], run_id=run_id(seed),
+                                    format_version=FORMAT_VERSION + 1)))
+    return path
+
+
+def test_a_newer_result_amid_planned_runs_stops_the_command_before_any_training(clean, tmp_path,
+                                                                               capsys, no_training):
+    """Seeds 0, 1, 2 where only seed 1's file is of a newer format: before, seed 0 trained and
+    the command then stopped at seed 1. Now nothing trains, the error names seed 1's file, and no
+    file is written or changed."""
+    path = _newer(clean, tmp_path, 1)
+    before = path.read_bytes()
+    code, out, err = main(RUN + ["--seeds", "0,1,2", "--results", str(tmp_path)], capsys)
+    assert code == 2 and out == ""
+    assert_one_paragraph_error(err, path, "newer", "upgrade subnetbench")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [path.name]
+
+
+def test_several_unusable_results_are_listed_in_one_paragraph(clean, tmp_path, capsys, no_training):
+    paths = [_newer(clean, tmp_path, seed) for seed in (1, 3, 4, 5, 6, 7)]
+    (run_path(tmp_path, run_id(2))).mkdir()  # a directory where seed 2's result file goes
+    code, _, err = main(RUN + ["--seeds", "0,1,2,3,4,5,6,7", "--results", str(tmp_path)], capsys)
+    assert code == 2
+    line = assert_one_paragraph_error(err, "7 result files of the planned runs", "no run was started",
+                                      paths[0], run_path(tmp_path, run_id(2)), "and 2 more")
+    assert "pip install -U subnetbench" in line
+
+
 def test_a_stored_result_with_other_options_is_still_refused(clean, tmp_path, capsys, no_training):
     path = run_path(tmp_path, run_id())
     path.parent.mkdir(parents=True)
