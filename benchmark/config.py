@@ -35,6 +35,9 @@ from subnetbench.methods.base import Method, OptionError, float32_problem
 # left out of a result's "options" (runner.stored_result compares stored options with the current
 # ones, so results written before these keys existed stay reusable, and a run's file does not change).
 LATER_RECIPE_KEYS = ("channels_last", "autocast", "compile")
+# Seeds seed 64-bit torch generators and name a run's files: a 300-digit seed made a file name too
+# long for any file system (and was reported as "choose a shorter path").
+MAX_SEED = 2**63
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,8 @@ def make_config(protocol: str, method: str, seed: int, overrides: dict[str, str]
     """
     spec = protocols.get(protocol)
     method_class = methods.get(method)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise OptionError(f"seed {seed!r} is not allowed; expected an integer >= 0")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < MAX_SEED:
+        raise OptionError(f"seed {seed!r} is not allowed; expected an integer in [0, 2**63)")
     if preset is not None and preset not in RECIPE_PRESETS:
         raise OptionError(f"unknown recipe {preset!r}; expected one of {sorted(RECIPE_PRESETS)}")
     recipe_overrides, method_overrides = split_overrides(dict(overrides or {}), method,

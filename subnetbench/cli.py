@@ -36,7 +36,7 @@ import torch
 
 from subnetbench import devices, methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
-from subnetbench.benchmark.config import parse_assignments
+from subnetbench.benchmark.config import MAX_SEED, parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.benchmark.results import inspect_result, run_path
 from subnetbench.benchmark.runner import (
@@ -52,6 +52,7 @@ from subnetbench.errors import (
     OptionError,
     SubnetbenchError,
     describe_os_error,
+    stdout_fault,
 )
 from subnetbench.files import check_writable_directory
 from subnetbench.progress import RunProgress, as_finished, bind_worker_events, worker_sink
@@ -69,6 +70,11 @@ def _parse_seeds(text: str) -> list[int]:
                           "integers such as 0,1,2") from None
     if any(s < 0 for s in seeds):
         raise OptionError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
+    too_large = [s for s in seeds if s >= MAX_SEED]
+    if too_large:
+        raise OptionError(f"--seeds: seed {too_large[0]} is not allowed; expected integers in "
+                          f"[0, 2**63) (the seed names the run's files and seeds 64-bit random "
+                          "generators)")
     return seeds
 
 
@@ -225,7 +231,7 @@ def check_stored_results(configs: list, results_dir: Path) -> None:
         except NewerFormatError as error:
             problems.append(error)
         except FileFault as error:
-            if error.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG):
+            if error.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
                 problems.append(error)
     if len(problems) == 1:
         raise problems[0]
@@ -417,13 +423,46 @@ def _one_paragraph(text: object) -> str:
     return " ".join(str(text).split())
 
 
+class _StandardOutput:
+    """``sys.stdout`` while a command runs: a write that fails (output redirected to a full disk, to
+    /dev/full) raises a :class:`~subnetbench.errors.StdoutFault`, whose message names standard
+    output; the bare OSError has no file name, and was reported as "cannot use a file". A closed
+    pipe (``| head``) stays a BrokenPipeError: a quiet end. Everything else is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise stdout_fault(error) from error
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise stdout_fault(error) from error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded by commands that write what produced their output
     show_warnings()
+    stdout = sys.stdout
+    sys.stdout = _StandardOutput(stdout)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a write that fails at the end fails here, with its message
+        return code
     except (OptionError, methods.RegistryError, SubnetbenchError) as error:
         print(f"subnetbench: error: {_one_paragraph(error)}", file=sys.stderr)
         return getattr(error, "exit_code", 2)
@@ -447,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{_one_paragraph(error)[:500]}. This is a bug of subnetbench; run the command again "
               f"with {DEBUG_VARIABLE}=1 for the traceback, and report it", file=sys.stderr)
         return 1
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -547,3 +547,83 @@ def test_a_plan_with_odd_commands_does_not_break_status(tmp_path, capsys):
     path.write_text(json.dumps(data))
     code, out, err = main(["status", str(tmp_path)], capsys)
     assert code == 0 and "Traceback" not in err and "1 missing" in out
+
+
+# -- messages that name the real cause ------------------------------------------------------------
+
+def _links(tmp_path: Path, case: str) -> tuple[str, Path, str]:
+    """A results path through a bad symbolic link: (--results, the link, the words for it)."""
+    if case == "dangling":
+        (tmp_path / "res").symlink_to(tmp_path / "gone")
+        return str(tmp_path / "res"), tmp_path / "res", "which does not exist"
+    if case == "dangling parent":
+        (tmp_path / "res").symlink_to(tmp_path / "gone")
+        return str(tmp_path / "res" / "inner"), tmp_path / "res", "which does not exist"
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    return str(tmp_path / "a"), tmp_path / "a", "loop of links"
+
+
+@pytest.mark.parametrize("case", ["dangling", "dangling parent", "loop"])
+def test_a_results_path_through_a_broken_link_names_the_link(tmp_path, capsys, no_training, case):
+    results, link, words = _links(tmp_path, case)
+    code, _, err = main(RUN + ["--results", results], capsys)
+    assert code == 2
+    line = assert_one_paragraph_error(err, link, "symbolic link", words)
+    assert "File exists" not in line and "errno 17" not in line
+
+
+@pytest.mark.parametrize("case", ["dangling", "loop"])
+def test_a_report_directory_through_a_broken_link_names_the_link(clean, tmp_path, capsys, case):
+    runs = tmp_path / "results" / "runs"
+    runs.mkdir(parents=True)
+    out, link, words = _links(tmp_path, case)
+    code, _, err = main(["report", "--results", str(tmp_path / "results"), "--out", out], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, link, "symbolic link", words, prefix="subnetbench report")
+
+
+@pytest.mark.parametrize("seeds, named", [("9" * 300, "9" * 300), (str(2**63), str(2**63)),
+                                          (f"0,{2**64}", str(2**64))])
+def test_a_seed_too_large_is_refused_naming_it(tmp_path, capsys, no_training, seeds, named):
+    code, _, err = main(RUN + ["--seeds", seeds, "--results", str(tmp_path)], capsys)
+    assert code == 2
+    line = assert_one_paragraph_error(err, "--seeds", f"seed {named} ", "2**63")
+    assert "shorter path" not in line
+    assert list(tmp_path.iterdir()) == []
+    make_config(PROTOCOL, "dense", 2**63 - 1, CONFIG)  # the largest seed is a seed
+    with pytest.raises(OptionError, match="2\\*\\*63"):
+        make_config(PROTOCOL, "dense", 2**63, CONFIG)
+
+
+class _FullDevice:
+    """A standard output whose writes fail as a redirection to a full disk (or /dev/full) does."""
+
+    def write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def flush(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "--json"], ["status", "RESULTS"]])
+def test_a_standard_output_that_cannot_be_written_is_named(clean, tmp_path, capsys, monkeypatch,
+                                                           argv):
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setattr(sys, "stdout", _FullDevice())
+    code = cli.main([str(tmp_path) if a == "RESULTS" else a for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    line = assert_one_paragraph_error(err, "standard output", "No space left on device")
+    assert "a file" not in line
+    assert isinstance(sys.stdout, _FullDevice)  # given back as it was
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_the_real_command_names_standard_output_redirected_to_a_full_device():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "subnetbench", "list", "--json"], cwd=REPO,
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 2
+    assert_one_paragraph_error(result.stderr, "standard output", "errno 28")
