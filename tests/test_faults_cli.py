@@ -627,3 +627,43 @@ def test_the_real_command_names_standard_output_redirected_to_a_full_device():
                                 stderr=subprocess.PIPE, text=True, timeout=120)
     assert result.returncode == 2
     assert_one_paragraph_error(result.stderr, "standard output", "errno 28")
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+@pytest.mark.parametrize("kind", ["empty", "truncated", "random"])
+def test_damaged_cifar_files_are_called_damaged_not_missing(tmp_path, monkeypatch, dataset, kind):
+    """Files of the data set that fail torchvision's MD5 check (generated garbage under the real
+    names): the message says damaged, names the files and how to download again; no download is
+    tried with --no-download."""
+    import torchvision
+
+    from subnetbench.benchmark.data import DataUnavailableError, load_raw
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive",
+                        lambda *a, **k: pytest.fail("downloaded although downloading is off"))
+    cls = torchvision.datasets.CIFAR10 if dataset == "cifar10" else torchvision.datasets.CIFAR100
+    folder = tmp_path / cls.base_folder
+    folder.mkdir()
+    names = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+    for name in names:
+        (folder / name).write_bytes(FAULTS[kind](b"\x80\x04 pickled CIFAR batch" * 40, 0.5))
+    with pytest.raises(DataUnavailableError) as info:
+        load_raw(dataset, tmp_path, download=False)
+    message = str(info.value)
+    assert "damaged" in message and "not found" not in message and str(folder) in message
+    assert f"{len(names)} of its files" in message and names[0] in message
+    assert "without --no-download" in message and "download=True" in message
+    assert "\n" not in message
+
+
+def test_damaged_cifar_through_the_command_is_one_paragraph(tmp_path, capsys):
+    import torchvision
+
+    folder = tmp_path / "data" / torchvision.datasets.CIFAR10.base_folder
+    folder.mkdir(parents=True)
+    (folder / "data_batch_1").write_bytes(b"garbage")
+    code, _, err = main(["run", "cifar10-conv2", "--method", "dense", "--set", "epochs=1",
+                         "--results", str(tmp_path / "results"), "--data", str(tmp_path / "data"),
+                         "--no-download", "--device", "cpu", "--no-progress"], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, folder, "damaged", "data_batch_1")
