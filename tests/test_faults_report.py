@@ -159,6 +159,36 @@ def test_damaged_newer_and_deep_result_files_are_skipped_with_reasons(tmp_path, 
     assert "expected dict" in reasons["metrics-list.json"]
 
 
+@pytest.mark.parametrize("count", [1, 5])
+def test_a_directory_whose_result_files_are_all_unusable_is_an_error_not_an_empty_success(
+        tmp_path, capsys, count):
+    """Every result file damaged (generated faults of a sealed file): the report is still written
+    (it lists each file and why), but the command says on stderr that no run could be used and
+    exits 2, instead of exit 0 and "0 completed runs"."""
+    good = seal(make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                            method="aslp", seed=0))
+    text = json.dumps(good, indent=1).encode()
+    runs = tmp_path / "res" / "runs"
+    runs.mkdir(parents=True)
+    kinds = ["empty", "truncated", "random", "zeroed-block", "appended"][:count]
+    for i, kind in enumerate(kinds):
+        (runs / f"r{i}.json").write_bytes(FAULTS[kind](text, 0.3))
+    code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    err = "\n".join(line for line in err.splitlines() if not line.startswith("report: "))  # steps
+    line = assert_one_paragraph_error(err, f"none of the {count} result files", runs, "r0.json",
+                                      prefix="subnetbench report")
+    assert ("and 2 more" in line) == (count == 5)
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_an_empty_results_directory_is_a_note_not_an_error(tmp_path, capsys):
+    (tmp_path / "res" / "runs").mkdir(parents=True)
+    code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and "Traceback" not in err
+    assert "note: there are no result files" in err and ": error: " not in err
+
+
 # -- CSV: formulas neutralised, numbers kept, LaTeX and HTML escaped ----------------------------------
 
 @pytest.mark.parametrize("cell, written", [
