@@ -91,6 +91,10 @@ def _check_counts(args: argparse.Namespace) -> None:
                           ("--seed-batch", args.seed_batch)):
         if value < 1:
             raise OptionError(f"{option} {value} is not allowed; expected an integer >= 1")
+    if args.threads > devices.max_threads():
+        raise OptionError(f"--threads {args.threads} is not allowed; expected an integer in [1, "
+                          f"{devices.max_threads()}] (torch threads of one run; this machine has "
+                          f"{os.cpu_count()} CPUs)")
 
 
 def _method_info(name: str) -> dict[str, Any]:

@@ -306,6 +306,7 @@ BAD_OPTIONS = [
     (["--method", "dense", "--seeds", "0,"], "'0,'"),
     (["--method", "dense", "--checkpoint-every", "0"], "--checkpoint-every 0"),
     (["--method", "dense", "--threads", "0"], "--threads 0"),
+    (["--method", "dense", "--threads", "1000000"], "--threads 1000000"),
     (["--method", "dense", "--seed-batch", "0"], "--seed-batch 0"),
     (["--method", "dense", "--report", ""], "--report ''"),
     (["--method", "dense", "--data", " "], "--data ' '"),

@@ -257,6 +257,35 @@ def test_a_speed_json_path_that_cannot_be_written_is_refused_before_measuring(tm
     assert_one_paragraph_error(err, "--json", prefix="subnetbench speed")
 
 
+def _replace(argv: list[str], option: str, value: str) -> list[str]:
+    if option in argv:
+        i = argv.index(option)
+        return argv[:i + 1] + [value] + argv[i + 2:]
+    return argv + [option, value]
+
+
+@pytest.mark.parametrize("option, value, named", [
+    ("--networks", ",", "--networks ','"),
+    ("--networks", " , ,", "--networks ' , ,'"),
+    ("--networks", "none", "--networks 'none'"),
+    ("--methods", ",", "--methods ','"),
+    ("--epochs-to-best", "0", "--epochs-to-best 0"),
+    ("--epochs-to-best", "-5", "--epochs-to-best -5"),
+    ("--epochs-to-best", "1001", "--epochs-to-best 1001"),
+    ("--threads", "0", "--threads 0"),
+    ("--threads", "1000000", "--threads 1000000"),
+])
+def test_a_speed_option_that_measures_nothing_or_nonsense_is_refused_before_measuring(
+        capsys, monkeypatch, option, value, named):
+    def no_measurement(*args, **kwargs):
+        raise AssertionError("measured although an option was bad")
+
+    monkeypatch.setattr(speed_cli.Bench, "run", no_measurement)
+    code = cli.main(_replace(SPEED, option, value))
+    assert code == 2
+    assert_one_paragraph_error(capsys.readouterr().err, named, prefix="subnetbench speed")
+
+
 def test_a_speed_json_write_that_fails_after_measuring_keeps_the_measurement(tmp_path, capsys,
                                                                            monkeypatch):
     target = tmp_path / "speed.json"
