@@ -19,7 +19,6 @@ import difflib
 import functools
 import hashlib
 import json
-import math
 import types
 import typing
 from dataclasses import dataclass
@@ -30,12 +29,15 @@ from subnetbench.benchmark import protocols
 from subnetbench.benchmark.data import check_split
 from subnetbench.benchmark.protocols import Protocol
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
-from subnetbench.methods.base import Method, OptionError
+from subnetbench.methods.base import Method, OptionError, float32_problem
 
 # Recipe keys added after results of format version 1 were first written. At their defaults they are
 # left out of a result's "options" (runner.stored_result compares stored options with the current
 # ones, so results written before these keys existed stay reusable, and a run's file does not change).
 LATER_RECIPE_KEYS = ("channels_last", "autocast", "compile")
+# Seeds seed 64-bit torch generators and name a run's files: a 300-digit seed made a file name too
+# long for any file system (and was reported as "choose a shorter path").
+MAX_SEED = 2**63
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,8 @@ def make_config(protocol: str, method: str, seed: int, overrides: dict[str, str]
     """
     spec = protocols.get(protocol)
     method_class = methods.get(method)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise OptionError(f"seed {seed!r} is not allowed; expected an integer >= 0")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < MAX_SEED:
+        raise OptionError(f"seed {seed!r} is not allowed; expected an integer in [0, 2**63)")
     if preset is not None and preset not in RECIPE_PRESETS:
         raise OptionError(f"unknown recipe {preset!r}; expected one of {sorted(RECIPE_PRESETS)}")
     recipe_overrides, method_overrides = split_overrides(dict(overrides or {}), method,
@@ -135,6 +137,10 @@ _FALSE = {"false", "0", "no", "off"}
 _NONE = {"none", "null"}
 
 
+class _OutOfRange(OptionError):
+    """A value that parses as its type but lies outside what a run can compute with."""
+
+
 def _parse_typed(text: str, annotation: Any, key: str) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -146,6 +152,8 @@ def _parse_typed(text: str, annotation: Any, key: str) -> Any:
                 continue
             try:
                 return _parse_typed(text, option, key)
+            except _OutOfRange:
+                raise  # a number, but not one a run can use: that message, not "expected a number"
             except OptionError:
                 pass
         raise OptionError(f"option {key}={text!r} is not allowed; expected "
@@ -167,10 +175,10 @@ def _parse_typed(text: str, annotation: Any, key: str) -> Any:
         except ValueError:
             pass
         else:
-            if math.isfinite(value):
+            problem = float32_problem(value)
+            if problem is None:
                 return value
-            raise OptionError(f"option {key}={text!r} is not allowed; expected a finite number "
-                              "(inf and nan are refused)")
+            raise _OutOfRange(f"option {key}={text!r} is not allowed; expected {problem}")
     elif annotation is str:
         return text
     raise OptionError(f"option {key}={text!r} is not allowed; expected {_type_name(annotation)}")

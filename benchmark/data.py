@@ -117,16 +117,43 @@ def _load_cifar(dataset: str, root: Path, download: bool) -> tuple[Split, Split]
     for train in (True, False):
         try:
             data = cls(root=str(root), train=train, download=False)
-        except RuntimeError:
+        except RuntimeError:  # torchvision: "Dataset not found or corrupted"
             if not download:
-                raise _missing(dataset, root, cls, "downloading is turned off") from None
-            try:
+                raise _unavailable(dataset, root, cls, "downloading is turned off") from None
+            try:  # torchvision downloads (or re-extracts its intact archive) over damaged files
                 data = cls(root=str(root), train=train, download=True)
             except Exception as error:  # no network, a proxy, a full disk...
-                raise _missing(dataset, root, cls, f"the download failed ({error})") from None
+                raise _unavailable(dataset, root, cls, f"the download failed ({error})") from None
         images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
         splits.append(Split(images, torch.tensor(data.targets, dtype=torch.long)))
     return splits[0], splits[1]
+
+
+def _damaged_files(root: Path, cls: type) -> list[str]:
+    """The files of the data set that are there but fail torchvision's MD5 check (a truncated
+    download, a bad copy), as torchvision refuses them: the same words "not found or corrupted"
+    for both, which the user needs told apart."""
+    from torchvision.datasets.utils import check_integrity
+
+    folder = root / cls.base_folder
+    files = cls.train_list + cls.test_list + [[cls.meta["filename"], cls.meta["md5"]]]
+    return [name for name, md5 in files
+            if (folder / name).is_file() and not check_integrity(str(folder / name), md5)]
+
+
+def _unavailable(dataset: str, root: Path, cls: type, why: str) -> DataUnavailableError:
+    damaged = _damaged_files(root, cls)
+    if damaged:
+        folder = root / cls.base_folder
+        return DataUnavailableError(
+            f"{dataset} in {folder} is damaged: {len(damaged)} of its files fail torchvision's MD5 "
+            f"check ({', '.join(damaged)}), and {why}. Download it again, where there is internet "
+            "access: run the command without --no-download, or python -c \"import torchvision; "
+            f"torchvision.datasets.{cls.__name__}('{root}', download=True)\" (torchvision extracts "
+            "its archive again over the damaged files, fetching the archive first if it is missing or "
+            "damaged too); or choose another directory "
+            "with --data DIR or the environment variable SUBNETBENCH_DATA.")
+    return _missing(dataset, root, cls, why)
 
 
 def _missing(dataset: str, root: Path, cls: type, why: str) -> DataUnavailableError:

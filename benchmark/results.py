@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import io
-import json
 import platform
 import subprocess
 from pathlib import Path
@@ -21,10 +20,15 @@ import torch
 from subnetbench.errors import IntegrityError, NewerFormatError, file_fault
 from subnetbench.files import atomic_write_bytes, check_writable_directory
 from subnetbench.integrity import read_verified, write_with_digest
-from subnetbench.records import InvalidRecord, NewerFormat, Provenance, RunRecord
+from subnetbench.records import (
+    InvalidRecord,
+    NewerFormat,
+    Provenance,
+    RunRecord,
+    read_result_file,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MAX_RESULT_BYTES = 64 * 1024 * 1024  # a result file is a few kB; anything this large is not one
 
 
 def write_record(path: Path, record: RunRecord, keep_completed: bool = False) -> bool:
@@ -97,28 +101,18 @@ def inspect_result(path: Path) -> tuple[RunRecord | None, str | None]:
     cannot be read (a directory, no permission) raises FileFault."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_RESULT_BYTES:
-            return None, f"it is {size} bytes, more than a result file can be ({MAX_RESULT_BYTES})"
-        raw = path.read_bytes()
+        record, _ = read_result_file(path)
     except FileNotFoundError:
         return None, None
-    except OSError as error:
-        raise file_fault(error, path, "read the result file") from error
-    try:
-        record, _ = RunRecord.from_json(json.loads(raw.decode("utf-8")))
     except NewerFormat as error:
         raise NewerFormatError(
             f"the result file {path} cannot be used: {error}. It was left as it is (never "
             "overwritten); run this with the newer subnetbench (pip install -U subnetbench), or "
             "choose another --results directory") from None
-    except UnicodeDecodeError:
-        return None, "it is not UTF-8 text"
-    except RecursionError:
-        return None, "it is nested too deeply to be a result file"
-    except (ValueError, InvalidRecord) as error:  # JSONDecodeError is a ValueError
+    except InvalidRecord as error:  # damaged, not strict JSON, a FIFO...: moved aside by the caller
         return None, str(error)
-    record.source = str(path)
+    except OSError as error:
+        raise file_fault(error, path, "read the result file") from error
     return record, None
 
 

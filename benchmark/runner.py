@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import statistics
@@ -84,6 +85,7 @@ from subnetbench.benchmark.training import (
 )
 from subnetbench.describe import chance_cause, configuration_label
 from subnetbench.errors import IntegrityError, OptionError, PathNotFound, SubnetbenchError
+from subnetbench.files import read_regular_file
 from subnetbench.integrity import (
     check_verified,
     digest_path,
@@ -507,7 +509,8 @@ def load_subnetwork(results_dir: str | Path, result: dict[str, Any]) -> torch.nn
              "the bad file is moved aside and the run computed again")
     try:
         if result.get("format_version", FORMAT_VERSION) < 2 and not digest_path(path).exists():
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(read_regular_file(path)), map_location="cpu",
+                               weights_only=True)  # read_regular_file: a FIFO would block
         else:
             state = load_verified(path)
     except IntegrityError as error:

@@ -373,7 +373,19 @@ def fit(trainers: Sequence[Trainer], forward: StepForward = separate_forward,
         for trainer in active:
             trainer.begin_epoch()
         started = time.perf_counter()
-        results = train_epoch(active, forward)
+        try:
+            results = train_epoch(active, forward)
+        except RuntimeError as error:
+            if not _is_overflow(error):
+                raise
+            # The arithmetic left float32 (a step size the option checks let through, a loss that
+            # grew past it): the same end as a loss that became inf, a failed run, not a bug.
+            names = ", ".join(t.name or "the run" for t in active)
+            raise RunFailed(f"{names}: a training step overflowed float32 at epoch "
+                            f"{len(active[0].state.history) + 1} ({' '.join(str(error).split())}); "
+                            "the run diverged and is recorded as failed. A smaller learning rate of "
+                            "the method (e.g. --set method.lr=... or method.mask_lr=...) usually "
+                            "avoids it") from error
         shared_s = time.perf_counter() - started
         for trainer, (train_loss, train_acc) in zip(active, results):
             validation_started = time.perf_counter()
@@ -383,6 +395,13 @@ def fit(trainers: Sequence[Trainer], forward: StepForward = separate_forward,
             if trainer.state.finished:
                 _finish(trainer, on_finished)
         active = [t for t in active if not t.state.finished]
+
+
+def _is_overflow(error: RuntimeError) -> bool:
+    """Whether torch raised ``error`` because a number did not fit its float type (e.g. "value
+    cannot be converted to type float without overflow"): only that, never a shape or device
+    error, which is a bug to see as one."""
+    return "overflow" in str(error).lower()
 
 
 def _finish(trainer: Trainer, on_finished: Callable[[Trainer], None] | None) -> None:

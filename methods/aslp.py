@@ -20,7 +20,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from subnetbench.methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
+from subnetbench.methods.base import (
+    MaskedLayer,
+    ScoredMaskMethod,
+    ScoredMaskOptions,
+    check_eval_samples,
+    check_option,
+)
 
 ESTIMATORS = ("logistic", "gumbel_pair")
 _TINY = 1e-20
@@ -91,8 +97,7 @@ class ASLPOptions(ScoredMaskOptions):
         check_option(isinstance(self.hard, bool), owner, "hard", self.hard, "true or false")
         check_option(self.estimator in ESTIMATORS, owner, "estimator", self.estimator,
                      f"one of {ESTIMATORS}")
-        check_option(isinstance(self.eval_samples, int) and self.eval_samples >= 1, owner,
-                     "eval_samples", self.eval_samples, "an integer >= 1")
+        check_eval_samples(owner, self.eval_samples)
 
 
 class ASLP(ScoredMaskMethod):

@@ -38,15 +38,38 @@ FAMILIES = (MASK_ONLY, WEIGHT_TRAINING)
 OPTIMIZER_ALGORITHMS = ("sgd", "adam")
 
 
+# The range of float32, in which networks, optimisers and temperatures compute (torch.finfo): an
+# option beyond it overflows to inf in the first step (or raises), and a nonzero one below the
+# smallest normal float32 becomes 0 or a subnormal (a temperature of 1e-320 divides by 0).
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_SMALLEST_NORMAL = 1.1754943508222875e-38
+FLOAT32_RANGE = (f"a number in float32's normal range, 0 or a magnitude in "
+                 f"[{FLOAT32_SMALLEST_NORMAL:.4g}, {FLOAT32_MAX:.4g}]: the networks compute in float32")
+
+
+def float32_problem(value: Any) -> str | None:
+    """Why the number ``value`` cannot be an option of a network that computes in float32 (beyond
+    its largest value, or nonzero below its smallest normal one); None when it can, or when
+    ``value`` is not a number (a bool, a string: for the option's own check)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a finite number: inf and nan are refused"
+    if abs(value) > FLOAT32_MAX or (value != 0 and abs(value) < FLOAT32_SMALLEST_NORMAL):
+        return FLOAT32_RANGE
+    return None
+
+
 def check_option(condition: bool, owner: str, name: str, value: Any, allowed: str) -> None:
     """Raise :class:`OptionError` unless ``condition``; ``owner`` (e.g. ``ASLPOptions``) prefixes
-    the message when given. A non-finite float (inf, nan) is refused whatever the condition: no
-    option means anything at infinity, and result files are strict JSON."""
-    non_finite = isinstance(value, float) and not math.isfinite(value)
-    if not condition or non_finite:
+    the message when given. A number outside float32's normal range is refused whatever the
+    condition (:func:`float32_problem`): inf and nan mean nothing as options and result files are
+    strict JSON; 1e308 overflows in the first optimiser step and 1e-320 rounds to 0 in float32."""
+    problem = float32_problem(value)
+    if not condition or problem:
         prefix = f"{owner}: " if owner else ""
-        finite = " (a finite number: inf and nan are refused)" if non_finite else ""
-        raise OptionError(f"{prefix}option {name}={value!r} is not allowed; expected {allowed}{finite}")
+        extra = f" ({problem})" if problem else ""
+        raise OptionError(f"{prefix}option {name}={value!r} is not allowed; expected {allowed}{extra}")
 
 
 @dataclass(frozen=True)
@@ -546,6 +569,19 @@ class WeightTrainingOptions:
                      "momentum", self.momentum, "a number in [0, 1)")
         check_option(isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0, owner,
                      "weight_decay", self.weight_decay, "a number >= 0")
+
+
+# Each sampled mask of a stochastic evaluation is one more pass over the whole test set (the
+# released code averages 10): beyond this the evaluation alone outlasts any training, and a typo
+# (eval_samples=1000000) would look like a hung run.
+MAX_EVAL_SAMPLES = 10_000
+
+
+def check_eval_samples(owner: str, value: Any) -> None:
+    check_option(isinstance(value, int) and not isinstance(value, bool)
+                 and 1 <= value <= MAX_EVAL_SAMPLES, owner, "eval_samples", value,
+                 f"an integer in [1, {MAX_EVAL_SAMPLES}] (sampled masks, each a pass over the test "
+                 "set)")
 
 
 def check_keep_fraction(owner: str, value: Any) -> None:

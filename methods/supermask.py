@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from subnetbench.methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
+from subnetbench.methods.base import (
+    MaskedLayer,
+    ScoredMaskMethod,
+    ScoredMaskOptions,
+    check_eval_samples,
+    check_option,
+)
 
 
 class BernoulliStraightThrough(torch.autograd.Function):
@@ -61,8 +67,7 @@ class SupermaskOptions(ScoredMaskOptions):
         owner = type(self).__name__
         check_option(isinstance(self.dynamic_weight_rescale, bool), owner, "dynamic_weight_rescale",
                      self.dynamic_weight_rescale, "true or false")
-        check_option(isinstance(self.eval_samples, int) and self.eval_samples >= 1, owner,
-                     "eval_samples", self.eval_samples, "an integer >= 1")
+        check_eval_samples(owner, self.eval_samples)
         check_option(self.dwr_gradient in DWR_GRADIENTS, owner, "dwr_gradient", self.dwr_gradient,
                      f"one of {DWR_GRADIENTS} (straight_through: the official codes)")
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from subnetbench.errors import SubnetbenchError
-from subnetbench.reports.build import build_report
+from subnetbench.reports.build import build, build_report
 
 __all__ = ["add_arguments", "build_report", "main", "main_from_args"]
 
@@ -39,15 +39,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main_from_args(args: argparse.Namespace) -> int:
     """Build the report from parsed arguments; 0 on success, 2 when a path cannot be used (the
     results directory is missing, the output directory cannot be written, the --reference file is
-    missing or unreadable), with one paragraph on stderr."""
+    missing or unreadable) or when every result file of the directory is unusable (the report is
+    still written: it lists each file and why), with one paragraph on stderr. A directory without
+    any result file gives an empty report, exit 0, and a note on stderr."""
     try:
-        path = build_report(args.results, args.out, title=getattr(args, "title", None),
-                            reference=getattr(args, "reference", None),
-                            log=lambda line: print(line, file=sys.stderr, flush=True))
+        path, results = build(args.results, args.out, title=getattr(args, "title", None),
+                              reference=getattr(args, "reference", None),
+                              log=lambda line: print(line, file=sys.stderr, flush=True))
     except (SubnetbenchError, OSError) as error:
         print(f"subnetbench report: error: {error}", file=sys.stderr)
         return 2
     print(f"report written to {Path(path)}")
+    if not results.all_runs and results.skipped:
+        # A report of nothing, from a directory full of result files, must not look like success.
+        shown = "; ".join(f"{s.file}: {' '.join(s.reason.split())[:160]}" for s in results.skipped[:3])
+        more = f"; and {len(results.skipped) - 3} more" if len(results.skipped) > 3 else ""
+        print(f"subnetbench report: error: none of the {len(results.skipped)} result files in "
+              f"{results.runs_dir} can be used ({shown}{more}), so the report at {path} shows no "
+              "run; it lists every file and why. Run the subnetbench run command that made them "
+              "again (damaged files are moved aside and their runs computed again), or give the "
+              "right --results directory", file=sys.stderr)
+        return 2
+    if not results.all_runs:
+        print(f"subnetbench report: note: there are no result files in {results.runs_dir}; the "
+              "report is empty. Is --results the directory given to subnetbench run?",
+              file=sys.stderr)
     return 0
 
 

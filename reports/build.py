@@ -95,6 +95,14 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
     Returns the path of the HTML file. Bad result files never raise: they are listed in the report.
     ``log`` receives a line at each step (the command line prints them: drawing takes a while).
     """
+    return build(results_dir, out_dir, title, reference, log)[0]
+
+
+def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None,
+          reference: str | Path | None = None,
+          log: Callable[[str], None] | None = None) -> tuple[Path, ResultSet]:
+    """:func:`build_report`, also returning the result files it read (what the command line says
+    about a directory whose files are all unusable)."""
     say = log or (lambda line: None)
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     results: ResultSet = load_results(results_dir)
@@ -157,5 +165,5 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
         },
     }
     html = environment().get_template("report.html.j2").render(**context)
-    return atomic_write_text(out_dir / REPORT_NAME, html)
+    return atomic_write_text(out_dir / REPORT_NAME, html), results
 

@@ -14,8 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from subnetbench.describe import FAST_PATH_OPTIONS, VARIANT_SHORT
-from subnetbench.errors import PathNotFound
-from subnetbench.records import RESCALING_KEY, VARIANT_AXES, InvalidRecord, Metrics, RunRecord, is_number
+from subnetbench.errors import NotARegularFile, PathNotFound, describe_os_error
+from subnetbench.files import TooLarge, read_regular_file, strict_loads
+from subnetbench.records import (
+    MAX_RESULT_BYTES,
+    RESCALING_KEY,
+    VARIANT_AXES,
+    InvalidRecord,
+    Metrics,
+    RunRecord,
+    is_number,
+    read_result_file,
+)
 from subnetbench.reference_results import PUBLISHED
 
 REFERENCE_FORMAT = "subnetbench.reference"
@@ -23,7 +33,6 @@ REFERENCE_FORMAT_VERSION = 3
 # 2: entries without "reproduction_options" and "variant.rescaling" (then any options and any
 # rescaling of the SR axis match, as this version read them)
 READABLE_REFERENCE_VERSIONS = (2, 3)
-MAX_FILE_BYTES = 64 * 1024 * 1024
 
 # A result file the report could use is a RunRecord (subnetbench/records.py); its ``source`` is the
 # file's name.
@@ -85,27 +94,14 @@ def load_results(results_dir: str | Path) -> ResultSet:
     parsed: list[tuple[str, Run, list[str]]] = []
     for path in sorted(runs_dir.glob("*.json")):
         name = path.name
-        if not path.is_file():
-            out.skipped.append(Skipped(name, "not a regular file"))
-            continue
         try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise InvalidRecord(f"file is {size} bytes, larger than the limit of {MAX_FILE_BYTES}")
-            data = json.loads(path.read_bytes().decode("utf-8"))
-            run, warnings = RunRecord.from_json(data)
+            run, warnings = read_result_file(path)  # FIFOs, huge files, NaN: refused, never read
             run.source = name
         except InvalidRecord as error:
             out.skipped.append(Skipped(name, str(error)))
             continue
-        except UnicodeDecodeError as error:
-            out.skipped.append(Skipped(name, f"not UTF-8 text: {error}"))
-            continue
-        except json.JSONDecodeError as error:
-            out.skipped.append(Skipped(name, f"invalid JSON: {error}"))
-            continue
-        except (OSError, RecursionError, ValueError) as error:
-            out.skipped.append(Skipped(name, f"unreadable: {type(error).__name__}: {error}"))
+        except OSError as error:
+            out.skipped.append(Skipped(name, f"unreadable: {describe_os_error(error, path, 'read')}"))
             continue
         parsed.append((name, run, warnings))
     # Two files with one run_id: keep the one named <run_id>.json (the engine's name), else the first.
@@ -248,7 +244,8 @@ def load_reference(path: str | Path | None = None) -> Reference:
     path = Path(path) if path is not None else PUBLISHED
     ref = Reference(path=path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # The same reading as a result file's: a FIFO would block, NaN would be a published value.
+        data = strict_loads(read_regular_file(path, MAX_RESULT_BYTES).decode("utf-8"))
         if not isinstance(data, dict) or data.get("format") != REFERENCE_FORMAT:
             raise InvalidReference(f"format is not {REFERENCE_FORMAT!r}")
         if data.get("format_version") not in READABLE_REFERENCE_VERSIONS:
@@ -270,7 +267,11 @@ def load_reference(path: str | Path | None = None) -> Reference:
     except FileNotFoundError:
         ref.problem = f"reference file {str(path)!r} not found: no published values are shown"
         ref.readable = False
-    except (OSError, ValueError, InvalidReference, RecursionError) as error:
+    except NotARegularFile as error:
+        ref.problem = (f"reference file {str(path)!r} is {error.kind}, not a regular file: no "
+                       "published values are shown")
+        ref.readable = False
+    except (OSError, ValueError, InvalidReference, TooLarge) as error:
         ref.problem = f"reference file {str(path)!r} unreadable ({error}): no published values are shown"
         ref.readable = False
     return ref

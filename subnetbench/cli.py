@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -35,8 +36,9 @@ import torch
 
 from subnetbench import devices, methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
-from subnetbench.benchmark.config import parse_assignments
+from subnetbench.benchmark.config import MAX_SEED, parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
+from subnetbench.benchmark.results import inspect_result, run_path
 from subnetbench.benchmark.runner import (
     execute,
     execute_runs,
@@ -44,7 +46,14 @@ from subnetbench.benchmark.runner import (
     seed_batches,
     summarise,
 )
-from subnetbench.errors import OptionError, SubnetbenchError, describe_os_error
+from subnetbench.errors import (
+    FileFault,
+    NewerFormatError,
+    OptionError,
+    SubnetbenchError,
+    describe_os_error,
+    stdout_fault,
+)
 from subnetbench.files import check_writable_directory
 from subnetbench.progress import RunProgress
 
@@ -61,6 +70,11 @@ def _parse_seeds(text: str) -> list[int]:
                           "integers such as 0,1,2") from None
     if any(s < 0 for s in seeds):
         raise OptionError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
+    too_large = [s for s in seeds if s >= MAX_SEED]
+    if too_large:
+        raise OptionError(f"--seeds: seed {too_large[0]} is not allowed; expected integers in "
+                          f"[0, 2**63) (the seed names the run's files and seeds 64-bit random "
+                          "generators)")
     return seeds
 
 
@@ -77,6 +91,10 @@ def _check_counts(args: argparse.Namespace) -> None:
                           ("--seed-batch", args.seed_batch)):
         if value < 1:
             raise OptionError(f"{option} {value} is not allowed; expected an integer >= 1")
+    if args.threads > devices.max_threads():
+        raise OptionError(f"--threads {args.threads} is not allowed; expected an integer in [1, "
+                          f"{devices.max_threads()}] (torch threads of one run; this machine has "
+                          f"{os.cpu_count()} CPUs)")
 
 
 def _method_info(name: str) -> dict[str, Any]:
@@ -167,6 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                    force=args.force, deterministic=args.deterministic,
                    checkpoint_every=args.checkpoint_every, save_subnetwork=not args.no_save_subnetwork)
     units = seed_batches(configs, args.seed_batch)  # every batch checked before anything is written
+    check_stored_results(configs, Path(args.results))
     options, command = scaleout.prepare(args, configs, launch, options)
     code = 0
     results = []
@@ -201,6 +220,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report:
         code = max(code, _report(Path(args.results), Path(args.report)))
     return code
+
+
+MAX_LISTED_FILES = 5  # files named in one error paragraph; the rest are counted
+
+
+def check_stored_results(configs: list, results_dir: Path) -> None:
+    """Refuse, before any run starts, a command whose planned runs include a result file that would
+    stop it halfway: one of a newer format version (left as it is) or one that cannot be read (a
+    directory, no permission). Each run refuses its own file anyway, but only when its turn comes,
+    after earlier runs have trained. A damaged file is no reason to stop (its run moves it aside
+    and computes it again), nor a results path under a file (the directory checks that follow say
+    so once, not once per run)."""
+    problems: list[SubnetbenchError] = []
+    for config in configs:
+        try:
+            inspect_result(run_path(results_dir, config.run_id))
+        except NewerFormatError as error:
+            problems.append(error)
+        except FileFault as error:
+            if error.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
+                problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listed = "; ".join(f"({i}) {_one_paragraph(p)}"
+                           for i, p in enumerate(problems[:MAX_LISTED_FILES], 1))
+        more = len(problems) - MAX_LISTED_FILES
+        listed += f"; and {more} more like these" if more > 0 else ""
+        raise SubnetbenchError(
+            f"{len(problems)} result files of the planned runs cannot be used, so no run was "
+            f"started: {listed}. Fix or move them away (a newer-format file needs the newer "
+            "subnetbench: pip install -U subnetbench), or choose another --results directory")
 
 
 def _execute_all(configs: list, results_dir: str, options: dict[str, Any], jobs: int,
@@ -382,13 +433,46 @@ def _one_paragraph(text: object) -> str:
     return " ".join(str(text).split())
 
 
+class _StandardOutput:
+    """``sys.stdout`` while a command runs: a write that fails (output redirected to a full disk, to
+    /dev/full) raises a :class:`~subnetbench.errors.StdoutFault`, whose message names standard
+    output; the bare OSError has no file name, and was reported as "cannot use a file". A closed
+    pipe (``| head``) stays a BrokenPipeError: a quiet end. Everything else is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise stdout_fault(error) from error
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise stdout_fault(error) from error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded by commands that write what produced their output
     show_warnings()
+    stdout = sys.stdout
+    sys.stdout = _StandardOutput(stdout)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a write that fails at the end fails here, with its message
+        return code
     except (OptionError, methods.RegistryError, SubnetbenchError) as error:
         print(f"subnetbench: error: {_one_paragraph(error)}", file=sys.stderr)
         return getattr(error, "exit_code", 2)
@@ -412,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{_one_paragraph(error)[:500]}. This is a bug of subnetbench; run the command again "
               f"with {DEBUG_VARIABLE}=1 for the traceback, and report it", file=sys.stderr)
         return 1
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

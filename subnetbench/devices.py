@@ -33,6 +33,13 @@ from subnetbench.progress import as_finished
 ALL = "all"
 
 
+def max_threads() -> int:
+    """The most torch threads one run (or the speed study) may ask for: four per CPU of this
+    machine, as more only wait for each other, but at least 256, since a cluster job may run on a
+    node with more CPUs than the machine that submits it. --threads 1000000 is a typo."""
+    return max(4 * (os.cpu_count() or 1), 256)
+
+
 def visible_text() -> str:
     """How the visible devices were chosen, for error messages."""
     value = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -11,6 +11,7 @@ that failed by itself). Nothing here imports torch.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 
@@ -32,6 +33,16 @@ class FileFault(SubnetbenchError, OSError):
 
 class PathNotFound(FileFault, FileNotFoundError):
     """A path the command needs does not exist."""
+
+
+class NotARegularFile(FileFault):
+    """A path the suite would read that is a FIFO, a socket or a device, not a regular file. It is
+    never read: a FIFO would block the command forever, a device stream without end. ``kind`` says
+    what it is ("a FIFO (named pipe)")."""
+
+    def __init__(self, path: str | Path, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.path, self.kind = Path(path), kind
 
 
 class IntegrityError(SubnetbenchError):
@@ -76,11 +87,33 @@ def _file_in_the_way(path: Path) -> Path | None:
     return None
 
 
+def _broken_link(path: Path) -> tuple[Path, str] | None:
+    """The first component of ``path`` (itself included) that is a symbolic link leading nowhere,
+    and what is wrong with it: mkdir answers such a path with "File exists", which helps nobody."""
+    for candidate in reversed([path, *path.parents]):
+        if not os.path.islink(candidate):
+            continue
+        try:
+            os.stat(candidate)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return candidate, ("a symbolic link that leads back to itself (a loop of links); "
+                                   "remove the link or choose another path")
+            return candidate, (f"a symbolic link to {os.readlink(candidate)}, which does not exist; "
+                               "remove the link, create what it points to, or choose another path")
+    return None
+
+
 def describe_os_error(error: OSError, path: str | Path, action: str) -> str:
     """One paragraph for an ``OSError`` met while doing ``action`` (e.g. "write") on ``path``:
     what failed, why, and what to do."""
     path = Path(path)
     code = error.errno
+    if code in (errno.EEXIST, errno.ENOENT, errno.ELOOP, errno.ENOTDIR) or code is None:
+        broken = _broken_link(path)
+        if broken is not None:
+            link, what = broken
+            return f"cannot {action} {path}: {link} is {what}"
     if code in (errno.ENOTDIR, errno.EEXIST) or (code is None and _file_in_the_way(path)):
         blocker = _file_in_the_way(path)
         if blocker is not None:
@@ -89,6 +122,22 @@ def describe_os_error(error: OSError, path: str | Path, action: str) -> str:
     reason = error.strerror or str(error) or type(error).__name__
     advice = _ADVICE.get(code, "check the path and its permissions, or choose another path")
     return f"cannot {action} {path}: {reason} (errno {code}); {advice}"
+
+
+class StdoutFault(FileFault):
+    """Standard output cannot be written (redirected to a full disk or a device that refuses)."""
+
+
+def stdout_fault(error: OSError) -> StdoutFault:
+    """The :class:`StdoutFault` for a failed write of standard output, to raise ``from`` it: the
+    message names standard output (an OSError of a write to it has no file name of its own)."""
+    reason = error.strerror or str(error) or type(error).__name__
+    advice = ("free some space where it is redirected to" if error.errno in (errno.ENOSPC, errno.EDQUOT)
+              else "check the file or device it is redirected to")
+    fault = StdoutFault(f"cannot write the output to standard output: {reason} (errno {error.errno}); "
+                        f"{advice}, or redirect it (> FILE) somewhere else")
+    fault.errno = error.errno
+    return fault
 
 
 def file_fault(error: OSError, path: str | Path, action: str) -> FileFault:

@@ -7,15 +7,17 @@ path and what to do (a path that is a file, no permission, a full disk).
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from subnetbench.errors import FileFault, file_fault
+from subnetbench.errors import FileFault, NotARegularFile, file_fault
 
 
 def ensure_directory(path: str | Path, what: str = "directory") -> Path:
@@ -108,3 +110,78 @@ def finite_or_null(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite_or_null(item) for item in value]
     return value
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+def _kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+class TooLarge(ValueError):
+    """A file larger than what it can be (a result file of 64 MiB is not one)."""
+
+
+def read_regular_file(path: str | Path, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file (a symbolic link to one is fine).
+
+    A FIFO, socket or device is never read (:class:`~subnetbench.errors.NotARegularFile`): opening
+    a FIFO for reading blocks until a writer comes, which would hang ``status`` or ``run``. The
+    path is looked at before it is opened, and opened without blocking and looked at again, so a
+    FIFO put there in between cannot block either. A directory raises ``IsADirectoryError`` (as
+    reading it always did), a file over ``max_bytes`` :class:`TooLarge` (unread), a missing one
+    ``FileNotFoundError``; other ``OSError`` as they come."""
+    path = Path(path)
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        _refuse(path, mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            _refuse(path, info.st_mode)
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise TooLarge(f"it is {info.st_size} bytes, more than the {max_bytes} such a file can be")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            if max_bytes is not None and sum(map(len, chunks)) > max_bytes:  # grew while read
+                raise TooLarge(f"it is more than the {max_bytes} bytes such a file can be")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _refuse(path: Path, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    raise NotARegularFile(path, _kind(mode))
+
+
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"it holds the non-finite number {token}: strict JSON allows finite numbers "
+                     "only")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf without passing through parse_constant
+        raise ValueError(f"it holds the non-finite number {text[:40]} (beyond a float's range): "
+                         "strict JSON allows finite numbers only")
+    return value
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """``json.loads`` of strict JSON only: the tokens ``NaN``, ``Infinity``, ``-Infinity`` and
+    numbers that overflow to infinity are refused (``ValueError``), like anything else that is not
+    JSON, and so is input nested too deeply for the parser (``RecursionError`` becomes a
+    ``ValueError``). Every JSON file the suite trusts is read with it: a non-finite number read
+    back would fail every later strict write of the same data."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("it is nested too deeply to be JSON the suite wrote") from None

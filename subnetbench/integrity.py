@@ -22,16 +22,23 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
 from pathlib import Path
 
-from subnetbench.errors import FileFault, IntegrityError, file_fault
-from subnetbench.files import atomic_write_bytes, atomic_write_text, strict_json
+from subnetbench.errors import FileFault, IntegrityError, NotARegularFile, file_fault
+from subnetbench.files import (
+    TooLarge,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_regular_file,
+    strict_json,
+    strict_loads,
+)
 
 DIGEST_FORMAT = "subnetbench.digest"
 DIGEST_SUFFIX = ".sha256"
 QUARANTINE_MARK = ".corrupt-"
+MAX_DIGEST_BYTES = 64 * 1024  # a digest file is about 250 bytes
 
 
 def sha256_hex(data: bytes) -> str:
@@ -55,23 +62,28 @@ def _read_digest(path: Path) -> tuple[str, str | None]:
     malformed, FileFault when it cannot be read."""
     sidecar = digest_path(path)
     try:
-        text = sidecar.read_text(encoding="utf-8")
+        text = read_regular_file(sidecar, MAX_DIGEST_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise IntegrityError(f"{path} has no digest file ({sidecar.name}), so its integrity cannot "
                              "be checked (it was written by a subnetbench without digests, or the "
                              "digest file was removed)") from None
     except UnicodeDecodeError:
         raise IntegrityError(f"the digest file {sidecar} of {path} is not text") from None
+    except NotARegularFile as error:
+        raise IntegrityError(f"the digest file {sidecar} of {path} is {error.kind}, not a regular "
+                             "file") from None
+    except TooLarge as error:
+        raise IntegrityError(f"the digest file {sidecar} of {path} is not one: {error}") from None
     except OSError as error:
         raise file_fault(error, sidecar, "read the digest file") from error
     try:
-        record = json.loads(text)
+        record = strict_loads(text)
         if not isinstance(record, dict) or record.get("format") != DIGEST_FORMAT:
             raise ValueError(f"format is not {DIGEST_FORMAT!r}")
         sha256, previous = record["sha256"], record.get("previous_sha256")
         if not _is_hex_digest(sha256) or not (previous is None or _is_hex_digest(previous)):
             raise ValueError("sha256 is not a hex SHA-256 digest")
-    except (ValueError, KeyError, RecursionError) as error:
+    except (ValueError, KeyError) as error:
         raise IntegrityError(f"the digest file {sidecar} of {path} is malformed ({error})") from None
     return sha256, previous
 
@@ -100,7 +112,9 @@ def check_verified(path: str | Path) -> tuple[bytes, bool]:
     Changes no file, so that it can be asked without holding the run's lock."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)
+    except NotARegularFile as error:  # never opened: a FIFO would block; unusable like bad bytes
+        raise IntegrityError(f"{path} is {error.kind}, not a regular file the suite wrote") from None
     except OSError as error:
         raise file_fault(error, path, "read") from error
     expected, previous = _read_digest(path)

@@ -33,6 +33,7 @@ import errno
 import json
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,12 @@ def holder(results_dir: str | Path, run_id: str) -> dict[str, Any] | None:
     if fcntl is None:
         return None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # A FIFO, socket or device where a lock file goes is nobody's lock (acquire cannot take
+        # one there); opening a FIFO for reading would hang status, a socket cannot be opened. The
+        # open does not block either, should one appear between the two calls.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return None
     except OSError as error:

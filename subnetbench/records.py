@@ -14,6 +14,12 @@ Versions: this code writes format version 2, which carries ``sha256``, the SHA-2
 JSON of every other key (:func:`content_digest`); reading verifies it (:class:`DigestMismatch`
 otherwise). Version 1 files (written before digests existed) are still read, without that check. A
 file of a newer version is refused with :class:`NewerFormat`, never read as if it were known.
+
+Files: :func:`read_result_file` is the one reading of a result file from disk, shared by the engine,
+``subnetbench status`` and the report: a regular file only (a FIFO would block, a device never
+end), at most :data:`MAX_RESULT_BYTES`, UTF-8, strict JSON (``NaN`` and ``Infinity`` are refused:
+a version-1 file has no digest to catch them, and a record holding them could never be written
+back as strict JSON).
 """
 from __future__ import annotations
 
@@ -22,13 +28,18 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
+
+from subnetbench.errors import NotARegularFile
+from subnetbench.files import TooLarge, read_regular_file, strict_loads
 
 FORMAT = "subnetbench.result"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: without the sha256 digest
 DIGEST_KEY = "sha256"
 MAX_DEPTH = 32  # nesting of a result file; the format needs 4, deeper input is refused unparsed
+MAX_RESULT_BYTES = 64 * 1024 * 1024  # a result file is a few kB; anything this large is not one
 STATUSES = ("completed", "running", "failed")
 VARIANT_AXES = ("data_augmentation", "signed_constant", "smart_rescale")
 # Beside the three axes, a variant names the rescaling its SR axis stands for (Method.rescaling:
@@ -461,6 +472,36 @@ class RunRecord(Section):
         record.keep_probabilities = Histogram.from_json(data.get("keep_probabilities"), warnings)
         record.curves = Curves.from_json(data.get("curves"), warnings)
         return record, warnings
+
+
+def read_result_file(path: str | Path) -> tuple[RunRecord, list[str]]:
+    """The record of the result file at ``path`` and the warnings about its optional sections: the
+    one reading of result files that the engine, ``status`` and the report share.
+
+    Raises ``FileNotFoundError`` when there is no file, another ``OSError`` when the path cannot be
+    read (a directory, no permission), and :class:`InvalidRecord` (:class:`NewerFormat` for a newer
+    format version) when what is there cannot be used: a FIFO, socket or device (never opened for
+    reading: it could block forever), more than :data:`MAX_RESULT_BYTES`, not UTF-8, not strict
+    JSON (``NaN``, ``Infinity``), nested too deeply, or not a valid record."""
+    try:
+        raw = read_regular_file(path, MAX_RESULT_BYTES)
+    except NotARegularFile as error:
+        raise InvalidRecord(f"it is {error.kind}, not a regular file") from None
+    except TooLarge as error:
+        raise InvalidRecord(str(error)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRecord("it is not UTF-8 text") from None
+    try:
+        data = strict_loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidRecord(f"invalid JSON: {error}") from None
+    except ValueError as error:  # NaN, Infinity, nested too deeply
+        raise InvalidRecord(str(error)) from None
+    record, warnings = RunRecord.from_json(data)
+    record.source = str(path)
+    return record, warnings
 
 
 def _check_digest(data: dict[str, Any]) -> None:

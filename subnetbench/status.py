@@ -10,8 +10,10 @@ Each run is in one state:
   or its job ran out of time): the next ``subnetbench run`` that plans it resumes it from its
   checkpoint;
 - ``missing``: planned by a ``subnetbench run`` (:mod:`subnetbench.plans`) but never started;
-- ``unreadable``: its result file cannot be used (damaged, or of a newer format); the next run
-  command moves a damaged one aside and runs it again.
+- ``unreadable``: its result file cannot be used: damaged, not strict JSON or not a regular file
+  (a FIFO; the next run command moves it aside and runs it again), of a newer format version (left
+  as it is; a run command refuses it) or not readable at all (no permission, a directory: to fix
+  first); each says which.
 
 Runs that no plan names (the benchmark suite's, or results copied in) are shown in their state too.
 Submissions through submitit are listed with their job ids and log folder; the cluster itself is not
@@ -20,18 +22,16 @@ asked (``squeue``/``sacct`` can be, with those ids). Nothing here imports torch.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from subnetbench import locks, plans
-from subnetbench.errors import PathNotFound
+from subnetbench.errors import PathNotFound, describe_os_error
 from subnetbench.files import strict_json
-from subnetbench.records import InvalidRecord, NewerFormat, RunRecord
+from subnetbench.records import InvalidRecord, NewerFormat, RunRecord, read_result_file
 
 STATES = ("completed", "running", "failed", "interrupted", "missing", "unreadable")
 MAX_LISTED = 20  # runs listed per state in the text output (--json lists all)
-MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,18 +40,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "with its state, the counts and the submissions")
 
 
-def _read_record(path: Path) -> tuple[RunRecord | None, str | None]:
-    """A result file as status sees it: the record, or None and why it cannot be used."""
+# What happens to an unreadable result file, by why it is unreadable (the hint status prints).
+DAMAGED_HINT = "the next run command that plans it moves it aside and runs it again"
+NEWER_HINT = ("left as it is: a run command refuses it (and runs nothing); use the newer "
+              "subnetbench (pip install -U subnetbench) or another --results directory")
+INACCESSIBLE_HINT = "a run command stops on it too: fix this first"
+
+
+def _read_record(path: Path) -> tuple[RunRecord | None, str | None, str | None]:
+    """A result file as status sees it: the record, or None, why it cannot be used and what to do
+    about it. It is read as the engine reads it (:func:`~subnetbench.records.read_result_file`: a
+    FIFO is never opened, a huge file never read), so what status calls unreadable is what a run
+    would not use."""
     try:
-        if path.stat().st_size > MAX_RESULT_BYTES:
-            return None, "too large to be a result file"
-        data = json.loads(path.read_bytes().decode("utf-8"))
-        record, _ = RunRecord.from_json(data)
+        record, _ = read_result_file(path)
     except NewerFormat as error:
-        return None, f"written by a newer subnetbench ({error})"
-    except (OSError, UnicodeDecodeError, RecursionError, ValueError, InvalidRecord) as error:
-        return None, str(error) or type(error).__name__
-    return record, None
+        return None, f"written by a newer subnetbench ({error})", NEWER_HINT
+    except InvalidRecord as error:
+        return None, str(error), DAMAGED_HINT
+    except OSError as error:
+        return None, describe_os_error(error, path, "read"), INACCESSIBLE_HINT
+    return record, None, None
 
 
 def _state(record: RunRecord | None, problem: str | None, holder: dict[str, Any] | None) -> str:
@@ -71,7 +80,7 @@ def collect(results_dir: str | Path) -> dict[str, Any]:
     if not results_dir.is_dir():
         raise PathNotFound(f"results directory {str(results_dir)!r} does not exist or is not a "
                            "directory; give the --results directory of subnetbench run")
-    found_plans, unreadable_plans = plans.read_plans(results_dir)
+    found_plans, plan_problems = plans.inspect_plans(results_dir)
     planned = {run_id for plan in found_plans for run_id in plan["runs"] if isinstance(run_id, str)}
     runs_dir = results_dir / "runs"
     files = {path.name[:-len(".json")]: path for path in sorted(runs_dir.glob("*.json"))} \
@@ -79,22 +88,25 @@ def collect(results_dir: str | Path) -> dict[str, Any]:
     held = locks.locked_runs(results_dir)
     runs = []
     for run_id in sorted(planned | set(files) | set(held)):
-        record, problem = _read_record(files[run_id]) if run_id in files else (None, None)
+        record, problem, hint = _read_record(files[run_id]) if run_id in files else (None, None, None)
         state = _state(record, problem, held.get(run_id))
         entry: dict[str, Any] = {"run_id": run_id, "state": state, "planned": run_id in planned}
         if run_id in held:
             entry["holder"] = held[run_id]
         if problem is not None:
-            entry["problem"] = problem
+            entry["problem"], entry["hint"] = problem, hint
         if record is not None and record.status == "failed":
             entry["error"] = record.error
         runs.append(entry)
     counts = {state: sum(r["state"] == state for r in runs) for state in STATES}
     submissions = [{**command, "runs": len(plan["runs"])} for plan in found_plans
-                   for command in plan["commands"] if isinstance(command, dict) and command.get("job_ids")]
+                   for command in plan["commands"]
+                   if isinstance(command, dict) and isinstance(command.get("job_ids"), list)
+                   and command["job_ids"]]
     submissions.sort(key=lambda c: str(c.get("created")))
     return {"results_dir": str(results_dir), "planned": len(planned), "counts": counts, "runs": runs,
-            "submissions": submissions, "unreadable_plans": unreadable_plans}
+            "submissions": submissions, "unreadable_plans": list(plan_problems),
+            "plan_problems": plan_problems}
 
 
 def _job_ids_text(job_ids: list[str]) -> str:
@@ -113,8 +125,8 @@ def render(status: dict[str, Any]) -> str:
         "interrupted": ("interrupted (nobody holds its lock; the next run command that plans it "
                         "resumes it from its checkpoint)", None),
         "missing": ("missing (planned, never started)", None),
-        "unreadable": ("unreadable result file (a run command moves a damaged one aside and runs "
-                       "it again)", lambda r: r.get("problem", "")),
+        "unreadable": ("unreadable result file (why; what happens to it)",
+                       lambda r: f"{r.get('problem', '')}; {r.get('hint', '')}"),
     }
     for state, (title, detail) in details.items():
         chosen = [r for r in status["runs"] if r["state"] == state]
@@ -130,7 +142,9 @@ def render(status: dict[str, Any]) -> str:
                      f"{submission.get('executor')} ({submission['runs']} runs): jobs "
                      f"{_job_ids_text(submission['job_ids'])}; logs in {submission.get('job_folder')}")
     for path in status["unreadable_plans"]:
-        lines.append(f"note: the plan file {path} cannot be read; its runs are not counted as planned")
+        why = status.get("plan_problems", {}).get(path)
+        lines.append(f"note: the plan file {path} cannot be used" + (f" ({why})" if why else "")
+                     + "; its runs are not counted as planned")
     return "\n".join(lines)
 
 

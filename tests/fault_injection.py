@@ -6,9 +6,13 @@ hypothesis strategy or a parametrised sweep can draw kinds and positions.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
+import signal
+import socket
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,6 +66,56 @@ def damage(path: Path, fault: str, position: float = 0.5) -> bytes:
     data = FAULTS[fault](path.read_bytes(), position)
     path.write_bytes(data)
     return data
+
+
+# -- things that are not regular files ---------------------------------------------------------------
+
+# A FIFO blocks whoever opens it for reading until a writer comes; a socket cannot be opened; a
+# character device such as /dev/zero (here through a symbolic link) never ends.
+NOT_REGULAR = ("fifo", "socket", "endless device")
+
+
+def plant_not_regular(path: Path, kind: str) -> None:
+    """Put a non-regular file of ``kind`` (:data:`NOT_REGULAR`) at ``path``, replacing a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":  # bound under a short name (sockets allow ~108 bytes), then moved
+        folder = tempfile.mkdtemp(prefix="s", dir="/tmp")
+        server = socket.socket(socket.AF_UNIX)
+        try:
+            server.bind(os.path.join(folder, "s"))
+        finally:
+            server.close()
+        os.rename(os.path.join(folder, "s"), path)
+        os.rmdir(folder)
+    elif kind == "endless device":
+        path.symlink_to("/dev/zero")
+    else:
+        raise ValueError(kind)
+
+
+class Blocked(BaseException):
+    """Raised by :func:`must_not_hang`; a BaseException, so that no ``except OSError`` or ``except
+    Exception`` of the code under test (the command line's) can swallow it and block again."""
+
+
+@contextlib.contextmanager
+def must_not_hang(seconds: int = 120):
+    """Fail (:class:`Blocked`) instead of hanging when the code inside blocks for ``seconds``: on
+    a FIFO opened for reading, or reading /dev/zero to its end."""
+    def alarm(signum, frame):
+        raise Blocked(f"blocked for {seconds} s (a FIFO opened for reading, an endless read?)")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # -- failing system calls ---------------------------------------------------------------------------

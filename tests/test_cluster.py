@@ -204,15 +204,30 @@ def test_missing_data_stops_the_command_before_anything_is_submitted(tmp_path, c
 
 
 def test_a_job_whose_run_fails_fails_with_its_log(tmp_path, capsys):
+    """A fault only the job meets (a directory where the run's checkpoint goes: nothing checks that
+    path before the run): the job fails, the command says so with the job's log, and the run is
+    recorded as failed with the error."""
+    config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
+    checkpoint_path(tmp_path, config.run_id).mkdir(parents=True)
+    assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 1
+    captured = capsys.readouterr()
+    assert f"{config.run_id}: failed: FileFault: " in captured.out
+    assert "failed (" in captured.err and "its log: " in captured.err
+    assert "is a directory" in captured.err
+    assert stored(tmp_path, config)["status"] == "failed"
+    assert checkpoint_path(tmp_path, config.run_id).is_dir()  # left as it is
+
+
+def test_a_newer_result_file_stops_the_command_before_anything_is_submitted(tmp_path, capsys):
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
     path = run_path(tmp_path, config.run_id)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"format": "subnetbench.result", "format_version": 99}))
-    assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 1
+    assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 2
     captured = capsys.readouterr()
-    assert "no result (its job did not finish it)" in captured.out
-    assert "failed (" in captured.err and "its log: " in captured.err and "newer" in captured.err
+    assert "submitted" not in captured.out and "newer" in captured.err
     assert json.loads(path.read_text())["format_version"] == 99  # left as it is
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no plan, no job folder
 
 
 def _task(results_dir, configs, **options) -> cluster.JobTask:

@@ -41,8 +41,16 @@ from subnetbench.integrity import (
     read_verified,
     write_with_digest,
 )
+from subnetbench.methods.base import OptimizerSpec
 from subnetbench.records import FORMAT_VERSION, InvalidRecord, RunRecord, seal
-from tests.fault_injection import FAULTS, damage, interrupt_after_epochs
+from tests.fault_injection import (
+    FAULTS,
+    NOT_REGULAR,
+    damage,
+    interrupt_after_epochs,
+    must_not_hang,
+    plant_not_regular,
+)
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
 
 PROTOCOL = "digits-conv2"
@@ -121,17 +129,38 @@ def test_a_damaged_checkpoint_never_passes_its_check(checkpoint_file, kind, posi
 
 
 @CHEAP
-@given(kind=FAULT_KINDS, position=POSITIONS)
-def test_a_damaged_digest_file_never_lets_other_bytes_pass(checkpoint_file, kind, position):
+@given(kind=FAULT_KINDS, position=POSITIONS, data_kind=FAULT_KINDS, data_position=POSITIONS)
+def test_a_damaged_digest_file_never_lets_other_bytes_pass(checkpoint_file, kind, position,
+                                                           data_kind, data_position):
+    """The digest file and the data file both damaged (as one bad sector or a bad copy does): the
+    data is refused whenever it differs from what was written; only the intact bytes may pass."""
     original = checkpoint_file.read_bytes()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / checkpoint_file.name
-        path.write_bytes(original)
+        damaged = FAULTS[data_kind](original, data_position)
+        path.write_bytes(damaged)
         digest_path(path).write_bytes(FAULTS[kind](digest_path(checkpoint_file).read_bytes(), position))
-        try:
-            assert read_verified(path) == original  # e.g. a flip in the "file" name: still the file
-        except IntegrityError as error:
-            assert "\n" not in str(error)
+        if damaged != original:
+            with pytest.raises(IntegrityError) as error:
+                read_verified(path)
+            assert str(path) in str(error.value) and "\n" not in str(error.value)
+        else:  # a fault that changed nothing (zeros over zeros): the file may pass, never another
+            try:
+                assert read_verified(path) == original  # e.g. a flip in the "file" name
+            except IntegrityError as error:
+                assert "\n" not in str(error)
+
+
+def test_a_damaged_digest_file_is_refused_with_its_intact_data_file_only_by_a_real_check(
+        checkpoint_file, tmp_path):
+    """The same bytes under a digest file that names other bytes: refused (the check compares)."""
+    path = tmp_path / checkpoint_file.name
+    path.write_bytes(checkpoint_file.read_bytes())
+    record = json.loads(digest_path(checkpoint_file).read_text())
+    record["sha256"] = "0" * 64
+    digest_path(path).write_text(json.dumps(record))
+    with pytest.raises(IntegrityError, match="fails its SHA-256 check"):
+        read_verified(path)
 
 
 def test_a_checkpoint_without_digest_file_is_refused(checkpoint_file, tmp_path):
@@ -204,6 +233,52 @@ def test_a_damaged_result_file_is_never_read_as_another_result(clean, kind, posi
             assert record.to_json()["metrics"] == result["metrics"]
 
 
+def _digit_positions(text: str, key: str) -> tuple[str, list[int]]:
+    """The number after ``"key": `` in ``text`` and the offsets of its digits."""
+    start = text.index(f'"{key}": ') + len(f'"{key}": ')
+    end = start
+    while text[end] in "0123456789.eE-+":
+        end += 1
+    return text[start:end], [i for i in range(start, end) if text[i].isdigit()]
+
+
+def test_one_digit_changed_in_a_sealed_result_is_refused_at_every_position(clean, tmp_path):
+    """metrics.final_test_acc with one digit changed (each digit in turn, to each other digit): the
+    file no longer matches its SHA-256, so it is never read as a result."""
+    cfg, directory, result = clean
+    text = run_path(directory, cfg.run_id).read_text()
+    number, positions = _digit_positions(text, "final_test_acc")
+    assert float(number) == result["metrics"]["final_test_acc"] and len(positions) >= 3
+    path = tmp_path / "r.json"
+    tried = 0
+    for i in positions:
+        for digit in "0123456789":
+            if digit == text[i]:
+                continue
+            path.write_text(text[:i] + digit + text[i + 1:])
+            record, problem = inspect_result(path)
+            assert record is None and "does not match its SHA-256" in problem, (i, digit)
+            tried += 1
+    assert tried == 9 * len(positions)
+
+
+def test_one_digit_changed_in_a_sealed_result_is_moved_aside_and_computed_again(clean):
+    cfg, source, reference = clean
+    directory = copy_of(source)
+    try:
+        path = run_path(directory, cfg.run_id)
+        text = path.read_text()
+        _, positions = _digit_positions(text, "final_test_acc")
+        i = positions[-1]
+        path.write_text(text[:i] + str((int(text[i]) + 1) % 10) + text[i + 1:])
+        result = run(cfg, directory)
+        assert "skipped" not in result and result["metrics"] == reference["metrics"]
+        (moved,) = quarantined(directory / "runs")
+        assert moved.read_text() != text and len(moved.read_text()) == len(text)
+    finally:
+        shutil.rmtree(directory)
+
+
 def test_a_result_file_of_a_newer_format_version_is_refused(clean, tmp_path):
     cfg, directory, _ = clean
     data = json.loads(run_path(directory, cfg.run_id).read_text())
@@ -227,6 +302,40 @@ def test_deep_or_non_strict_json_is_refused_with_a_reason(tmp_path, text, reason
     assert record is None and reason in problem
 
 
+NON_STRICT = {"NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity", "1e999": "1e999"}
+
+
+@pytest.mark.parametrize("token", sorted(NON_STRICT))
+@pytest.mark.parametrize("where", ["metrics.best_val_acc", "curves.train_loss"])
+def test_a_version_1_result_with_non_finite_numbers_is_moved_aside_and_computed_again(clean, token,
+                                                                                      where):
+    """A result file of format version 1 (no digest to fail) holding NaN or Infinity: a lenient
+    parser read it, and every later run crashed writing it back as strict JSON. It is not strict
+    JSON: moved aside, the run computed again, and asked again it is reused."""
+    cfg, source, reference = clean
+    directory = copy_of(source)
+    try:
+        path = run_path(directory, cfg.run_id)
+        data = json.loads(path.read_text())
+        del data["sha256"]
+        data["format_version"] = 1
+        section, key = where.split(".")
+        if isinstance(data[section][key], list):
+            data[section][key][0] = "@@"
+        else:
+            data[section][key] = "@@"
+        path.write_text(json.dumps(data, indent=1).replace('"@@"', NON_STRICT[token]))
+        record, problem = inspect_result(path)
+        assert record is None and "non-finite number" in problem and token in problem
+        result = run(cfg, directory)
+        assert "skipped" not in result and result["metrics"] == reference["metrics"]
+        (moved,) = quarantined(directory / "runs")
+        assert NON_STRICT[token] in moved.read_text()
+        assert run(cfg, directory)["skipped"]
+    finally:
+        shutil.rmtree(directory)
+
+
 def test_a_version_1_result_without_digest_is_still_read(clean, tmp_path):
     cfg, directory, result = clean
     data = json.loads(run_path(directory, cfg.run_id).read_text())
@@ -240,24 +349,53 @@ def test_a_version_1_result_without_digest_is_still_read(clean, tmp_path):
 
 # -- 3. the central property, through real runs ------------------------------------------------------
 
-TARGETS = ("checkpoint", "checkpoint digest", "running result")
+# Every file of an interrupted run and of a completed one, each with every generated fault: the byte
+# faults at two positions where the position matters, and the files that are not regular files.
+INTERRUPTED_TARGETS = ("checkpoint", "checkpoint digest", "running result")
+COMPLETED_TARGETS = ("completed result", "saved subnetwork", "subnetwork digest")
+POSITIONED = ("truncated", "bit-flip", "zeroed-block")
+CASES = [(kind, position) for kind in sorted(FAULTS)
+         for position in ((0.13, 0.61) if kind in POSITIONED else (0.37,))]
+CASES += [(kind, None) for kind in NOT_REGULAR]
 
 
-@TRAINING
-@given(target=st.sampled_from(TARGETS), kind=FAULT_KINDS, position=POSITIONS)
-def test_no_fault_of_an_interrupted_run_yields_a_wrong_completed_result(clean, interrupted, target,
-                                                                       kind, position):
-    cfg, _, reference = clean
-    directory = copy_of(interrupted)
+def _target_path(directory: Path, cfg, target: str) -> Path:
+    ckpt = checkpoint_path(directory, cfg.run_id)
+    subnetwork = subnetwork_path(directory, cfg.run_id)
+    return {"checkpoint": ckpt, "checkpoint digest": digest_path(ckpt),
+            "running result": run_path(directory, cfg.run_id),
+            "completed result": run_path(directory, cfg.run_id), "saved subnetwork": subnetwork,
+            "subnetwork digest": digest_path(subnetwork)}[target]
+
+
+@pytest.mark.parametrize("kind, position", CASES,
+                         ids=[f"{k}@{p}" if p is not None else k for k, p in CASES])
+@pytest.mark.parametrize("target", INTERRUPTED_TARGETS + COMPLETED_TARGETS)
+def test_no_fault_yields_a_wrong_completed_result(clean, interrupted, target, kind, position):
+    """The central property, for every (file x fault) pair: running the command on a damaged
+    results directory ends with the clean run's metrics, bit for bit (resumed, reused or computed
+    from scratch), never with other numbers and never blocked; asked again, it reuses that result
+    and does not trip on the bad file, which was kept aside (or, for a change that does not matter,
+    such as a flipped bit in the digest file's "file" name, accepted)."""
+    cfg, source, reference = clean
+    directory = copy_of(interrupted if target in INTERRUPTED_TARGETS else source)
     try:
-        ckpt = checkpoint_path(directory, cfg.run_id)
-        path = {"checkpoint": ckpt, "checkpoint digest": digest_path(ckpt),
-                "running result": run_path(directory, cfg.run_id)}[target]
-        damage(path, kind, position)
-        result = run(cfg, directory)
-        assert result["status"] == "completed"
-        assert result["metrics"] == reference["metrics"]  # bit for bit: resumed or from scratch
-        assert run(cfg, directory)["skipped"]  # asked again: reused, no crash on the bad file
+        path = _target_path(directory, cfg, target)
+        if position is None:
+            plant_not_regular(path, kind)
+        else:
+            damage(path, kind, position)
+        with must_not_hang():
+            result = run(cfg, directory)
+            assert result["status"] == "completed"
+            assert result["metrics"] == reference["metrics"]
+            again = run(cfg, directory)
+        assert again["skipped"] and again["metrics"] == reference["metrics"]
+        stored, _ = inspect_result(run_path(directory, cfg.run_id))
+        assert stored.to_json()["metrics"] == reference["metrics"]
+        if position is None or kind in ("empty", "random"):  # never harmless: kept aside
+            assert quarantined(path.parent), "the bad file was not kept aside"
+            assert not path.exists() or (path.is_file() and not path.is_symlink())
     finally:
         shutil.rmtree(directory)
 
@@ -374,6 +512,33 @@ def test_a_diverged_run_is_failed_not_written_with_nan(tmp_path):
         record = json.loads(text)  # strict JSON: no NaN token
         assert "NaN" not in text and record["status"] == "failed"
         assert record["error"].startswith("RunFailed: run " + cfg.run_id)
+
+
+def test_a_step_that_overflows_float32_is_a_failed_run_not_an_internal_error(tmp_path, monkeypatch):
+    """A step size the option checks refuse, forced past them: torch raises "value cannot be
+    converted to type float without overflow" in the first step. The run is recorded as failed
+    (RunFailed, exit 1) like a diverged one, in strict JSON, and the same again when asked again."""
+    cfg = make_config(PROTOCOL, "aslp", 0, {"epochs": "2"})
+    object.__setattr__(cfg.method_options, "mask_lr", 1e308)  # past the checks, on purpose
+    monkeypatch.setattr(OptimizerSpec, "__post_init__", lambda self: None)
+    for _ in range(2):
+        with pytest.raises(RunFailed, match="overflowed float32 at epoch 1") as info:
+            execute(cfg, tmp_path, device="cpu", progress=False)
+        assert "overflow" in str(info.value.__cause__)  # torch's own error, kept as the cause
+        text = run_path(tmp_path, cfg.run_id).read_text()
+        record = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict {token}"))
+        assert record["status"] == "failed" and record["error"].startswith("RunFailed: " + cfg.run_id)
+
+
+def test_other_runtime_errors_of_a_step_stay_errors(tmp_path, monkeypatch):
+    """Only an overflow becomes a failed run; any other RuntimeError of a step is a bug, raised."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(training, "train_epoch", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied") as info:
+        execute(config(), tmp_path, device="cpu", progress=False)
+    assert not isinstance(info.value, RunFailed)
 
 
 def test_a_sealed_result_with_other_content_is_a_different_result_not_a_corrupt_one(clean, tmp_path):

@@ -21,8 +21,17 @@ from subnetbench.benchmark.speed import cli as speed_cli
 from subnetbench.errors import FileFault
 from subnetbench.files import finite_or_null
 from subnetbench.records import FORMAT_VERSION, seal
+from subnetbench.reference_results import PUBLISHED
+from subnetbench.reports.loading import load_results
 from subnetbench.reports.output import csv_cell, csv_text
-from tests.fault_injection import FAULTS, assert_one_paragraph_error, failing_writes
+from tests.fault_injection import (
+    FAULTS,
+    NOT_REGULAR,
+    assert_one_paragraph_error,
+    failing_writes,
+    must_not_hang,
+    plant_not_regular,
+)
 from tests.report_fixtures import make_result, write_result
 
 SPEED = ["speed", "--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
@@ -78,6 +87,44 @@ def test_an_unusable_reference_file_is_an_error_not_a_silent_omission(results, t
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+def test_a_reference_that_is_not_a_regular_file_is_refused_without_blocking(results, tmp_path,
+                                                                            capsys, kind):
+    reference = tmp_path / "published.json"
+    plant_not_regular(reference, kind)
+    with must_not_hang():
+        code, err = report(["--results", str(results), "--out", str(tmp_path / "out"),
+                            "--reference", str(reference)], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, reference, "not a regular file", "--reference",
+                               prefix="subnetbench report")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_reference_with_non_finite_values_is_refused(results, tmp_path, capsys, token):
+    reference = tmp_path / "published.json"
+    text = PUBLISHED.read_text()
+    value = json.loads(text)["results"][0]["test_acc_percent"]
+    reference.write_text(text.replace(f'"test_acc_percent": {json.dumps(value)}',
+                                      f'"test_acc_percent": {token}', 1))
+    assert token in reference.read_text()
+    code, err = report(["--results", str(results), "--out", str(tmp_path / "out"), "--reference",
+                        str(reference)], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, reference, "non-finite", prefix="subnetbench report")
+
+
+@pytest.mark.parametrize("kind", NOT_REGULAR)
+def test_a_result_file_that_is_not_regular_is_skipped_without_blocking(results, tmp_path, capsys,
+                                                                       kind):
+    plant_not_regular(results / "runs" / "odd.json", kind)
+    with must_not_hang():
+        code, err = report(["--results", str(results), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    reasons = {s.file: s.reason for s in load_results(results).skipped}
+    assert "not a regular file" in reasons["odd.json"]
+
+
 def test_a_results_path_that_is_a_file_is_one_paragraph(tmp_path, capsys):
     (tmp_path / "res").write_text("x")
     code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
@@ -110,6 +157,36 @@ def test_damaged_newer_and_deep_result_files_are_skipped_with_reasons(tmp_path, 
     assert "newer" in reasons["newer.json"] and "upgrade subnetbench" in reasons["newer.json"]
     assert "nested more than 32 levels" in reasons["deep.json"]
     assert "expected dict" in reasons["metrics-list.json"]
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_a_directory_whose_result_files_are_all_unusable_is_an_error_not_an_empty_success(
+        tmp_path, capsys, count):
+    """Every result file damaged (generated faults of a sealed file): the report is still written
+    (it lists each file and why), but the command says on stderr that no run could be used and
+    exits 2, instead of exit 0 and "0 completed runs"."""
+    good = seal(make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                            method="aslp", seed=0))
+    text = json.dumps(good, indent=1).encode()
+    runs = tmp_path / "res" / "runs"
+    runs.mkdir(parents=True)
+    kinds = ["empty", "truncated", "random", "zeroed-block", "appended"][:count]
+    for i, kind in enumerate(kinds):
+        (runs / f"r{i}.json").write_bytes(FAULTS[kind](text, 0.3))
+    code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    err = "\n".join(line for line in err.splitlines() if not line.startswith("report: "))  # steps
+    line = assert_one_paragraph_error(err, f"none of the {count} result files", runs, "r0.json",
+                                      prefix="subnetbench report")
+    assert ("and 2 more" in line) == (count == 5)
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_an_empty_results_directory_is_a_note_not_an_error(tmp_path, capsys):
+    (tmp_path / "res" / "runs").mkdir(parents=True)
+    code, err = report(["--results", str(tmp_path / "res"), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and "Traceback" not in err
+    assert "note: there are no result files" in err and ": error: " not in err
 
 
 # -- CSV: formulas neutralised, numbers kept, LaTeX and HTML escaped ----------------------------------
@@ -178,6 +255,35 @@ def test_a_speed_json_path_that_cannot_be_written_is_refused_before_measuring(tm
     err = capsys.readouterr().err
     assert code == 2
     assert_one_paragraph_error(err, "--json", prefix="subnetbench speed")
+
+
+def _replace(argv: list[str], option: str, value: str) -> list[str]:
+    if option in argv:
+        i = argv.index(option)
+        return argv[:i + 1] + [value] + argv[i + 2:]
+    return argv + [option, value]
+
+
+@pytest.mark.parametrize("option, value, named", [
+    ("--networks", ",", "--networks ','"),
+    ("--networks", " , ,", "--networks ' , ,'"),
+    ("--networks", "none", "--networks 'none'"),
+    ("--methods", ",", "--methods ','"),
+    ("--epochs-to-best", "0", "--epochs-to-best 0"),
+    ("--epochs-to-best", "-5", "--epochs-to-best -5"),
+    ("--epochs-to-best", "1001", "--epochs-to-best 1001"),
+    ("--threads", "0", "--threads 0"),
+    ("--threads", "1000000", "--threads 1000000"),
+])
+def test_a_speed_option_that_measures_nothing_or_nonsense_is_refused_before_measuring(
+        capsys, monkeypatch, option, value, named):
+    def no_measurement(*args, **kwargs):
+        raise AssertionError("measured although an option was bad")
+
+    monkeypatch.setattr(speed_cli.Bench, "run", no_measurement)
+    code = cli.main(_replace(SPEED, option, value))
+    assert code == 2
+    assert_one_paragraph_error(capsys.readouterr().err, named, prefix="subnetbench speed")
 
 
 def test_a_speed_json_write_that_fails_after_measuring_keeps_the_measurement(tmp_path, capsys,

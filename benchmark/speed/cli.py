@@ -12,7 +12,7 @@ import torch
 
 from subnetbench.benchmark.grouped import resolve_mode
 from subnetbench.benchmark.runner import resolve_device
-from subnetbench.benchmark.speed.estimate import NETWORKS
+from subnetbench.benchmark.speed.estimate import MAX_EPOCHS, NETWORKS
 from subnetbench.benchmark.speed.study import (
     VARIANTS,
     Bench,
@@ -21,6 +21,7 @@ from subnetbench.benchmark.speed.study import (
     seed_batch_refusal,
 )
 from subnetbench.benchmark.speed.table import format_table
+from subnetbench.devices import max_threads
 from subnetbench.errors import OptionError, SubnetbenchError
 from subnetbench.files import atomic_write_text, check_writable_file, finite_or_null, strict_json
 
@@ -133,8 +134,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     device = resolve_device(args.device)
     cpu_quick = args.quick and device.type != "cuda"
+    given = {"networks": args.networks, "methods": args.methods}
     args.networks = _csv(args.networks, NETWORKS + ("conv8",), "networks")
     args.methods = _method_csv(args.methods, "methods")
+    for name in given:
+        if not getattr(args, name):  # "," or "none": nothing to measure, after the set-up
+            raise OptionError(f"--{name} {given[name]!r} is not allowed: it names none; expected a "
+                              "comma-separated list (or all)")
     default_variants = ("channels_last" if cpu_quick else "channels_last,compile"
                         if device.type != "cuda" else ",".join(VARIANTS))
     args.variants = _csv(args.variants or default_variants, VARIANTS, "variants")
@@ -180,8 +186,15 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
         raise OptionError("--reference-workers must be >= 0")
     if args.threads is None and device.type == "cpu":
         args.threads = 1
-    if args.threads is not None and args.threads < 1:
-        raise OptionError("--threads must be >= 1")
+    if args.threads is not None and not 1 <= args.threads <= max_threads():
+        raise OptionError(f"--threads {args.threads} is not allowed; expected an integer in [1, "
+                          f"{max_threads()}]")
+    if not 1 <= args.epochs_to_best <= MAX_EPOCHS:
+        # 1-based like a result's metrics.epochs_to_best: the epoch of the best validation
+        # accuracy; 0 (or more than a run's cap of epochs) is no run the grid estimate can assume.
+        raise OptionError(f"--epochs-to-best {args.epochs_to_best} is not allowed; expected an "
+                          f"integer in [1, {MAX_EPOCHS}] (the assumed epoch of the best validation "
+                          "accuracy, 1-based)")
     return args
 
 
