@@ -24,8 +24,8 @@ from subnetbench.reports.provenance import (
     unidentified_runs,
     versions_text,
 )
-from subnetbench.reports.reproduction import reproduction
-from subnetbench.reports.tables import build_tables, group_configs
+from subnetbench.reports.reproduction import reproduction, view
+from subnetbench.reports.tables import build_tables, dataset_sort_key, group_configs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -120,13 +120,21 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
     exports = write_tables(out_dir, tables, claims, all_runs)
 
     shared, varying = split_provenance(results.completed)
+    rows = reproduction(ref, configs, tables)
+    repro = view(rows)
     context = {
         "title": title or f"subnetbench report: {results_dir.resolve().name}",
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "results_dir": str(results_dir),
         "runs_dir": str(results.runs_dir),
         "reference": ref,
-        "reproduction": reproduction(ref, configs, tables),
+        "reproduction": rows,
+        "repro": repro,
+        "our_datasets": sorted({c.dataset for c in configs}, key=dataset_sort_key),
+        # With a published value run, its verdict is the point and comes first; with none, the
+        # list of values is what could be run next, and the user's own results come before it.
+        "section_order": ("reproduction", "results") if repro.any_run or not configs
+                         else ("results", "reproduction"),
         "configs": configs,
         "inconsistent": inconsistent,
         "tables": tables,

@@ -772,4 +772,13 @@ def test_the_report_shows_the_reproduction_table_even_when_nothing_published_was
     rows = [attrs for tag, attrs in parse_html(html).tags
             if tag == "tr" and attrs.get("data-status") == "not run here"]
     assert len(rows) == 33 and len({attrs["data-entry"] for attrs in rows}) == 33
-    assert "subnetbench run cifar10-conv6 --method aslp --seeds 0,1,2,3,4 --set init=signed_constant" in html
+    assert ("subnetbench run cifar10-conv6 --method aslp --seeds 0,1,2,3,4 --set init=signed_constant "
+            "--results results/cifar10") in html
+    # one line first says so, and the command of each dataset's grid, into the same folders
+    assert 'id="reproduction-summary"' in html and "None of the 33 published values was run here" in html
+    for dataset in ("cifar10", "cifar100"):
+        assert (f"subnetbench run --grid {dataset} --seeds 0,1,2,3,4 --results results/{dataset} "
+                f"--report report/{dataset}") in html
+    # each source once, under the table, and the rows refer to it by number
+    assert html.count("Zeros, Signs, and the Supermask") == 1
+    assert html.index('id="results"') < html.index('id="reproduction"')  # the user's own results first
