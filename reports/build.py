@@ -11,7 +11,7 @@ import jinja2
 from subnetbench.errors import SubnetbenchError
 from subnetbench.files import atomic_write_text, check_writable_directory
 from subnetbench.reports import stats
-from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims, observations
+from subnetbench.reports.claims import MIN_PAIRS, OVERHEAD_MARGIN_PP, evaluate_claims, observations
 from subnetbench.reports.exports import write_tables
 from subnetbench.reports.figures import render_figures
 from subnetbench.reports.loading import ResultSet, load_reference, load_results
@@ -33,6 +33,12 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 class ReferenceUnusable(SubnetbenchError):
     """The published-values file named with ``--reference`` is missing or unreadable."""
 
+
+# How each claim is judged (reports/claims.py): claim 5 pairs the extracted and the stochastic
+# accuracy within each run, with stats.equivalence_verdict; every other claim pairs configurations
+# by seed, with stats.directional_verdict. Section 6 of the report states the rules from this (a
+# test checks it against the claims' comparisons).
+EQUIVALENCE_CLAIMS = (5,)
 
 REPORT_NAME = "report.html"
 MINUS = "\u2212"
@@ -116,12 +122,12 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
     holes, seed_universe = find_holes(results)
     all_runs = sorted(results.completed, key=lambda r: r.run_id) + \
         sorted(results.failed + results.running, key=lambda r: r.run_id)
-    say("report: CSV and LaTeX tables")
-    exports = write_tables(out_dir, tables, claims, all_runs)
-
-    shared, varying = split_provenance(results.completed)
     rows = reproduction(ref, configs, tables)
     repro = view(rows)
+    say("report: CSV and LaTeX tables")
+    exports = write_tables(out_dir, tables, claims, all_runs, rows)
+
+    shared, varying = split_provenance(results.completed)
     context = {
         "title": title or f"subnetbench report: {results_dir.resolve().name}",
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -162,6 +168,10 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
             "seed": stats.BOOTSTRAP_SEED,
             "confidence": stats.CONFIDENCE,
             "min_pairs": MIN_PAIRS,
+            "overhead_margin": OVERHEAD_MARGIN_PP,
+            "directional": [c.number for c in claims if c.number not in EQUIVALENCE_CLAIMS],
+            "equivalence": [c.number for c in claims if c.number in EQUIVALENCE_CLAIMS],
+            "multipart": [c for c in claims if len(c.parts) > 1],
         },
     }
     html = environment().get_template("report.html.j2").render(**context)
