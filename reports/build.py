@@ -20,6 +20,7 @@ from subnetbench.reports.provenance import (
     created_text,
     device_text,
     find_holes,
+    protocol_groups,
     split_provenance,
     unidentified_runs,
     versions_text,
@@ -142,6 +143,7 @@ def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None
         "section_order": ("reproduction", "results") if repro.any_run or not configs
                          else ("results", "reproduction"),
         "configs": configs,
+        "protocol_groups": protocol_groups(configs),
         "inconsistent": inconsistent,
         "tables": tables,
         "claims": claims,

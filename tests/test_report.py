@@ -827,3 +827,13 @@ def test_the_rules_section_names_the_claims_as_the_code_tests_them(full_report):
     assert "Claim 5 (equivalence)" in rules and "Claim 4 (equivalence)" not in rules
     assert "claim 1: aslp vs supermask and aslp vs edge_popup" in rules
     assert "claim 3: SC and DA" not in rules  # SC and DA are observations now, not parts of claim 3
+
+
+def test_the_configurations_table_says_a_protocols_notes_once(full_report):
+    """A note every configuration of a protocol has (the digits recipe) is said once, in the
+    protocol's header row, not on every row; the notes that tell configurations apart stay on theirs."""
+    _, _, html = full_report
+    table = html[html.index('id="configs"'):html.index("</table>", html.index('id="configs"'))]
+    assert table.count("digits protocol: CPU-sized choices") == 1
+    assert table.count('<tr class="group">') == 2  # cifar10-conv2 and digits-conv2
+    assert table.count("smart rescale: ") >= 2  # each SR row keeps its own
