@@ -86,6 +86,7 @@ from subnetbench.describe import chance_cause, configuration_label
 from subnetbench.errors import IntegrityError, OptionError, PathNotFound, SubnetbenchError
 from subnetbench.integrity import digest_path, quarantine, read_verified, remove_with_digest
 from subnetbench.methods.initialisation import initialise
+from subnetbench.progress import PlannedRun
 from subnetbench.records import (
     FORMAT_VERSION,
     Curves,
@@ -185,6 +186,22 @@ def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) 
     counts = torch.histc(values, bins=KEEP_PROBABILITY_BINS, min=0.0, max=1.0)
     edges = torch.linspace(0, 1, KEEP_PROBABILITY_BINS + 1)
     return Histogram([round(float(e), 6) for e in edges], [int(c) for c in counts])
+
+
+def run_label(config: RunConfig) -> str:
+    """'digits-conv2 aslp SR seed 0': a run as people tell it apart (its variant in the paper's
+    words and its other non-default options), for the live display and the line of a finished run."""
+    label = configuration_label(config.method, config.variant(), config.non_default_options())
+    return f"{config.protocol} {label} seed {config.seed}"
+
+
+def planned_run(config: RunConfig) -> PlannedRun:
+    """What the live display costs the time left from, before the run starts: its epoch budget (the
+    most it trains: early stopping may end it sooner) and its training passes a batch."""
+    declared = config.declared
+    group = f"{config.protocol}.{config.method}"
+    return PlannedRun(config.run_id, run_label(config), f"{group}.{config.config_hash}", group,
+                      config.recipe.epochs * declared.rounds, len(declared.update_passes() or ((),)))
 
 
 def execute(config: RunConfig, results_dir: str | Path, **options: Any) -> dict[str, Any]:
@@ -312,7 +329,7 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
         resumed: dict[int, float] = {}
         for i in pending:
             config = configs[i]
-            label = f"{config.protocol} {config.method} seed {config.seed}"
+            label = run_label(config)
             if batched:
                 label += f" (batch of {len(pending)})"
 

@@ -41,6 +41,8 @@ from subnetbench.benchmark.runner import (
     execute,
     execute_runs,
     make_config,
+    planned_run,
+    run_label,
     seed_batches,
     summarise,
 )
@@ -171,8 +173,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = 0
     results = []
     # Cluster jobs write their own logs; here the display follows the runs of this machine.
-    with RunProgress(len(configs),
-                     enabled=not args.no_progress and launch.executor == "inline") as display:
+    # Runs that train at a time share the wall clock: the time left is divided among them.
+    slots = (len(launch.slots) if launch.slots else args.jobs) * max(1, args.seed_batch)
+    with RunProgress(len(configs), enabled=not args.no_progress and launch.executor == "inline",
+                     plan=[planned_run(c) for c in configs], slots=slots) as display:
         if launch.executor != "inline":
             runs, code = scaleout.run_on_cluster(args, configs, units, options, command)
             if runs is None:  # --no-wait, or stopped waiting
@@ -186,8 +190,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             runs = _execute_all(configs, args.results, options, args.jobs, args.threads, display)
         for config, result in runs:
-            display.finished(config.run_id, f"[{len(results) + 1}/{len(configs)}] {config.run_id}: "
-                             f"{scaleout.outcome_text(result)}")
+            # named as people tell runs apart; the hash finds its file (runs/<protocol>.<method>.<hash>...)
+            display.finished(config.run_id, f"[{len(results) + 1}/{len(configs)}] {run_label(config)}: "
+                             f"{scaleout.outcome_text(result)} ({config.config_hash})")
             results.append(result)
     print()
     print(summarise(results))
