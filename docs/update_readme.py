@@ -36,15 +36,16 @@ def _cell(runs) -> str:
 
 def render(results_dir: Path = COMMITTED) -> str:
     """The README's block: the table of the extracted subnetworks' accuracy, and the stack."""
+    from subnetbench.describe import axes_label
     from subnetbench.reports.loading import load_results
-    from subnetbench.reports.tables import variant_label
 
     runs = load_results(results_dir).completed
     if not runs:
         raise SystemExit(f"no completed result file in {results_dir}")
     by_cell: dict[tuple[str, str], list] = {}
     for run in runs:
-        by_cell.setdefault((run.method, variant_label(run.variant)), []).append(run)
+        # the paper's column (axes_label): supermask's DWR is its SR column, as the title says
+        by_cell.setdefault((run.method, axes_label(run.variant)), []).append(run)
     seeds = sorted({run.seed for run in runs})
     first = runs[0].provenance
     versions = first.versions or {}
