@@ -54,7 +54,7 @@ import torch
 
 from subnetbench import locks, methods
 from subnetbench.benchmark import protocols
-from subnetbench.benchmark.callbacks import Checkpoint, Progress, ProgressSink
+from subnetbench.benchmark.callbacks import Checkpoint, Progress, ProgressSink, TensorBoard
 from subnetbench.benchmark.config import RunConfig, make_config
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split, load_raw
 from subnetbench.benchmark.data import load as load_data
@@ -215,7 +215,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  download: bool = True, force: bool = False, progress: ProgressSink | None = None,
                  deterministic: bool = False, checkpoint_every: int = 1,
                  save_subnetwork: bool = False, seed_batch_mode: str = "auto",
-                 wait_for_locks: bool = False) -> list[dict[str, Any]]:
+                 wait_for_locks: bool = False, tensorboard: str | Path | None = None) -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
     result files; returns the result files' JSON objects in the order of ``configs``, those of runs
     finished before marked ``"skipped": True``.
@@ -228,6 +228,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the
     runs' progress events (benchmark.callbacks.ProgressSink); a false value sends none.
+    ``tensorboard`` is a folder for each run's per-epoch curves (benchmark.callbacks.TensorBoard;
+    the tensorboard package must be installed).
     """
     sink: ProgressSink = progress or (lambda event: None)
     configs = list(configs)
@@ -261,7 +263,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
         if pending:
             _train(configs, pending, results, results_dir, torch_device, mode, data_dir=data_dir,
                    download=download, force=force, sink=sink, deterministic=deterministic,
-                   checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork)
+                   checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork,
+                   tensorboard=tensorboard)
     return [results[i] for i in range(len(configs))]
 
 
@@ -308,7 +311,8 @@ def _completed_on_disk(results_dir: Path, run_id: str) -> bool:
 def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict[str, Any]],
            results_dir: Path, torch_device: torch.device, mode: str, *,
            data_dir: str | Path | None, download: bool, force: bool, sink: ProgressSink,
-           deterministic: bool, checkpoint_every: int, save_subnetwork: bool) -> None:
+           deterministic: bool, checkpoint_every: int, save_subnetwork: bool,
+           tensorboard: str | Path | None = None) -> None:
     """Train the runs ``pending`` (this process holds their locks) and write their result files.
     A completed result file (a run rerun with ``force``, or whose saved subnetwork failed its
     check) is never replaced by a ``running`` or ``failed`` record: only by the new completed one."""
@@ -336,9 +340,12 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
             def new_trainer(config: RunConfig = config, label: str = label) -> Trainer:
                 parts = build_run(config, torch_device, raw=raw)
                 ckpt = checkpoint_path(results_dir, config.run_id)
+                callbacks = [Checkpoint(ckpt, checkpoint_every, config.run_id),
+                             Progress(config.run_id, label, sink)]
+                if tensorboard:
+                    callbacks.append(TensorBoard(tensorboard, config.run_id))
                 return Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
-                               callbacks=[Checkpoint(ckpt, checkpoint_every, config.run_id),
-                                          Progress(config.run_id, label, sink)], name=config.run_id)
+                               callbacks=callbacks, name=config.run_id)
 
             trainers[i] = resume(new_trainer, checkpoint_path(results_dir, config.run_id),
                                  config.run_id, torch_device)

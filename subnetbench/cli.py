@@ -35,6 +35,7 @@ import torch
 
 from subnetbench import devices, methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
+from subnetbench.benchmark.callbacks import tensorboard_missing
 from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.benchmark.runner import (
@@ -152,7 +153,7 @@ def _planned(args: argparse.Namespace) -> list:
 def cmd_run(args: argparse.Namespace) -> int:
     _check_counts(args)
     for option, value in (("--results", args.results), ("--report", args.report),
-                          ("--data", args.data)):
+                          ("--data", args.data), ("--tensorboard", args.tensorboard)):
         check_path_option(value, option)
     configs = _planned(args)
     launch = scaleout.resolve_launch(args)
@@ -168,6 +169,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = dict(device=device, data_dir=args.data, download=not args.no_download,
                    force=args.force, deterministic=args.deterministic,
                    checkpoint_every=args.checkpoint_every, save_subnetwork=not args.no_save_subnetwork)
+    if args.tensorboard:
+        # An optional extra, not a reason to stop hours of runs: without it they go on, and say so.
+        missing = tensorboard_missing()
+        if missing:
+            print(f"subnetbench run: --tensorboard {args.tensorboard}: {missing}; the runs go on "
+                  "without TensorBoard curves (their result files keep every epoch's curves)",
+                  file=sys.stderr, flush=True)
+        else:
+            options["tensorboard"] = str(Path(args.tensorboard).resolve())  # workers and jobs share it
     units = seed_batches(configs, args.seed_batch)  # every batch checked before anything is written
     options, command = scaleout.prepare(args, configs, launch, options)
     code = 0
@@ -316,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "by default it is written, and the benchmark suite checks it)")
     p_run.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
                        help="checkpoint interval in epochs (default 1)")
+    p_run.add_argument("--tensorboard", metavar="DIR", help="also write each run's per-epoch curves "
+                       "(loss, accuracy, validation accuracy, epoch time) for TensorBoard under "
+                       "DIR/<run id>; needs the tensorboard package (pip install tensorboard)")
     p_run.add_argument("--report", metavar="DIR", help="write the report of the results "
                        "directory here at the end")
     p_run.add_argument("--seed-batch", type=int, default=1, metavar="K",
