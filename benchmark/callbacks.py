@@ -1,4 +1,4 @@
-"""Callbacks of the training loop: checkpoints and progress events."""
+"""Callbacks of the training loop: checkpoints, progress events and TensorBoard curves."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -54,3 +54,39 @@ class Progress(Callback):
 
     def on_run_end(self, trainer: Trainer) -> None:
         self.sink({"kind": "trained", "run_id": self.run_id})
+
+
+TENSORBOARD_HINT = "pip install tensorboard"
+
+
+def tensorboard_missing() -> str | None:
+    """None when per-epoch curves can be written for TensorBoard, else why not. TensorBoard is no
+    dependency of subnetbench: torch's writer needs the ``tensorboard`` package installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError as error:
+        return f"the tensorboard package is not installed ({TENSORBOARD_HINT}): {error}"
+    return None
+
+
+class TensorBoard(Callback):
+    """Writes a run's per-epoch curves as TensorBoard scalars under ``log_dir/<run_id>``, as the
+    released ASLP code logged its training (Lightning's TensorBoard logger): train/loss, train/acc,
+    val/acc and the epoch's seconds, at the run's 1-based epoch over all rounds. A resumed run goes
+    on from its next epoch, in a new event file of the same folder."""
+
+    def __init__(self, log_dir: str | Path, run_id: str) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # ImportError: see tensorboard_missing
+
+        self.writer = SummaryWriter(log_dir=str(Path(log_dir) / run_id))
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        epoch = record["epoch"]
+        for tag, key in (("train/loss", "train_loss"), ("train/acc", "train_acc"), ("val/acc", "val_acc"),
+                         ("time/epoch_s", "seconds")):
+            if record.get(key) is not None:
+                self.writer.add_scalar(tag, record[key], epoch)
+        self.writer.flush()  # a curve to look at while the run trains, and after a crash
+
+    def on_run_end(self, trainer: Trainer) -> None:
+        self.writer.close()

@@ -56,7 +56,7 @@ import torch
 
 from subnetbench import locks, methods
 from subnetbench.benchmark import protocols
-from subnetbench.benchmark.callbacks import Checkpoint, Progress, ProgressSink
+from subnetbench.benchmark.callbacks import Checkpoint, Progress, ProgressSink, TensorBoard
 from subnetbench.benchmark.config import RunConfig, make_config
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split, load_raw
 from subnetbench.benchmark.data import load as load_data
@@ -95,6 +95,7 @@ from subnetbench.integrity import (
     remove_with_digest,
 )
 from subnetbench.methods.initialisation import initialise
+from subnetbench.progress import PlannedRun
 from subnetbench.records import (
     FORMAT_VERSION,
     Curves,
@@ -196,6 +197,22 @@ def _keep_probability_histogram(method: methods.Method, model: torch.nn.Module) 
     return Histogram([round(float(e), 6) for e in edges], [int(c) for c in counts])
 
 
+def run_label(config: RunConfig) -> str:
+    """'digits-conv2 aslp SR seed 0': a run as people tell it apart (its variant in the paper's
+    words and its other non-default options), for the live display and the line of a finished run."""
+    label = configuration_label(config.method, config.variant(), config.non_default_options())
+    return f"{config.protocol} {label} seed {config.seed}"
+
+
+def planned_run(config: RunConfig) -> PlannedRun:
+    """What the live display costs the time left from, before the run starts: its epoch budget (the
+    most it trains: early stopping may end it sooner) and its training passes a batch."""
+    declared = config.declared
+    group = f"{config.protocol}.{config.method}"
+    return PlannedRun(config.run_id, run_label(config), f"{group}.{config.config_hash}", group,
+                      config.recipe.epochs * declared.rounds, len(declared.update_passes() or ((),)))
+
+
 def execute(config: RunConfig, results_dir: str | Path, **options: Any) -> dict[str, Any]:
     """Run ``config`` (or return its finished result) and write its result file: the lifecycle of
     :func:`execute_runs` for one run."""
@@ -207,7 +224,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  download: bool = True, force: bool = False, progress: ProgressSink | None = None,
                  deterministic: bool = False, checkpoint_every: int = 1,
                  save_subnetwork: bool = False, seed_batch_mode: str = "auto",
-                 wait_for_locks: bool = False, keep_checkpoints: bool = False) -> list[dict[str, Any]]:
+                 wait_for_locks: bool = False, keep_checkpoints: bool = False,
+                 tensorboard: str | Path | None = None) -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
     result files; returns the result files' JSON objects in the order of ``configs``, those of runs
     finished before marked ``"skipped": True``.
@@ -225,6 +243,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the
     runs' progress events (benchmark.callbacks.ProgressSink); a false value sends none.
+    ``tensorboard`` is a folder for each run's per-epoch curves (benchmark.callbacks.TensorBoard;
+    the tensorboard package must be installed).
     """
     sink: ProgressSink = progress or (lambda event: None)
     configs = list(configs)
@@ -256,7 +276,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
             _train(configs, pending, results, results_dir, torch_device, mode, data_dir=data_dir,
                    download=download, fresh=force and not keep_checkpoints, sink=sink,
                    deterministic=deterministic,
-                   checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork)
+                   checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork,
+                   tensorboard=tensorboard)
     return [results[i] for i in range(len(configs))]
 
 
@@ -298,7 +319,8 @@ def running_elsewhere(config: RunConfig, holder: dict[str, Any]) -> dict[str, An
 def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict[str, Any]],
            results_dir: Path, torch_device: torch.device, mode: str, *,
            data_dir: str | Path | None, download: bool, fresh: bool, sink: ProgressSink,
-           deterministic: bool, checkpoint_every: int, save_subnetwork: bool) -> None:
+           deterministic: bool, checkpoint_every: int, save_subnetwork: bool,
+           tensorboard: str | Path | None = None) -> None:
     """Train the runs ``pending`` (this process holds their locks) and write their result files.
     A completed result file (a run rerun with ``force``, or whose saved subnetwork failed its
     check, or completed meanwhile by a process on another node where locks are local to a node) is
@@ -319,16 +341,19 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
         resumed: dict[int, float] = {}
         for i in pending:
             config = configs[i]
-            label = f"{config.protocol} {config.method} seed {config.seed}"
+            label = run_label(config)
             if batched:
                 label += f" (batch of {len(pending)})"
 
             def new_trainer(config: RunConfig = config, label: str = label) -> Trainer:
                 parts = build_run(config, torch_device, raw=raw)
                 ckpt = checkpoint_path(results_dir, config.run_id)
+                callbacks = [Checkpoint(ckpt, checkpoint_every, config.run_id),
+                             Progress(config.run_id, label, sink)]
+                if tensorboard:
+                    callbacks.append(TensorBoard(tensorboard, config.run_id))
                 return Trainer(parts.model, parts.method, parts.data, config.recipe, parts.generators,
-                               callbacks=[Checkpoint(ckpt, checkpoint_every, config.run_id),
-                                          Progress(config.run_id, label, sink)], name=config.run_id)
+                               callbacks=callbacks, name=config.run_id)
 
             trainers[i] = resume(new_trainer, checkpoint_path(results_dir, config.run_id),
                                  config.run_id, torch_device)

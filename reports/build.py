@@ -11,7 +11,7 @@ import jinja2
 from subnetbench.errors import SubnetbenchError
 from subnetbench.files import atomic_write_text, check_writable_directory
 from subnetbench.reports import stats
-from subnetbench.reports.claims import MIN_PAIRS, evaluate_claims, observations
+from subnetbench.reports.claims import MIN_PAIRS, OVERHEAD_MARGIN_PP, evaluate_claims, observations
 from subnetbench.reports.exports import write_tables
 from subnetbench.reports.figures import render_figures
 from subnetbench.reports.loading import ResultSet, load_reference, load_results
@@ -20,12 +20,13 @@ from subnetbench.reports.provenance import (
     created_text,
     device_text,
     find_holes,
+    protocol_groups,
     split_provenance,
     unidentified_runs,
     versions_text,
 )
-from subnetbench.reports.reproduction import reproduction
-from subnetbench.reports.tables import build_tables, group_configs
+from subnetbench.reports.reproduction import reproduction, view
+from subnetbench.reports.tables import build_tables, dataset_sort_key, group_configs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -33,6 +34,12 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 class ReferenceUnusable(SubnetbenchError):
     """The published-values file named with ``--reference`` is missing or unreadable."""
 
+
+# How each claim is judged (reports/claims.py): claim 5 pairs the extracted and the stochastic
+# accuracy within each run, with stats.equivalence_verdict; every other claim pairs configurations
+# by seed, with stats.directional_verdict. Section 6 of the report states the rules from this (a
+# test checks it against the claims' comparisons).
+EQUIVALENCE_CLAIMS = (5,)
 
 REPORT_NAME = "report.html"
 MINUS = "\u2212"
@@ -124,8 +131,10 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
     holes, seed_universe = find_holes(results)
     all_runs = sorted(results.completed, key=lambda r: r.run_id) + \
         sorted(results.failed + results.running, key=lambda r: r.run_id)
+    rows = reproduction(ref, configs, tables)
+    repro = view(rows)
     say("report: CSV and LaTeX tables")
-    exports = write_tables(out_dir, tables, claims, all_runs)
+    exports = write_tables(out_dir, tables, claims, all_runs, rows)
 
     shared, varying = split_provenance(results.completed)
     context = {
@@ -134,8 +143,15 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
         "results_dir": str(results_dir),
         "runs_dir": str(results.runs_dir),
         "reference": ref,
-        "reproduction": reproduction(ref, configs, tables),
+        "reproduction": rows,
+        "repro": repro,
+        "our_datasets": sorted({c.dataset for c in configs}, key=dataset_sort_key),
+        # With a published value run, its verdict is the point and comes first; with none, the
+        # list of values is what could be run next, and the user's own results come before it.
+        "section_order": ("reproduction", "results") if repro.any_run or not configs
+                         else ("results", "reproduction"),
         "configs": configs,
+        "protocol_groups": protocol_groups(configs),
         "inconsistent": inconsistent,
         "tables": tables,
         "claims": claims,
@@ -162,6 +178,10 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
             "seed": stats.BOOTSTRAP_SEED,
             "confidence": stats.CONFIDENCE,
             "min_pairs": MIN_PAIRS,
+            "overhead_margin": OVERHEAD_MARGIN_PP,
+            "directional": [c.number for c in claims if c.number not in EQUIVALENCE_CLAIMS],
+            "equivalence": [c.number for c in claims if c.number in EQUIVALENCE_CLAIMS],
+            "multipart": [c for c in claims if len(c.parts) > 1],
         },
     }
     html = environment().get_template("report.html.j2").render(**context)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from subnetbench.describe import axes_label
+from subnetbench.describe import axes_label, configuration_label
 from subnetbench.files import atomic_write_bytes
 from subnetbench.reports.loading import VARIANT_AXES
 from subnetbench.reports.stats import summarise
@@ -40,6 +41,13 @@ METHOD_COLOURS = {
     "random_pruning": "#8c564b", "magnitude_pruning": "#9467bd", "dense": "#555555",
 }
 EXTRA_COLOURS = ["#c0392b", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#393b79"]
+# Every method also has its own hatch, for the bars of the figures that set methods side by side:
+# told apart without colour (in print, and by a reader who does not see the colours).
+METHOD_HATCHES = {
+    "aslp": "", "supermask": "////", "edge_popup": "\\\\", "random_pruning": "xx",
+    "magnitude_pruning": "..", "dense": "--",
+}
+EXTRA_HATCHES = ["oo", "++", "**", "||", "O.", "-\\"]
 # Every variant (DA, SC, SR) has its own colour, line style and marker: told apart without colour.
 VARIANT_STYLES = {
     "none": ("#4c72b0", "-", "o"), "SR": ("#c44e52", "--", "s"), "SC": ("#55a868", "-.", "^"),
@@ -47,6 +55,7 @@ VARIANT_STYLES = {
     "DA+SR": ("#da8bc3", (0, (3, 1, 1, 1, 1, 1)), "P"), "DA+SC": ("#8c8c8c", (0, (1, 1)), "X"),
     "DA+SC+SR": ("#ccb974", (0, (6, 2, 1, 2)), "*"),
 }
+HATCH_INK = "#333333"  # a bar's edge, and so its hatch: dark on every method's colour
 STYLE = {
     "font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7,
     "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.spines.top": False,
@@ -78,6 +87,19 @@ class _Colours:
 
     def __call__(self, method: str) -> str:
         return self.map.get(method, "#333333")
+
+
+class _Hatches:
+    """A distinct hatch per method: the known methods' own, others from a pool."""
+
+    def __init__(self, methods: list[str]):
+        ordered = sorted(set(methods), key=method_sort_key)
+        free = [h for h in EXTRA_HATCHES if h not in METHOD_HATCHES.values()]
+        extra = iter(free + [h + h for h in free] * (1 + len(ordered) // max(1, len(free))))
+        self.map = {m: METHOD_HATCHES[m] if m in METHOD_HATCHES else next(extra) for m in ordered}
+
+    def __call__(self, method: str) -> str:
+        return self.map.get(method, "")
 
 
 @dataclass
@@ -249,8 +271,9 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
 def layer_kept(configs: list[Config]) -> FigureSpec:
     name, title = "layer-kept-fraction", "Kept fraction per layer"
     base_caption = ("Fraction of weights kept in each prunable layer of the extracted subnetwork, per "
-                    "method: mean over all its runs on that network (all variants and seeds), bars "
-                    "show the standard deviation. One panel per dataset and network.")
+                    "method: mean over all its runs on that network (all variants and seeds), error bars "
+                    "show the standard deviation. Each method has its own colour and hatch (legend). One "
+                    "panel per dataset and network.")
     groups: dict[tuple, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     for c in configs:
         for r in c.runs:
@@ -262,6 +285,7 @@ def layer_kept(configs: list[Config]) -> FigureSpec:
     keys, shown, caption = _panels(groups, base_caption, lambda k: (
         dataset_sort_key(k[0]), natural_key(k[1])))
     colours = _Colours([m for k in keys for m in groups[k]])
+    hatches = _Hatches(list(colours.map))
 
     def draw() -> Figure:
         fig, axes = _grid(len(shown), cols=2, w=4.6, h=2.9)
@@ -279,12 +303,14 @@ def layer_kept(configs: list[Config]) -> FigureSpec:
                 mean = [np.mean(v) if v else np.nan for v in values]
                 std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
                 ax.bar(x - 0.4 + width * (i + 0.5), mean, width, yerr=std, color=colours(method),
-                       label=text(method), error_kw={"elinewidth": 0.7, "capsize": 1.5})
+                       hatch=hatches(method), edgecolor=HATCH_INK, linewidth=0.4, label=text(method),
+                       error_kw={"elinewidth": 0.7, "capsize": 1.5})
             ax.set_xticks(x, [text(layer) for layer in layers], rotation=35, ha="right")
             ax.set_ylim(0, 1.05)
             ax.set_ylabel("kept fraction")
             ax.set_title(text(f"{key[0]} {key[1]}"))
-        handles = [matplotlib.patches.Patch(color=colours(m), label=text(m)) for m in colours.map]
+        handles = [matplotlib.patches.Patch(facecolor=colours(m), hatch=hatches(m), edgecolor=HATCH_INK,
+                                            linewidth=0.4, label=text(m)) for m in colours.map]
         fig.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(fig, handles),
                    frameon=False)
         return fig
@@ -339,10 +365,10 @@ def keep_probabilities(configs: list[Config]) -> FigureSpec:
 def epochs_to_best(configs: list[Config]) -> FigureSpec:
     name, title = "epochs-to-best", "Epochs to the best validation accuracy"
     base_caption = ("Epochs (1-based, over all rounds) to the best validation accuracy "
-                    "(metrics.epochs_to_best), per method (colour) and variant (tick label): bar = mean over "
-                    "seeds, points = single runs. Filled bars have smart rescale (SR), hatched bars do not. "
-                    "One panel per "
-                    "dataset and network.")
+                    "(metrics.epochs_to_best), per configuration, named by its method and variant under "
+                    "its bar (methods also by colour, and set apart by thin rules): bar = mean over "
+                    "seeds, points = single runs. Filled bars have smart rescale (SR; supermask: its DWR), "
+                    "hatched bars do not. One panel per dataset and network.")
     groups: dict[tuple, list[tuple[Config, list[float]]]] = defaultdict(list)
     for c in configs:
         values = c.values("epochs_to_best")
@@ -359,7 +385,8 @@ def epochs_to_best(configs: list[Config]) -> FigureSpec:
         fig, axes = _grid(len(shown), cols=2, w=4.6, h=3.0)
         for ax, key in zip(axes, shown):
             items = sorted(groups[key], key=lambda cv: (method_sort_key(cv[0].method),
-                                                       cv[0].variant_label, cv[0].config_hash))
+                                                       cv[0].variant_label != "none", cv[0].variant_label,
+                                                       cv[0].config_hash))
             for i, (c, values) in enumerate(items):
                 col = colours(c.method)
                 sr = c.variant["smart_rescale"]
@@ -367,20 +394,32 @@ def epochs_to_best(configs: list[Config]) -> FigureSpec:
                        hatch=None if sr else "////", lw=1.0)
                 jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [0.0]
                 ax.scatter(i + np.asarray(jitter), values, s=9, color="#222", zorder=3, linewidths=0)
-            ax.set_xticks(range(len(items)), [text(c.variant_label) for c, _ in items],
+            for i in range(1, len(items)):  # a rule between two methods: the groups read without colour
+                if items[i][0].method != items[i - 1][0].method:
+                    ax.axvline(i - 0.5, color="#999", lw=0.6, ls=":")
+            ax.set_xticks(range(len(items)), [text(label) for label in bar_labels([c for c, _ in items])],
                           rotation=45, ha="right", fontsize=7)
             ax.set_xlim(-0.6, len(items) - 0.4)
             ax.set_ylabel("epochs to best validation")
             ax.set_title(text(f"{key[0]} {key[1]}"))
         handles = [matplotlib.patches.Patch(color=colours(m), label=text(m)) for m in colours.map]
-        handles += [matplotlib.patches.Patch(facecolor="#888", edgecolor="#888", label="with SR"),
+        handles += [matplotlib.patches.Patch(facecolor="#888", edgecolor="#888", label="with SR (or DWR)"),
                     matplotlib.patches.Patch(facecolor="white", edgecolor="#888", hatch="////",
-                                             label="without SR")]
+                                             label="without")]
         fig.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(fig, handles),
                    frameon=False)
         return fig
 
     return FigureSpec(name, title, caption, draw)
+
+
+def bar_labels(configs: list[Config]) -> list[str]:
+    """Tick labels that name each bar's method and variant ('aslp SR', 'supermask DWR'); where two
+    bars would read the same, their other options too, wrapped (a recipe preset's options would
+    otherwise squeeze the axes away)."""
+    short = [configuration_label(c.method, c.variant, {}) for c in configs]
+    return [textwrap.fill(configuration_label(c.method, c.variant, c.non_default_options), 28)
+            if short.count(label) > 1 else label for c, label in zip(configs, short)]
 
 
 FIGURES = (accuracy_vs_kept, validation_curves, layer_kept, keep_probabilities, epochs_to_best)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from subnetbench.records import Provenance
 from subnetbench.reports.loading import ResultSet, Run
+from subnetbench.reports.tables import Config, dataset_sort_key, natural_key
 
 
 def versions_text(run: Run) -> str:
@@ -108,3 +109,28 @@ def unidentified_runs(results: ResultSet) -> list[Run]:
     """Failed or unfinished runs that do not say which configuration or seed they belong to."""
     return [r for r in results.running + results.failed
             if r.protocol is None or r.method is None or r.config_hash is None or r.seed is None]
+
+
+@dataclass
+class ProtocolGroup:
+    """The configurations of one protocol, for the configurations table: the notes every one of
+    them has (the protocol's own recipe, for example) are said once, in the group's header."""
+
+    protocol: str
+    shared_notes: list[tuple[str, str]]
+    configs: list[tuple[Config, list[tuple[str, str]]]]  # each with the notes not shared
+
+
+def protocol_groups(configs: list[Config]) -> list[ProtocolGroup]:
+    """``configs`` grouped by protocol (datasets in the tables' order), in their order within."""
+    by_protocol: dict[str, list[Config]] = defaultdict(list)
+    for c in configs:
+        by_protocol[c.protocol].append(c)
+    groups = []
+    for protocol in sorted(by_protocol, key=lambda p: (dataset_sort_key(by_protocol[p][0].dataset),
+                                                       natural_key(p))):
+        members = by_protocol[protocol]
+        shared = [note for note in members[0].notes if all(note in c.notes for c in members)]
+        groups.append(ProtocolGroup(protocol, shared,
+                                    [(c, [note for note in c.notes if note not in shared]) for c in members]))
+    return groups

@@ -6,18 +6,50 @@ the configurations that reproduce it, on the value's own metric), ``not run here
 of this results directory reproduces it; configurations of its variant with other options are
 listed beside it, without a verdict), or ``superseded`` (a secondary value whose configurations are
 compared with a primary value instead).
+
+The report shows the values grouped by dataset (:func:`by_dataset`), each group with the grid
+command that runs all of it, and each source and note once, numbered, under the table
+(:class:`Footnotes`): with nothing published run, 33 rows that each repeated a citation and a command
+took several screens before the user's own results.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from subnetbench.benchmark import grids  # torch-free: the grids' names only
+from subnetbench.describe import variant_label
+from subnetbench.records import VARIANT_AXES
 from subnetbench.reports.loading import Published, Reference
-from subnetbench.reports.stats import OTHER_OPTIONS
-from subnetbench.reports.tables import CellEntry, Config, FamilyTable
+from subnetbench.reports.stats import INCONCLUSIVE, NOT_REPRODUCED, OTHER_OPTIONS, REPRODUCED
+from subnetbench.reports.tables import (
+    CellEntry,
+    Config,
+    FamilyTable,
+    dataset_sort_key,
+    method_sort_key,
+    natural_key,
+)
 
 NOT_RUN = "not run here"
 SUPERSEDED = "superseded by a primary value"
 DEFAULT_SEEDS = "0,1,2,3,4"
+# The metric of a published value in two words (the full wording is Metrics.ACCURACIES).
+METRIC_SHORT = {"final_test_acc": "extracted", "test_acc": "sampled masks",
+                "deterministic_test_acc": "deterministic mask"}
+
+
+def results_folder(dataset: str) -> str:
+    """Where the commands of a dataset's published values write: one folder per dataset, the one of
+    its grid command, so that the values run one by one and the grid share their finished runs."""
+    return f"results/{dataset}"
+
+
+def grid_command(dataset: str) -> str | None:
+    """The command that runs every published value of ``dataset`` (None: no grid of that name)."""
+    if dataset not in grids.GRIDS:
+        return None
+    return (f"subnetbench run --grid {dataset} --seeds {DEFAULT_SEEDS} --results "
+            f"{results_folder(dataset)} --report report/{dataset}")
 
 
 @dataclass
@@ -31,6 +63,20 @@ class ReproductionRow:
     @property
     def css(self) -> str:
         return self.status.replace(" ", "-")
+
+    @property
+    def variant_text(self) -> str:
+        """The value's variant in the paper's words ('SC+DWR'), and the axes its source leaves
+        unstated ('SC+SR, DA not stated')."""
+        p = self.published
+        label = variant_label({a: bool(p.variant.get(a)) for a in VARIANT_AXES}
+                              | {"rescaling": p.variant.get("rescaling")})
+        unstated = p.unstated_axes
+        return label + (f", {'/'.join(unstated)} not stated" if unstated else "")
+
+    @property
+    def metric_short(self) -> str:
+        return METRIC_SHORT.get(self.published.metric, self.published.metric)
 
 
 def run_command(p: Published, results: str) -> str:
@@ -50,8 +96,9 @@ def run_command(p: Published, results: str) -> str:
 
 
 def reproduction(reference: Reference, configs: list[Config], tables: list[FamilyTable],
-                 results: str = "results/paper") -> list[ReproductionRow]:
-    """One row per published value, in the reference file's order."""
+                 results: str | None = None) -> list[ReproductionRow]:
+    """One row per published value, in the reference file's order. The commands of the values not
+    run write to ``results``, by default their dataset's :func:`results_folder`."""
     entries = {id(e.config): e for t in tables for e in t.entries}
     rows = []
     for p in reference.values:
@@ -67,5 +114,114 @@ def reproduction(reference: Reference, configs: list[Config], tables: list[Famil
         elif matching and not others:
             rows.append(ReproductionRow(p, SUPERSEDED))
         else:
-            rows.append(ReproductionRow(p, NOT_RUN, command=run_command(p, results), others=others))
+            command = run_command(p, results or results_folder(p.dataset))
+            rows.append(ReproductionRow(p, NOT_RUN, command=command, others=others))
     return rows
+
+
+def ran(row: ReproductionRow) -> bool:
+    """A configuration that reproduces the value was run (whatever the verdict)."""
+    return row.status not in (NOT_RUN, SUPERSEDED)
+
+
+@dataclass
+class DatasetGroup:
+    dataset: str
+    rows: list[ReproductionRow]
+    grid_command: str | None
+
+    @property
+    def run(self) -> int:
+        return sum(ran(row) for row in self.rows)
+
+
+def by_dataset(rows: list[ReproductionRow]) -> list[DatasetGroup]:
+    """The rows grouped by dataset, each group in the order of the paper's tables (network, method,
+    variant; a primary value before the secondary one of the same configuration)."""
+    groups: dict[str, list[ReproductionRow]] = {}
+    for row in rows:
+        groups.setdefault(row.published.dataset, []).append(row)
+
+    def order(row: ReproductionRow) -> tuple:
+        p = row.published
+        return (natural_key(p.network), method_sort_key(p.method),
+                tuple(bool(p.variant.get(a)) for a in VARIANT_AXES), p.kind != "primary", p.id)
+
+    return [DatasetGroup(d, sorted(groups[d], key=order), grid_command(d))
+            for d in sorted(groups, key=dataset_sort_key)]
+
+
+@dataclass
+class Footnotes:
+    """The sources and notes of the published values, each listed once under the table: a row
+    refers to its source by number and to its note by letter."""
+
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, rows: list[ReproductionRow]) -> Footnotes:
+        out = cls()
+        for row in rows:
+            p = row.published
+            if p.source not in out.sources:
+                out.sources.append(p.source)
+            if p.note and p.note not in out.notes:
+                out.notes.append(p.note)
+        return out
+
+    def source_number(self, p: Published) -> int:
+        return self.sources.index(p.source) + 1
+
+    def note_letter(self, p: Published) -> str | None:
+        return None if not p.note else _letter(self.notes.index(p.note))
+
+    @staticmethod
+    def note_letter_of(index: int) -> str:
+        return _letter(index)
+
+
+@dataclass
+class ReproductionView:
+    """What the report's reproduction section shows of the rows."""
+
+    rows: list[ReproductionRow]
+    groups: list[DatasetGroup]
+    footnotes: Footnotes
+
+    @property
+    def any_run(self) -> bool:
+        return any(ran(row) for row in self.rows)
+
+    @property
+    def with_others(self) -> int:
+        """Values not run here whose variant ran with other options."""
+        return sum(bool(row.others) for row in self.rows if not ran(row))
+
+    @property
+    def unverified(self) -> int:
+        return sum(not row.published.verified for row in self.rows)
+
+    @property
+    def counts(self) -> list[tuple[str, int]]:
+        """(status, number of values), verdicts first, then the values not run."""
+        order = [REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN, SUPERSEDED]
+        found: dict[str, int] = {}
+        for row in self.rows:
+            found[row.status] = found.get(row.status, 0) + 1
+        return sorted(found.items(), key=lambda item: (
+            order.index(item[0]) if item[0] in order else len(order) - 2, item[0]))
+
+
+def view(rows: list[ReproductionRow]) -> ReproductionView:
+    return ReproductionView(rows, by_dataset(rows), Footnotes.of(rows))
+
+
+def _letter(index: int) -> str:
+    """a, b, ..., z, aa, ab, ...: the note markers."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return letters

@@ -36,6 +36,7 @@ import torch
 
 from subnetbench import devices, methods, scaleout, status
 from subnetbench.benchmark import grids, protocols
+from subnetbench.benchmark.callbacks import tensorboard_missing
 from subnetbench.benchmark.config import MAX_SEED, parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
 from subnetbench.benchmark.results import inspect_result, run_path
@@ -43,6 +44,8 @@ from subnetbench.benchmark.runner import (
     execute,
     execute_runs,
     make_config,
+    planned_run,
+    run_label,
     seed_batches,
     summarise,
 )
@@ -168,7 +171,7 @@ def _planned(args: argparse.Namespace) -> list:
 def cmd_run(args: argparse.Namespace) -> int:
     _check_counts(args)
     for option, value in (("--results", args.results), ("--report", args.report),
-                          ("--data", args.data)):
+                          ("--data", args.data), ("--tensorboard", args.tensorboard)):
         check_path_option(value, option)
     configs = _planned(args)
     launch = scaleout.resolve_launch(args)
@@ -184,14 +187,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = dict(device=device, data_dir=args.data, download=not args.no_download,
                    force=args.force, deterministic=args.deterministic,
                    checkpoint_every=args.checkpoint_every, save_subnetwork=not args.no_save_subnetwork)
+    if args.tensorboard:
+        # An optional extra, not a reason to stop hours of runs: without it they go on, and say so.
+        missing = tensorboard_missing()
+        if missing:
+            print(f"subnetbench run: --tensorboard {args.tensorboard}: {missing}; the runs go on "
+                  "without TensorBoard curves (their result files keep every epoch's curves)",
+                  file=sys.stderr, flush=True)
+        else:
+            options["tensorboard"] = str(Path(args.tensorboard).resolve())  # workers and jobs share it
     units = seed_batches(configs, args.seed_batch)  # every batch checked before anything is written
     check_stored_results(configs, Path(args.results))
     options, command = scaleout.prepare(args, configs, launch, options)
     code = 0
     results = []
     # Cluster jobs write their own logs; here the display follows the runs of this machine.
-    with RunProgress(len(configs),
-                     enabled=not args.no_progress and launch.executor == "inline") as display:
+    # Runs that train at a time share the wall clock: the time left is divided among them.
+    slots = (len(launch.slots) if launch.slots else args.jobs) * max(1, args.seed_batch)
+    with RunProgress(len(configs), enabled=not args.no_progress and launch.executor == "inline",
+                     plan=[planned_run(c) for c in configs], slots=slots) as display:
         if launch.executor != "inline":
             runs, code = scaleout.run_on_cluster(args, configs, units, options, command)
             if runs is None:  # --no-wait, or stopped waiting
@@ -205,8 +219,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             runs = _execute_all(configs, args.results, options, args.jobs, args.threads, display)
         for config, result in runs:
-            display.finished(config.run_id, f"[{len(results) + 1}/{len(configs)}] {config.run_id}: "
-                             f"{scaleout.outcome_text(result)}")
+            # named as people tell runs apart; the hash finds its file (runs/<protocol>.<method>.<hash>...)
+            display.finished(config.run_id, f"[{len(results) + 1}/{len(configs)}] {run_label(config)}: "
+                             f"{scaleout.outcome_text(result)} ({config.config_hash})")
             results.append(result)
     print()
     print(summarise(results))
@@ -368,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "by default it is written, and the benchmark suite checks it)")
     p_run.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
                        help="checkpoint interval in epochs (default 1)")
+    p_run.add_argument("--tensorboard", metavar="DIR", help="also write each run's per-epoch curves "
+                       "(loss, accuracy, validation accuracy, epoch time) for TensorBoard under "
+                       "DIR/<run id>; needs the tensorboard package (pip install tensorboard)")
     p_run.add_argument("--report", metavar="DIR", help="write the report of the results "
                        "directory here at the end")
     p_run.add_argument("--seed-batch", type=int, default=1, metavar="K",

@@ -211,7 +211,8 @@ def test_a_job_whose_run_fails_fails_with_its_log(tmp_path, capsys):
     checkpoint_path(tmp_path, config.run_id).mkdir(parents=True)
     assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 1
     captured = capsys.readouterr()
-    assert f"{config.run_id}: failed: FileFault: " in captured.out
+    failed = [line for line in captured.out.splitlines() if ": failed: FileFault: " in line]
+    assert len(failed) == 1 and "seed 0" in failed[0] and config.config_hash in failed[0]
     assert "failed (" in captured.err and "its log: " in captured.err
     assert "is a directory" in captured.err
     assert stored(tmp_path, config)["status"] == "failed"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from subnetbench import cli, devices
-from subnetbench.benchmark.results import run_path
+from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.errors import NewerFormatError
 from subnetbench.methods.base import OptionError
@@ -114,15 +114,17 @@ def test_a_unit_that_fails_is_reported_at_once_and_the_others_go_on(tmp_path):
 
 
 def test_jobs_print_a_failed_run_and_the_others_and_exit_with_its_code(tmp_path, capsys):
+    """A fault only the run meets once it starts (a directory where its checkpoint goes; a newer-format
+    result file would stop the command before any run starts): the other run still trains."""
     failing = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
-    _newer_format(tmp_path, failing)
+    checkpoint_path(tmp_path, failing.run_id).mkdir(parents=True)
     code = cli.main(["run", "digits-conv2", "--method", "dense", "--seeds", "0,1", "--set", "epochs=1",
                      "--device", "cpu", "--no-progress", "--results", str(tmp_path), "--jobs", "2"])
     captured = capsys.readouterr()
-    assert code == 2  # NewerFormatError's
+    assert code == 2  # FileFault's
     lines = [line for line in captured.out.splitlines() if line.startswith("[")]
     assert len(lines) == 2
-    assert any(f"{failing.run_id}: failed: NewerFormatError: " in line for line in lines)
-    assert any(": done, extracted test acc" in line for line in lines)
+    assert any("seed 0: failed: FileFault: " in line and failing.config_hash in line for line in lines)
+    assert any("seed 1: done, extracted test acc" in line for line in lines)
     err = captured.err.strip()
     assert err.startswith("subnetbench: error: 1 of 2 runs failed") and "\n" not in err

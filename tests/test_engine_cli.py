@@ -170,8 +170,10 @@ def test_a_real_run_prints_the_summary_and_writes_two_run_files(tmp_path, capsys
     assert all(r["status"] == "completed" and r["metrics"]["epochs_run"] == 2 for r in results)
     assert results[0]["config_hash"] == results[1]["config_hash"]
     lines = out.splitlines()
-    assert lines[0].startswith(f"[1/2] {results[0]['run_id']}: done")
-    assert lines[1].startswith(f"[2/2] {results[1]['run_id']}: done")
+    # a run's line names it as the summary does (its options), and ends with the hash of its file
+    for n, result in enumerate(results, start=1):
+        assert lines[n - 1].startswith(f"[{n}/2] digits-conv2 dense (epochs=2) seed {n - 1}: done")
+        assert lines[n - 1].endswith(f"({result['config_hash']})")
     header = next(i for i, line in enumerate(lines) if line.startswith("protocol"))
     row = lines[header + 1].split()
     assert row[:4] == ["digits-conv2", "dense", "(epochs=2)", "2"]  # protocol, configuration, n

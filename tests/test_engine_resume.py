@@ -254,7 +254,7 @@ def test_killed_command_resumes_to_the_uninterrupted_result(aslp_reference, tmp_
     finished = subprocess.run(_command(tmp_path), cwd=REPO, env=_env(), capture_output=True,
                               text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
-    assert f"{config.run_id}: done" in finished.stdout
+    assert f"{runner.run_label(config)}: done" in finished.stdout
     result = stored(tmp_path, config)
     assert result["status"] == "completed"
     assert outcome(result) == outcome(reference)

@@ -63,6 +63,11 @@ def run_id(seed: int = 0) -> str:
     return make_config(PROTOCOL, "dense", seed, CONFIG).run_id
 
 
+def run_label(seed: int = 0) -> str:
+    """How ``run`` names the run in its line (runner.run_label)."""
+    return runner.run_label(make_config(PROTOCOL, "dense", seed, CONFIG))
+
+
 def main(argv: list[str], capsys) -> tuple[int, str, str]:
     code = cli.main(argv)
     captured = capsys.readouterr()
@@ -163,7 +168,7 @@ def test_a_full_disk_during_a_run_keeps_the_finished_runs_and_resumes(clean, tmp
     code, out, err = main(RUN + ["--seeds", "0,1", "--results", str(tmp_path)], capsys)
     assert code == 2
     assert_one_paragraph_error(err, run_id(1), "disk is full")
-    assert f"{run_id(0)}: done" in out
+    assert f"{run_label(0)}: done" in out
     assert json.loads(run_path(tmp_path, run_id(0)).read_text())["status"] == "completed"
     assert json.loads(run_path(tmp_path, run_id(1)).read_text())["status"] == "failed"
     monkeypatch.undo()
@@ -172,7 +177,7 @@ def test_a_full_disk_during_a_run_keeps_the_finished_runs_and_resumes(clean, tmp
     monkeypatch.setattr(training, "train_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k))
     code, out, err = main(RUN + ["--seeds", "0,1", "--results", str(tmp_path)], capsys)
     assert code == 0, err
-    assert f"{run_id(0)}: skipped (done)" in out and len(epochs) == 1  # seed 1 resumed at epoch 2
+    assert f"{run_label(0)}: skipped (done)" in out and len(epochs) == 1  # seed 1 resumed at epoch 2
     for seed in (0, 1):
         stored = json.loads(run_path(tmp_path, run_id(seed)).read_text())
         assert stored["metrics"] == clean[seed]["metrics"]

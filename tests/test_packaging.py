@@ -24,12 +24,16 @@ def wheel_install(tmp_path_factory):
         shutil.copy(REPO / name, source / name)
     for folder in ("subnetbench", "methods", "benchmark", "reports", "reference_results"):
         shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+    # Verbose: setuptools' warnings about the package list show only then.
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--verbose", "--no-index", "--no-deps",
                           "--no-build-isolation", "--target", str(target), str(source)],
                          capture_output=True, text=True, timeout=600, cwd=target)
     if pip.returncode != 0 and "No module named pip" in pip.stderr:
         pytest.skip("pip is not available")
     assert pip.returncode == 0, pip.stderr
+    # A folder of the sources that Python could import but `packages` does not list: setuptools
+    # guesses (and will stop installing it); every such folder is listed in pyproject.toml.
+    assert "absent from the `packages` configuration" not in pip.stdout + pip.stderr
     return target
 
 

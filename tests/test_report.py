@@ -772,4 +772,68 @@ def test_the_report_shows_the_reproduction_table_even_when_nothing_published_was
     rows = [attrs for tag, attrs in parse_html(html).tags
             if tag == "tr" and attrs.get("data-status") == "not run here"]
     assert len(rows) == 33 and len({attrs["data-entry"] for attrs in rows}) == 33
-    assert "subnetbench run cifar10-conv6 --method aslp --seeds 0,1,2,3,4 --set init=signed_constant" in html
+    assert ("subnetbench run cifar10-conv6 --method aslp --seeds 0,1,2,3,4 --set init=signed_constant "
+            "--results results/cifar10") in html
+    # one line first says so, and the command of each dataset's grid, into the same folders
+    assert 'id="reproduction-summary"' in html and "None of the 33 published values was run here" in html
+    for dataset in ("cifar10", "cifar100"):
+        assert (f"subnetbench run --grid {dataset} --seeds 0,1,2,3,4 --results results/{dataset} "
+                f"--report report/{dataset}") in html
+    # each source once, under the table, and the rows refer to it by number
+    assert html.count("Zeros, Signs, and the Supermask") == 1
+    assert html.index('id="results"') < html.index('id="reproduction"')  # the user's own results first
+
+
+def test_the_published_latex_table_lists_every_value_with_its_status_also_when_none_was_run(tmp_path):
+    items = [make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp",
+                         seed=s) for s in range(2)]
+    reports.build_report(grid(tmp_path, items), tmp_path / "out")
+    tex = (tmp_path / "out" / "tables" / "published-comparison.tex").read_text()
+    body = tex[tex.index(r"\midrule"):tex.index(r"\bottomrule")]
+    rows = [line for line in body.splitlines() if line.endswith(r"\\")]
+    assert len(rows) == 33 and all(line.endswith(r"not run here \\") for line in rows)
+    assert r"cifar10 & conv2 & aslp & SC+SR & extracted & $67.1$ & -- & -- & -- & not run here \\" in rows
+    assert r"edge\_popup" in body and "edge_popup" not in body.replace(r"edge\_popup", "")
+    caption = tex[tex.index(r"\caption{"):].splitlines()[0]
+    assert caption.endswith("where the configuration that reproduces it was run}")  # a whole sentence
+    values = list(csv.DictReader(io.StringIO((tmp_path / "out" / "tables" / "published-values.csv")
+                                             .read_text())))
+    assert len(values) == 33 and {v["status"] for v in values} == {NOT_RUN}
+    assert all(v["command"].startswith("subnetbench run ") for v in values)
+
+
+def test_the_published_latex_table_gives_ours_and_the_verdict_where_a_value_was_run(full_report):
+    _, out, _ = full_report
+    tex = (out / "tables" / "published-comparison.tex").read_text()
+    line = next(row for row in tex.splitlines() if row.startswith("cifar10 & conv2 & aslp & none &"))
+    assert "$68.7$" in line and "(3)" in line and line.endswith(r"reproduced \\")
+
+
+def test_the_rules_section_names_the_claims_as_the_code_tests_them(full_report):
+    """Section 6 says which claims are directional and which is the equivalence test, from
+    reports/build.py's EQUIVALENCE_CLAIMS, and that matches what reports/claims.py computes: the
+    equivalence claim's comparisons are within runs, the others pair two configurations."""
+    from subnetbench.reports.build import EQUIVALENCE_CLAIMS
+
+    results_dir, _, html = full_report
+    claims = evaluate_claims(configs_from(results_dir))
+    for claim in claims:
+        comparisons = [c for part in claim.parts for c in part.comparisons]
+        assert comparisons, claim.number  # the fixture exercises every claim
+        assert all((c.b is None) == (claim.number in EQUIVALENCE_CLAIMS) for c in comparisons)
+    directional = ", ".join(str(c.number) for c in claims if c.number not in EQUIVALENCE_CLAIMS)
+    rules = html[html.index('id="methods"'):html.index('id="files"')]
+    assert f"Directional claims ({directional})" in rules and "Directional claims (1, 2, 3, 4)" in rules
+    assert "Claim 5 (equivalence)" in rules and "Claim 4 (equivalence)" not in rules
+    assert "claim 1: aslp vs supermask and aslp vs edge_popup" in rules
+    assert "claim 3: SC and DA" not in rules  # SC and DA are observations now, not parts of claim 3
+
+
+def test_the_configurations_table_says_a_protocols_notes_once(full_report):
+    """A note every configuration of a protocol has (the digits recipe) is said once, in the
+    protocol's header row, not on every row; the notes that tell configurations apart stay on theirs."""
+    _, _, html = full_report
+    table = html[html.index('id="configs"'):html.index("</table>", html.index('id="configs"'))]
+    assert table.count("digits protocol: CPU-sized choices") == 1
+    assert table.count('<tr class="group">') == 2  # cifar10-conv2 and digits-conv2
+    assert table.count("smart rescale: ") >= 2  # each SR row keeps its own

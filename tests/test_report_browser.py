@@ -21,7 +21,14 @@ import pytest
 
 from subnetbench import reports
 from subnetbench.records import READABLE_VERSIONS
-from tests.report_fixtures import XSS_METHOD, XSS_OPTION, write_hostile, write_results
+from tests.report_fixtures import (
+    XSS_METHOD,
+    XSS_OPTION,
+    make_result,
+    write_hostile,
+    write_result,
+    write_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -103,6 +110,9 @@ def page(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     results_dir = write_results(root / "results")
     write_hostile(results_dir)
+    write_result(results_dir, make_result(  # a run that never left chance level: 2 epochs of Conv4
+        protocol="digits-conv4", dataset="digits", network="conv4", method="aslp", seed=0,
+        recipe={"epochs": 2}, final_acc=0.1, test_acc=0.1, epochs_run=2, curve_speed=1e9))
     html = reports.build_report(results_dir, root / "out", title="subnetbench report (browser test)")
     driver = launch(str(root / "chromium-profile"))
     try:
@@ -135,21 +145,28 @@ def test_tables_have_the_expected_rows(page):
     assert claims == ["1", "2", "3", "4", "5"]
 
 
+PUBLISHED_ROWS = """
+    return Array.from(document.querySelectorAll('#published-values tr[data-entry]'),
+                      tr => ({status: tr.dataset.status, shown: tr.getClientRects().length > 0,
+                              height: tr.getBoundingClientRect().height,
+                              dataset: tr.closest('tbody').dataset.dataset,
+                              command: tr.querySelector('pre.command') !== null,
+                              folded: Array.from(tr.querySelectorAll('details'), d => !d.open)}));"""
+
+
 def test_the_reproduction_is_visible_at_the_top_and_long_provenance_is_collapsed(page):
     """What a researcher sees without scrolling through provenance: every published value with its
     status (the fixture reproduces some, not others), the commands of those not run; the runs and
     configurations tables are folded away, the provenance every run shares is said once."""
     driver, _ = page
-    rows = driver.execute_script("""
-        return Array.from(document.querySelectorAll('#published-values tbody tr'),
-                          tr => ({status: tr.dataset.status, shown: tr.getClientRects().length > 0,
-                                  command: tr.querySelector('pre.command') !== null}));""")
+    rows = driver.execute_script(PUBLISHED_ROWS)
     assert len(rows) == 33 and all(row["shown"] for row in rows)
     statuses = {row["status"] for row in rows}
     assert {"reproduced", "not run here"} <= statuses
     assert all(row["command"] == (row["status"] == "not run here") for row in rows)
     order = driver.execute_script(
         "return Array.from(document.querySelectorAll('section'), s => s.id)")
+    # a published value was run: its verdict is the point, before the tables
     assert order.index("reproduction") < order.index("results") < order.index("claims")
     folded = driver.execute_script(
         "return ['runs-used', 'configs'].map(id => !document.getElementById(id).closest('details').open)")
@@ -159,6 +176,24 @@ def test_the_reproduction_is_visible_at_the_top_and_long_provenance_is_collapsed
     detectable = driver.execute_script(
         "return Array.from(document.querySelectorAll('table.comparisons th'), th => th.textContent)")
     assert "Detectable" in detectable and "Seeds to decide" in detectable
+
+
+def test_a_run_at_chance_level_is_flagged_at_the_top_with_its_likely_cause(page):
+    driver, _ = page
+    banner = driver.execute_script("""
+        const b = document.getElementById('near-chance');
+        if (!b) return null;
+        const r = b.getBoundingClientRect();
+        return {shown: b.getClientRects().length > 0, top: r.top + window.scrollY, text: b.textContent,
+                inHeader: b.closest('header') !== null,
+                summary: document.getElementById('summary').getBoundingClientRect().top + window.scrollY};""")
+    assert banner is not None and banner["shown"] and banner["inHeader"]
+    assert banner["top"] < banner["summary"]  # above the claims: seen before any number is read
+    assert "1 run(s) ended near chance level" in " ".join(banner["text"].split())
+    assert "digits-conv4.aslp" in banner["text"] and "raise epochs" in banner["text"]
+    cell = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table.results .warnline.chance'), e => e.textContent)")
+    assert any("1 of 1 run(s) near chance level" in text for text in cell)
 
 
 def test_every_image_loaded(page):
@@ -266,6 +301,37 @@ def test_real_digits_report_in_the_browser(real_page):
     assert errors == []
     path = screenshot(driver, ARTIFACTS / "report-digits.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_real_digits_report_puts_its_own_results_first_and_every_published_value_compactly(real_page):
+    """Digits has no published value: the page says so in one line near the top, shows the user's
+    own tables before the list of published values, and lists all 33 one line each (commands
+    folded, sources once under the table), grouped by dataset with the command of its grid."""
+    driver, _ = real_page
+    order = driver.execute_script("return Array.from(document.querySelectorAll('section'), s => s.id)")
+    assert order.index("summary") < order.index("results") < order.index("reproduction")
+    glance = driver.execute_script("""
+        const g = document.getElementById('reproduction-glance');
+        return g && {text: g.textContent, bottom: g.getBoundingClientRect().bottom + window.scrollY};""")
+    assert glance and "none of the 33 was run here" in " ".join(glance["text"].split())
+    assert glance["bottom"] < 1400  # the claims and the reproduction's status: within the first screens
+    summary = driver.execute_script("return document.getElementById('reproduction-summary').textContent")
+    assert "None of the 33 published values was run here" in " ".join(summary.split())
+    rows = driver.execute_script(PUBLISHED_ROWS)
+    assert len(rows) == 33 and all(row["shown"] and row["status"] == "not run here" for row in rows)
+    assert all(row["command"] and row["folded"] == [True] for row in rows)
+    assert max(row["height"] for row in rows) < 40  # one line a value
+    assert {row["dataset"] for row in rows} == {"cifar10", "cifar100"}
+    table = driver.execute_script("""
+        const t = document.getElementById('published-values');
+        return {height: t.getBoundingClientRect().height,
+                grids: Array.from(t.querySelectorAll('code.grid-command'), c => c.textContent),
+                sources: document.querySelectorAll('#published-sources li').length};""")
+    assert table["height"] < 33 * 40 + 200
+    assert table["grids"] == [
+        f"subnetbench run --grid {d} --seeds 0,1,2,3,4 --results results/{d} --report report/{d}"
+        for d in ("cifar10", "cifar100")]
+    assert 2 <= table["sources"] < 33  # each source and note once, not once a row
 
 
 def main(argv: list[str] | None = None) -> int:
