@@ -206,6 +206,10 @@ class RunProgress:
         with self.lock:
             now = self.clock()
             run_id, kind = event.get("run_id"), event.get("kind")
+            if self.work.get(run_id, {}).get("finished"):
+                # A worker's events travel on a queue, its result on another pipe: a late event of a
+                # run already done must not list it as running again.
+                return
             planned = self.plan.get(run_id)
             state = self.running.setdefault(run_id, {"label": planned.label if planned else run_id,
                                                      "epoch": 0, "epochs": None, "val": None,

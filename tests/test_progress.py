@@ -121,6 +121,21 @@ def test_the_status_line_says_runs_done_elapsed_eta_and_each_running_epoch():
     assert display.remaining() == pytest.approx((2 * 23 + 30) * 2.0 - 10.0)
 
 
+def test_an_event_that_arrives_after_its_run_finished_does_not_list_it_as_running_again():
+    """Workers send events on a queue and results on another pipe: a run's last event may reach the
+    display after the run was counted done. It stayed listed as running, epoch 0/?, to the end."""
+    stream = io.StringIO()
+    runs = plan(("a", "digits-conv2 aslp seed 0"), ("b", "digits-conv2 aslp seed 1"))
+    with RunProgress(2, stream=stream, interactive=True, every=3600, clock=Clock(), plan=runs) as display:
+        for event in events("a", "digits-conv2 aslp seed 0") + events("b", "digits-conv2 aslp seed 1")[:1]:
+            display(event)
+        display.finished("a", "[1/2] a: done")
+        display({"kind": "completed", "run_id": "a"})
+        assert "seed 0" not in display.status_line()
+        assert "digits-conv2 aslp seed 1 epoch 0/30" in display.status_line()
+        assert list(display.running) == ["b"] and list(display.tasks) == ["b"]
+
+
 def test_a_run_is_labelled_by_its_plan_before_its_first_event():
     display = RunProgress(1, stream=io.StringIO(), interactive=False, every=3600, clock=Clock(),
                           plan=plan(("a", "digits-conv2 supermask DWR seed 2")))
