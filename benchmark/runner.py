@@ -498,11 +498,24 @@ def _reusable_record(config: RunConfig, existing: RunRecord | None, path: Path, 
         return False
     # Defaults stay out of the hash; a changed default must not pass old results off as new.
     stored = existing.options
-    if stored and stored != json.loads(json.dumps(config.options_dict())):
+    now = json.loads(json.dumps(config.options_dict()))
+    if stored and stored != now:
         raise OptionError(f"{path} holds run {config.run_id} with other options than now (a "
-                          f"default changed since it ran?): stored {stored}, now "
-                          f"{config.options_dict()}; move it away or pass --force to rerun it")
+                          f"default changed since it ran?): {'; '.join(_differences(stored, now))}; "
+                          "move it away or pass --force to rerun it")
     return existing.status == "completed"
+
+
+def _differences(stored: dict, now: dict, prefix: str = "") -> list[str]:
+    """'key: stored X, now Y' for each option that differs, nested keys dotted (missing: absent)."""
+    out = []
+    for key in [*stored, *(k for k in now if k not in stored)]:
+        old, new = stored.get(key, "absent"), now.get(key, "absent")
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            out.append(f"{prefix}{key}: stored {old!r}, now {new!r}")
+    return out
 
 
 def _has_checked_subnetwork(existing: RunRecord, subnetwork: Path) -> bool:

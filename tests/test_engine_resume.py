@@ -184,11 +184,17 @@ def test_a_stored_run_with_other_options_is_not_reused(magnitude_reference, tmp_
     path.parent.mkdir(parents=True)
     record = stored(directory, config)
     record["options"]["method"]["lr"] = 0.5  # as if a default had changed since the run
+    del record["options"]["recipe"]["patience"]  # as if an option had been added since
     record = seal(record)  # a file the suite wrote so (an edit without it is a damaged file)
     path.write_text(json.dumps(record))
     CountEpochs(monkeypatch, interrupt_at=1)
-    with pytest.raises(OptionError, match="other options"):
+    with pytest.raises(OptionError, match="other options") as refusal:
         run(config, tmp_path)
+    # the message names what differs, not every option
+    assert f"recipe.patience: stored 'absent', now {config.options_dict()['recipe']['patience']!r}" in str(
+        refusal.value)
+    assert f"method.lr: stored 0.5, now {config.options_dict()['method']['lr']!r}" in str(refusal.value)
+    assert "batch_size" not in str(refusal.value)
     assert json.loads(path.read_text()) == record
 
 
