@@ -125,7 +125,7 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
-def _cpu_model() -> str | None:
+def cpu_model() -> str | None:
     """The processor's model name (Linux), which decides the float arithmetic of a CPU run."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -150,7 +150,7 @@ def provenance(device: torch.device) -> Provenance:
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-                   else _cpu_model() or platform.processor() or "cpu")
+                   else cpu_model() or platform.processor() or "cpu")
     return Provenance(
         subnetbench_version=own,
         git_commit=commit,

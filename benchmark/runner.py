@@ -225,7 +225,8 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                  deterministic: bool = False, checkpoint_every: int = 1,
                  save_subnetwork: bool = False, seed_batch_mode: str = "auto",
                  wait_for_locks: bool = False, keep_checkpoints: bool = False,
-                 tensorboard: str | Path | None = None) -> list[dict[str, Any]]:
+                 tensorboard: str | Path | None = None,
+                 raw: tuple[Split, Split] | None = None) -> list[dict[str, Any]]:
     """Run ``configs`` (one run, or seeds of one configuration trained together) and write their
     result files; returns the result files' JSON objects in the order of ``configs``, those of runs
     finished before marked ``"skipped": True``.
@@ -244,7 +245,9 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the
     runs' progress events (benchmark.callbacks.ProgressSink); a false value sends none.
     ``tensorboard`` is a folder for each run's per-epoch curves (benchmark.callbacks.TensorBoard;
-    the tensorboard package must be installed).
+    the tensorboard package must be installed). ``raw`` replaces the protocol's data set (the
+    train+validation pool and the test split as :func:`benchmark.data.load_raw` returns them), e.g.
+    generated data of its shape for :mod:`benchmark.selftest`.
     """
     sink: ProgressSink = progress or (lambda event: None)
     configs = list(configs)
@@ -277,7 +280,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
                    download=download, fresh=force and not keep_checkpoints, sink=sink,
                    deterministic=deterministic,
                    checkpoint_every=checkpoint_every, save_subnetwork=save_subnetwork,
-                   tensorboard=tensorboard)
+                   tensorboard=tensorboard, raw=raw)
     return [results[i] for i in range(len(configs))]
 
 
@@ -320,14 +323,15 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
            results_dir: Path, torch_device: torch.device, mode: str, *,
            data_dir: str | Path | None, download: bool, fresh: bool, sink: ProgressSink,
            deterministic: bool, checkpoint_every: int, save_subnetwork: bool,
-           tensorboard: str | Path | None = None) -> None:
+           tensorboard: str | Path | None = None, raw: tuple[Split, Split] | None = None) -> None:
     """Train the runs ``pending`` (this process holds their locks) and write their result files.
     A completed result file (a run rerun with ``force``, or whose saved subnetwork failed its
     check, or completed meanwhile by a process on another node where locks are local to a node) is
     never replaced by a ``running`` or ``failed`` record, each written only after the file is read
     again: only by the new completed one. ``fresh`` removes their checkpoints first."""
     batched = len(configs) > 1
-    raw = load_raw(configs[0].spec.dataset, data_dir, download)
+    if raw is None:
+        raw = load_raw(configs[0].spec.dataset, data_dir, download)
     records: dict[int, RunRecord] = {}
     for i in pending:
         config = configs[i]

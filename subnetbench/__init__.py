@@ -6,6 +6,8 @@ Everything installs under this one name, so nothing generic (``methods``, ``benc
 - ``subnetbench.methods`` (``methods/``): the method registry and the plugin API;
 - ``subnetbench.benchmark`` (``benchmark/``): the engine: protocols, data, training, runs, results;
 - ``subnetbench.benchmark.speed`` (``benchmark/speed/``): the speed study;
+- ``subnetbench.benchmark.selftest`` (``benchmark/selftest.py``): ``subnetbench selftest``, the
+  checks a user runs on a GPU before a long grid;
 - ``subnetbench.reports`` (``reports/``): the HTML report (imports no torch);
 - this folder: the command line (``subnetbench.cli``) and what the engine and the report share:
   the result-file records (``subnetbench.records``), atomic file writes (``subnetbench.files``),

@@ -7,6 +7,7 @@
     subnetbench run ... [--jobs N | --devices 0,1,2,3 | --executor slurm --slurm-time 12:00:00 ...]
     subnetbench status DIR [--json]
     subnetbench report --results DIR --out DIR
+    subnetbench selftest [--device cuda]
 
 Every option of every run is validated before the first run starts; errors are one paragraph.
 
@@ -28,6 +29,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from subnetbench.benchmark.runner import (
     execute_runs,
     make_config,
     planned_run,
+    resolve_device,
     run_label,
     seed_batches,
     summarise,
@@ -342,6 +345,37 @@ def cmd_speed(args: argparse.Namespace) -> int:
     return speed.main_from_args(args, "subnetbench " + " ".join(args.argv))
 
 
+def _names(value: str, option: str, allowed: list[str]) -> list[str]:
+    """A comma-separated list of names, each one of ``allowed`` (OptionError naming the bad one)."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise OptionError(f"{option} {value!r} names nothing; expected names from: {', '.join(allowed)}")
+    for name in names:
+        if name not in allowed:
+            raise OptionError(f"{option}: {name!r} is not allowed; expected names from: "
+                              f"{', '.join(allowed)}")
+    return names
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from subnetbench.benchmark import selftest
+
+    networks = tuple(_names(args.networks, "--networks", list(selftest.NETWORKS)))
+    method_names = _names(args.methods, "--methods", methods.names()) if args.methods else None
+    if not 1 <= args.threads <= devices.max_threads():
+        raise OptionError(f"--threads {args.threads} is not allowed; expected an integer in [1, "
+                          f"{devices.max_threads()}]")
+    device = resolve_device(args.device)  # a bad or absent device: one paragraph before anything
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads)
+    print(f"subnetbench selftest on {selftest.describe_device(device)}", flush=True)
+    started = time.perf_counter()
+    outcome = selftest.run_selftest(str(device), networks, method_names,
+                                    report=lambda check: print(selftest.format_check(check), flush=True))
+    print(selftest.verdict(outcome, time.perf_counter() - started), flush=True)
+    return 0 if outcome.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="subnetbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -421,6 +455,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     speed.add_arguments(p_speed)
     p_speed.set_defaults(func=cmd_speed)
+
+    p_selftest = sub.add_parser("selftest", help="before a long grid: every method and the fast path "
+                                "a few steps on the device, a resume, a verdict",
+                                description="Checks on the device, in a few minutes, that every "
+                                "part of a run works (see benchmark/selftest.py): every registered "
+                                "method on Conv2/4/6 at CIFAR's shape on generated data through the "
+                                "real run lifecycle, channels_last, bf16 autocast and torch.compile "
+                                "(CUDA), a seed batch, a resumed run and --deterministic. Exit 0 "
+                                "when no check failed, 1 otherwise.")
+    p_selftest.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p_selftest.add_argument("--networks", default=",".join(("conv2", "conv4", "conv6")),
+                            help="comma-separated networks the methods train (default "
+                            "conv2,conv4,conv6; the other checks use the first)")
+    p_selftest.add_argument("--methods", help="comma-separated registered methods (default: all)")
+    p_selftest.add_argument("--threads", type=int, default=1, help="torch threads on a CPU "
+                            "(default 1)")
+    p_selftest.set_defaults(func=cmd_selftest)
     return parser
 
 
