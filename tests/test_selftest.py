@@ -95,3 +95,12 @@ def test_bad_options_are_one_paragraph_before_anything_runs(argv, named, capsys)
 def test_cuda_without_cuda_is_refused(capsys):
     assert cli.main(["selftest", "--device", "cuda"]) == 2
     assert "CUDA is not available here" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: run the tests on a GPU machine")
+def test_every_check_passes_on_cuda_none_skipped():
+    """On a GPU the same checks, with bf16 autocast and torch.compile, grouped seed batches, and a
+    resumed and a repeated run under --deterministic that must equal the whole run bit for bit."""
+    outcome = selftest.run_selftest("cuda", ("conv2",), ["aslp", "supermask", "edge_popup"])
+    assert outcome.passed, [(c.name, c.detail) for c in outcome.checks if c.status == "fail"]
+    assert [c.name for c in outcome.checks if c.status == "skip"] == []
