@@ -45,6 +45,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -129,6 +130,10 @@ def resolve_device(device: str | None) -> torch.device:
 def set_deterministic(device: torch.device, deterministic: bool) -> None:
     """CPU runs are deterministic as they are; on CUDA this trades speed for repeatability."""
     if device.type == "cuda":
+        if deterministic:
+            # cuBLAS is deterministic only with a fixed workspace, read when a process first uses
+            # it (torch's reproducibility notes); a command that asks sets it before any run.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cudnn.deterministic = deterministic
         torch.use_deterministic_algorithms(deterministic, warn_only=True)

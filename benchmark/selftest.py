@@ -12,6 +12,7 @@ driver and the versions. Everything is written to a temporary folder, removed at
 """
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -250,6 +251,8 @@ def run_selftest(device: str | None = "auto", networks: tuple[str, ...] = NETWOR
                  report: Callable[[Check], None] = lambda check: None) -> Selftest:
     """Run every check on ``device``; ``report`` is called with each check as it ends."""
     torch_device = resolve_device(device)
+    if torch_device.type == "cuda":  # before the first cuBLAS call, for the --deterministic checks
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     outcome = Selftest(str(torch_device), describe_device(torch_device))
     root = Path(tempfile.mkdtemp(prefix="subnetbench-selftest-"))
     runner = _Runner(root, torch_device, generated_raw())
