@@ -6,6 +6,7 @@ import math
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -200,6 +201,13 @@ def fake_cifar(root, dataset, sizes, seed=0):
 
 # ---------------------------------------------------------------------------------------------------
 # processes that hold a run's lock
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a child process a test interrupts with SIGINT: started from a shell's
+    background job (``cmd &``, as some CI runners do) it inherits SIGINT ignored (POSIX), and a
+    Python started so never raises KeyboardInterrupt; Ctrl-C's default is given back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def child_env() -> dict:

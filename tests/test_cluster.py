@@ -22,7 +22,7 @@ from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.methods.base import OptionError
-from tests.helpers import REPO, child_env, single_torch_thread  # noqa: F401
+from tests.helpers import REPO, child_env, interruptible, single_torch_thread  # noqa: F401
 
 OUTCOME_KEYS = ("metrics", "curves", "layer_kept_fraction", "keep_probabilities")
 SBATCH = """#!/bin/sh
@@ -173,7 +173,8 @@ def test_an_interrupted_submitit_local_command_stops_its_jobs(tmp_path):
                "--set", "epochs=100000", "--set", "patience=0", "--device", "cpu", "--no-progress",
                "--results", str(results), "--executor", "submitit-local"]
     process = subprocess.Popen(command, cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 300
         while not (locks.holder(results, config.run_id) and run_path(results, config.run_id).exists()) \

@@ -16,7 +16,7 @@ from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.integrity import digest_path, write_with_digest
-from tests.helpers import REPO, child_env, hold_lock, single_torch_thread  # noqa: F401
+from tests.helpers import REPO, child_env, hold_lock, interruptible, single_torch_thread  # noqa: F401
 
 TINY = {"epochs": "1"}
 ENDLESS = ["--set", "epochs=100000", "--set", "patience=0"]  # hours: a run that is still training
@@ -249,7 +249,7 @@ def test_a_second_command_on_a_run_the_first_one_trains_leaves_it_to_it(tmp_path
     config = make_config("digits-conv2", "dense", 0, {"epochs": ENDLESS[1].split("=")[1],
                                                       "patience": "0"})
     first = subprocess.Popen(_command(tmp_path), cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 300
         while _holder_pid(tmp_path, config.run_id) != first.pid and first.poll() is None \
