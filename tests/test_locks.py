@@ -264,7 +264,12 @@ def test_a_second_command_on_a_run_the_first_one_trains_leaves_it_to_it(tmp_path
         assert _holder_pid(tmp_path, config.run_id) == first.pid  # still training it
     finally:
         first.send_signal(signal.SIGINT)
-        out, err = first.communicate(timeout=120)
+        try:
+            out, err = first.communicate(timeout=120)
+        finally:
+            if first.poll() is None:  # it did not stop: never leave an endless run training
+                first.kill()
+                first.communicate()
     assert first.returncode == 130, err
     assert "interrupted; run the same command again to resume" in err
     (run,) = status.collect(tmp_path)["runs"]
