@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from subnetbench.benchmark.suite_plan import DATASETS, outline, results_dir_for
+
 SUITE = "benchmark/suite/"
 
 
@@ -30,10 +32,12 @@ def pytest_addoption(parser):
     group.addoption("--runslow", action="store_true", default=False,
                     help="run the full protocols (CIFAR cases need CUDA and the data)")
     group.addoption("--seeds", default="0,1,2", help="seeds of the full protocols (default 0,1,2)")
-    group.addoption("--results-dir", default="results/benchmark",
-                    help="where the full protocols keep their results (finished runs are reused)")
+    group.addoption("--results-dir", default=None,
+                    help="where the full protocols keep their results (finished runs are reused; "
+                    "default results/<dataset>, shared with subnetbench run --results results/<dataset>)")
     group.addoption("--report-dir", default="report/benchmark",
-                    help="where the report of the full protocols is written at the end")
+                    help="where the report of the full protocols is written at the end (one "
+                    "report/benchmark/<dataset> for each data set without --results-dir)")
     group.addoption("--device", default="auto", help="device of the full protocols: cpu, cuda, auto "
                     "(with xdist: each worker's own GPU)")
 
@@ -64,12 +68,24 @@ class SuiteReport:
         config = self.config
         if not config.getoption("--runslow") or not self.reached:
             return
-        results = Path(config.getoption("--results-dir"))
-        if not (results / "runs").is_dir():
-            return
         from subnetbench import reports
 
-        html = reports.build_report(results, Path(config.getoption("--report-dir")))
+        option, report_dir = config.getoption("--results-dir"), Path(config.getoption("--report-dir"))
+        folders = {Path(option): report_dir} if option else {
+            results_dir_for(None, dataset): report_dir / dataset for dataset in DATASETS}
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"subnetbench report: {html}")
+        for results, out in folders.items():
+            if (results / "runs").is_dir():
+                html = reports.build_report(results, out)
+                if reporter is not None:
+                    reporter.write_line(f"subnetbench report: {html}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """With --runslow, what the session will train, reuse and skip, and how long it should take."""
+    if not config.getoption("--runslow"):
+        return None
+    seeds = [int(s) for s in config.getoption("--seeds").split(",") if s.strip()]
+    return ["subnetbench --runslow, seeds " + ",".join(map(str, seeds)) + ":",
+            *("  " + line for line in outline(config.getoption("--results-dir"), seeds,
+                                               config.getoption("--device")))]

@@ -80,3 +80,9 @@ def get(name: str) -> list[Cell]:
     if name not in GRIDS:
         raise OptionError(f"unknown grid {name!r}; expected one of {sorted(GRIDS)}")
     return GRIDS[name]
+
+
+def expand(name: str) -> list[tuple[str, str, dict[str, str], str | None]]:
+    """(protocol, method, overrides, recipe preset) of every configuration of grid ``name``."""
+    return [(protocol, method, dict(cell.overrides), cell.preset)
+            for cell in get(name) for protocol in cell.protocols for method in cell.methods]

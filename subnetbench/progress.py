@@ -87,10 +87,10 @@ def estimate_remaining(runs: Sequence[RunWork], slots: int = 1, unseen: int = 0)
       configuration not yet timed costs its ``passes`` times the per-pass cost of its ``group``
       (protocol and method), or of all the runs timed.
     - A run trains its ``budget`` times the share of the budget that the finished runs of its
-      configuration (else of its group) used before early stopping stopped them, never less than
-      it has done; the whole budget while none of its group has finished (not the other groups'
-      share: on the digits grid that one is low, and the configurations run last train longer);
-      then its ``tail_s`` (testing, extracting).
+      configuration (else of its group, else all of them) used before early stopping stopped them,
+      never less than it has done; the whole budget while no run has finished. (The whole budget
+      for every group not yet finished said twice the truth early in the digits grid:
+      tests/test_progress.py replays that grid.) Then its ``tail_s`` (testing, extracting).
     - The runs left share ``slots``: their total over the slots in use, but never less than the
       longest of them alone.
     Runs finished without being watched (already done before the command) count for nothing.
@@ -112,7 +112,7 @@ def estimate_remaining(runs: Sequence[RunWork], slots: int = 1, unseen: int = 0)
     finished = [r for r in runs if r.finished and r.budget and r.epoch > 0 and r.timed_epochs > 0]
 
     def share(r: RunWork) -> float:
-        for same in (lambda f: f.key == r.key, lambda f: f.group == r.group):
+        for same in (lambda f: f.key == r.key, lambda f: f.group == r.group, lambda f: True):
             used = _mean([min(1.0, f.epoch / f.budget) for f in finished if same(f)])
             if used is not None:
                 return used

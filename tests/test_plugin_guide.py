@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -274,3 +275,16 @@ def test_the_guide_describes_every_interface_method():
     for hook in public:
         assert f"`{hook}" in text, hook
     assert Path(REPO / "docs" / "examples" / "example_plugin.py").exists()
+
+
+# The guide's command that checks an installed plugin, run as the guide says.
+CHECK_COMMAND = '''python -c "from subnetbench import methods; print(methods.names(), methods.origin('threshold'))"'''  # noqa: E501
+
+
+def test_the_guides_check_command_finds_the_installed_plugin(installed_plugin):
+    assert CHECK_COMMAND in GUIDE.read_text()
+    env = {**os.environ, "PYTHONPATH": str(installed_plugin)}
+    done = subprocess.run(shlex.split(CHECK_COMMAND.replace("python", sys.executable, 1)), env=env,
+                          cwd=installed_plugin, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "'threshold'] entry point 'threshold' = subnetbench_threshold:ThresholdMask" in done.stdout

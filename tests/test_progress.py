@@ -10,8 +10,14 @@ import re
 import pytest
 
 from subnetbench import cli
+from subnetbench.benchmark import grids
+from subnetbench.benchmark.runner import make_config, planned_run
 from subnetbench.progress import PlannedRun, RunProgress, RunWork, estimate_remaining
-from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
+from subnetbench.records import read_result_file
+from tests.helpers import (
+    REPO,
+    single_torch_thread,  # noqa: F401  (autouse fixture)
+)
 
 
 def events(run_id: str, label: str, epochs: int = 30) -> list[dict]:
@@ -49,9 +55,12 @@ def test_nothing_is_estimated_before_an_epoch_was_timed():
 def test_a_run_costs_its_configurations_seconds_an_epoch_over_the_share_of_its_budget_runs_use():
     # seed 0 trained 20 of its 30 epochs (early stopping) at 0.5 s, then 2 s of testing: seed 1 too
     assert estimate_remaining([done("a", 20, 10.0, tail=2.0), todo("a")]) == pytest.approx(12.0)
-    # no run of its group finished yet: the whole budget
+    # no run of its group finished yet: the share every finished run used
     assert estimate_remaining([done("a", 20, 10.0, group="g1"), todo("b", group="g2")]) == pytest.approx(
-        30 * 0.5)
+        20 * 0.5)
+    # no run finished at all: the whole budget
+    running = RunWork("a", "g", 30, epoch=10, timed_epochs=10, timed_s=5.0)
+    assert estimate_remaining([running, todo("b", group="g2")]) == pytest.approx(20 * 0.5 + 30 * 0.5)
 
 
 def test_a_running_run_costs_the_epochs_it_has_left():
@@ -68,7 +77,7 @@ def test_a_configuration_not_yet_timed_costs_its_groups_seconds_a_pass_times_its
     sr = todo("aslp SR", group="digits-conv2.aslp", passes=2)
     assert estimate_remaining([plain, sr]) == pytest.approx(15 * 2.0)
     other = todo("dense", group="digits-conv2.dense")  # a group not timed: every timed run's cost
-    assert estimate_remaining([plain, other]) == pytest.approx(30 * 1.0)
+    assert estimate_remaining([plain, other]) == pytest.approx(15 * 1.0)
 
 
 def test_runs_training_at_a_time_share_the_time_but_the_longest_sets_a_floor():
@@ -176,3 +185,49 @@ def test_runs_in_worker_processes_report_their_epochs_as_they_train(tmp_path, ca
     assert len(finished) == 2
     line = r"\[[12]/2\] digits-conv2 dense \(epochs=4\) seed [01]: done, .* \([0-9a-f]{12}\)$"
     assert all(re.match(line, text) for text in finished), finished
+
+
+# -- the time left of a real grid ---------------------------------------------------------------
+def replay_digits_grid(slots: int) -> list[tuple[float, float | None]]:
+    """The committed digits grid (docs/results/digits) replayed through the display with a fake
+    clock, ``slots`` runs at a time in the command's order, each epoch at its recorded time:
+    (fraction of the work done, estimated time left / true time left) at every event."""
+    configs = sorted((make_config(p, m, s, o, [m], pr) for p, m, o, pr in grids.expand("digits")
+                      for s in (0, 1, 2)), key=lambda c: c.run_id)
+    free, events = [0.0] * slots, []
+    for order, config in enumerate(configs):
+        timings = read_result_file(REPO / "docs/results/digits/runs" / f"{config.run_id}.json")[0].timings
+        slot = min(range(slots), key=free.__getitem__)
+        start, budget = free[slot], planned_run(config).epochs
+        events.append((start, order, {"run_id": config.run_id, "kind": "start", "label": "",
+                                      "epochs": budget, "epoch": 0}))
+        clock = start
+        for epoch, seconds in enumerate(timings.epoch_s, 1):
+            clock += seconds
+            events.append((clock, order, {"run_id": config.run_id, "kind": "epoch", "epoch": epoch,
+                                          "epochs": budget, "val_acc": 0.5}))
+        free[slot] = start + timings.total_s
+        events.append((free[slot], order, {"run_id": config.run_id, "kind": "finished"}))
+    total, now = max(free), [0.0]
+    display = RunProgress(len(configs), stream=io.StringIO(), interactive=False, every=1e9, slots=slots,
+                          plan=[planned_run(c) for c in configs], clock=lambda: now[0])
+    seen = []
+    for now[0], _, event in sorted(events, key=lambda e: (e[0], e[1])):
+        if event["kind"] == "finished":
+            display.finished(event["run_id"], "")
+        else:
+            display(event)
+        left = display.remaining()
+        seen.append((now[0] / total, None if left is None else left / (total - now[0] or 1.0)))
+    return seen
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_the_time_left_of_the_digits_grid_is_within_30_percent_after_a_tenth_of_the_work(slots, capsys):
+    """A steady machine: every epoch at the time it took when the committed grid was made. From a
+    tenth of the work to 70 % of it (later, seconds left are few and a ratio says little) every
+    estimate is within 30 % of the true time left."""
+    seen = replay_digits_grid(slots)
+    ratios = [ratio for done, ratio in seen if 0.1 <= done <= 0.7]
+    assert len(ratios) > 100 and None not in ratios
+    assert 0.7 <= min(ratios) and max(ratios) <= 1.3, (min(ratios), max(ratios))

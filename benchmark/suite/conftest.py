@@ -13,10 +13,10 @@ directory they share.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from subnetbench.benchmark import protocols
+from subnetbench.benchmark.suite_plan import results_dir_for
 from subnetbench.devices import worker_device, xdist_worker_index
 
 
@@ -40,8 +40,10 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def results_dir(request) -> Path:
-    return Path(request.config.getoption("--results-dir"))
+def results_dir_of(request):
+    """The results folder of a protocol's runs: ``--results-dir``, else ``results/<dataset>``."""
+    option = request.config.getoption("--results-dir")
+    return lambda protocol: results_dir_for(option, protocols.get(protocol).dataset)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ Test ids read ``{protocol}-{method}[-variant]-seed{seed}``, so ``-k aslp``, ``-k
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,9 @@ from subnetbench.benchmark.runner import (
     execute,
     load_subnetwork,
     make_config,
-    resolve_device,
     subnetwork_path,
 )
+from subnetbench.benchmark.suite_plan import SUITE_GRIDS, skip_reason
 from subnetbench.reports.loading import load_reference
 
 # The published values are single numbers read off bar charts (one decimal, no std); our mean
@@ -48,17 +47,13 @@ def _variant_suffix(variant: dict[str, bool]) -> str:
 
 
 def _configurations() -> list[tuple[str, str, dict[str, str], str | None, str]]:
-    """(protocol, method, overrides, recipe preset, id) of every cell of the digits, CIFAR-10 and
-    CIFAR-100 grids."""
+    """(protocol, method, overrides, recipe preset, id) of every cell of the suite's grids."""
     out = []
-    for grid in ("digits-full", "cifar10", "cifar100"):
-        for cell in grids.get(grid):
-            for protocol in cell.protocols:
-                for method in cell.methods:
-                    config = make_config(protocol, method, 0, cell.overrides, [method], cell.preset)
-                    variant = config.variant()
-                    out.append((protocol, method, dict(cell.overrides), cell.preset,
-                                f"{protocol}-{method}{_variant_suffix(variant)}"))
+    for grid in SUITE_GRIDS:
+        for protocol, method, overrides, preset in grids.expand(grid):
+            variant = make_config(protocol, method, 0, overrides, [method], preset).variant()
+            label = f"{protocol}-{method}{_variant_suffix(variant)}"
+            out.append((protocol, method, overrides, preset, label))
     return out
 
 
@@ -80,23 +75,8 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("full_configuration", params)
 
 
-@functools.cache
-def _cifar_missing_reason(dataset: str, device: str) -> str | None:
-    if dataset == "digits":
-        return None
-    if resolve_device(device).type != "cuda":
-        return f"{dataset} protocols need CUDA (device here: {resolve_device(device)})"
-    from subnetbench.benchmark.data import DataUnavailableError, load_raw
-
-    try:
-        load_raw(dataset, download=False)
-    except DataUnavailableError as error:
-        return str(error)
-    return None
-
-
 def _skip_unless_runnable(protocol: str, device: str) -> None:
-    reason = _cifar_missing_reason(protocols.get(protocol).dataset, device)
+    reason = skip_reason(protocols.get(protocol).dataset, device)
     if reason:
         pytest.skip(reason)
 
@@ -138,8 +118,9 @@ def test_smoke_digits_conv2(method, tmp_path):
 # -- full protocols ----------------------------------------------------------------------------------
 # A run another xdist worker is training is waited for (its lock), then reused: never trained twice.
 @pytest.mark.slow
-def test_full_run(full_run, results_dir, run_device):
+def test_full_run(full_run, results_dir_of, run_device):
     protocol, method, overrides, preset, seed = full_run
+    results_dir = results_dir_of(protocol)
     _skip_unless_runnable(protocol, run_device)
     config = make_config(protocol, method, seed, overrides, [method], preset)
     result = execute(config, results_dir, device=run_device, progress=False, save_subnetwork=True,
@@ -148,11 +129,12 @@ def test_full_run(full_run, results_dir, run_device):
 
 
 @pytest.mark.slow
-def test_configuration_mean(full_configuration, request, results_dir, run_device):
+def test_configuration_mean(full_configuration, request, results_dir_of, run_device):
     """The mean over seeds against the published value, on the metric that value is (or, on digits,
     the sanity floors); the other accuracies are printed beside it."""
     protocol, method, overrides, preset = full_configuration
     _skip_unless_runnable(protocol, run_device)
+    results_dir = results_dir_of(protocol)
     spec = protocols.get(protocol)
     configs = [make_config(protocol, method, seed, overrides, [method], preset)
                for seed in _seeds(request.config)]
