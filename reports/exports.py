@@ -211,7 +211,7 @@ def published_latex(rows: list[ReproductionRow]) -> str:
     notes = ("Published: the value as read off the authors' poster and slides, or as restated by a later "
              "paper (secondary); unverified unless marked verified. Metric: "
              "extracted, the extracted subnetwork; sampled masks, supermask's mean over sampled masks. "
-             "Reproduced: the published value lies inside our 95% bootstrap CI widened by "
+             "Reproduced: the published value lies inside our 95% Student-t CI widened by "
              f"{REPRODUCTION_TOLERANCE_PP:g} percentage point. Not run here: no configuration that "
              "reproduces the value was run; the report gives the command that runs it.")
     return latex_table(header, lines, caption="Every published value and its status here, with our test "

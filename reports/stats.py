@@ -12,6 +12,7 @@ interval's coverage). A median of repeated timings gets the distribution-free or
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and the search of seeds_to_decide asks it often
 def t_quantile(n: int, confidence: float = CONFIDENCE) -> float:
     """The two-sided Student-t critical value of a mean of n values (n - 1 degrees of freedom)."""
     _check_confidence(confidence)
