@@ -175,8 +175,8 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
     context = {
         "title": title or default_title(configs),
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "results_dir": str(results_dir),
-        "runs_dir": shown_path(results.runs_dir),
+        "results_dir": shown_path(results_dir),
+        "runs_dir": f"{shown_path(results_dir)}/{results.runs_dir.name}",
         "reference_shown": ("the repository's reference_results/published.json" if reference is None
                             else shown_path(ref.path)),
         "paper_command": paper_test(),

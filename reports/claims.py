@@ -345,7 +345,9 @@ def claim4(configs: list[Config], studies: list[TimingStudy] = (), results_name:
     older = (f" {old_timings} result files carry timings an older version took inside each run "
              "(3 epochs after training, under whatever load the machine had): they stay readable "
              "but are not used." if old_timings else "")
-    scope = scope_of([s.protocol for s in studies], [s.seed for s in studies], TIMING_METRIC,
+    repeats = sorted({s.repeats for s in studies})
+    metric = TIMING_METRIC + (f"; {', '.join(map(str, repeats))} repeats" if repeats else "")
+    scope = scope_of([s.protocol for s in studies], [s.seed for s in studies], metric,
                      "networks of seed")
     if studies:
         verdict = stats.aggregate_verdict([s.verdict for s in studies])

@@ -329,8 +329,8 @@ def aggregate_verdict(verdicts: Sequence[Verdict]) -> Verdict:
     if counts[TOO_FEW_SEEDS]:
         needed = [v.seeds_needed for v in verdicts if v.label == TOO_FEW_SEEDS and v.seeds_needed]
         fewest = min(needed) if needed else None
-        return Verdict(TOO_FEW_SEEDS, f"{seeds_text(fewest)} (the comparison nearest a decision); "
-                                      f"{text}", fewest)
+        nearest = " (the comparison nearest a decision)" if counts[TOO_FEW_SEEDS] > 1 else ""
+        return Verdict(TOO_FEW_SEEDS, f"{seeds_text(fewest)}{nearest}; {text}", fewest)
     return Verdict(INCONCLUSIVE, text)
 
 

@@ -689,3 +689,35 @@ def test_the_configurations_table_says_a_protocols_notes_once(full_report):
     assert table.count("digits protocol: CPU-sized choices") == 1
     assert table.count('<tr class="group">') == 2  # cifar10-conv2 and digits-conv2
     assert table.count("smart rescale: ") >= 2  # each SR row keeps its own
+
+
+# ---------------------------------------------------------------------------------------------------
+# what the report says about itself: title, paths, recipe changes
+# ---------------------------------------------------------------------------------------------------
+def test_the_report_names_what_ran_shows_no_machine_path_and_shows_recipe_changes(tmp_path):
+    results = (tmp_path / "somewhere" / "my-results").resolve()
+    for seed in (0, 1, 2):
+        write_result(results, make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                                          method="aslp", seed=seed, recipe={"epochs": 2}))
+        write_result(results, make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                                          method="dense", seed=seed))
+    html = reports.build_report(results, tmp_path / "out").read_text()
+    title = html[html.index('<h1 id="report-title">'):html.index("</h1>")]
+    assert "digits conv2: aslp, dense (2 configurations, seeds 0\u20132, 6 runs)" in title
+    assert "my-results" not in title  # the folder's name says nothing of what ran
+    assert str(tmp_path) not in html and str(Path.home()) + "/" not in html
+    assert str(Path(reports.__file__).resolve().parents[1]) not in html  # the repository's path
+    cells = html[html.index('id="table-1"'):html.index("</table>", html.index('id="table-1"'))]
+    assert '<div class="cfg recipe-changes"' in cells and "epochs=2" in cells
+
+
+def test_a_single_seed_shows_no_spread_in_the_command_line_summary():
+    from subnetbench.benchmark.runner import summarise
+
+    one = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="dense", seed=0)
+    two = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp", seed=1)
+    three = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp", seed=2)
+    lines = {line.split()[1]: line for line in summarise([one, two, three]).splitlines()[1:]}
+    assert "±" not in lines["dense"]  # no "± 0.00": one run has no spread
+    assert lines["aslp"].count("±") == 2
+    assert len(lines["dense"]) == len(lines["aslp"])  # the columns stay aligned
