@@ -30,6 +30,8 @@ from subnetbench.benchmark.training import Trainer
 from subnetbench.devices import max_threads
 from subnetbench.errors import OptionError
 from subnetbench.files import atomic_write_text, check_writable_directory
+from subnetbench.reports.claims import OVERHEAD_MARGIN_PP
+from subnetbench.reports.timing import TimingStudy, analyse
 
 FORMAT = "subnetbench.timing"
 FORMAT_VERSION = 1
@@ -126,4 +128,18 @@ def main_from_args(args: argparse.Namespace) -> int:
                     not args.no_download)
     atomic_write_text(path, json.dumps(study, indent=1) + "\n")
     print(f"timing: {path}")
+    print(summary(analyse(path.name, study, OVERHEAD_MARGIN_PP)))
     return 0
+
+
+def summary(study: TimingStudy) -> str:
+    """Lines for the terminal: each overhead's median and interval, and claim 4's verdicts."""
+    def line(estimate, unit: str = "%") -> str:
+        ci = f"[{estimate.ci[0]:+.1f}, {estimate.ci[1]:+.1f}]" if estimate.ci else "(no CI: too few repeats)"
+        return f"  {estimate.name:<34} median {estimate.median:+6.1f} {unit} {ci}"
+
+    return "\n".join(["timing: overhead over the same method without rescaling, per epoch:"]
+                     + [line(e) for e in study.overheads]
+                     + [line(study.difference, "points") + f": {study.verdict.label}",
+                        line(study.joint_difference, "points") + f": {study.joint_verdict.label}",
+                        "timing: the machine's load was not controlled"])

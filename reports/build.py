@@ -125,6 +125,26 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def rules(claims: list) -> dict[str, Any]:
+    """The constants and claim numbers section 6 of the report states its rules with."""
+    return {
+        "tolerance": stats.REPRODUCTION_TOLERANCE_PP,
+        "accuracy_margin": stats.ACCURACY_MARGIN_PP,
+        "epochs_margin_relative": stats.EPOCHS_MARGIN_RELATIVE,
+        "epochs_margin_min": stats.EPOCHS_MARGIN_MIN,
+        "substantial": stats.SUBSTANTIAL_KEPT_FRACTION,
+        "confidence": stats.CONFIDENCE,
+        "min_pairs": MIN_PAIRS,
+        "max_seeds": stats.MAX_SEEDS,
+        "overhead_margin": OVERHEAD_MARGIN_PP,
+        "directional": [c.number for c in claims
+                        if c.number not in EQUIVALENCE_CLAIMS + TIMING_CLAIMS],
+        "equivalence": [c.number for c in claims if c.number in EQUIVALENCE_CLAIMS],
+        "timing": list(TIMING_CLAIMS),
+        "multipart": [c for c in claims if len(c.parts) > 1],
+    }
+
+
 def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None = None,
                  reference: str | Path | None = None, log: Callable[[str], None] | None = None) -> Path:
     """Write the HTML report, its figures (PNG, SVG) and tables (CSV, LaTeX) to ``out_dir``.
@@ -207,22 +227,7 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
         "holes": holes,
         "seed_universe": seed_universe,
         "exports": exports,
-        "rules": {
-            "tolerance": stats.REPRODUCTION_TOLERANCE_PP,
-            "accuracy_margin": stats.ACCURACY_MARGIN_PP,
-            "epochs_margin_relative": stats.EPOCHS_MARGIN_RELATIVE,
-            "epochs_margin_min": stats.EPOCHS_MARGIN_MIN,
-            "substantial": stats.SUBSTANTIAL_KEPT_FRACTION,
-            "confidence": stats.CONFIDENCE,
-            "min_pairs": MIN_PAIRS,
-            "max_seeds": stats.MAX_SEEDS,
-            "overhead_margin": OVERHEAD_MARGIN_PP,
-            "directional": [c.number for c in claims
-                            if c.number not in EQUIVALENCE_CLAIMS + TIMING_CLAIMS],
-            "equivalence": [c.number for c in claims if c.number in EQUIVALENCE_CLAIMS],
-            "timing": list(TIMING_CLAIMS),
-            "multipart": [c for c in claims if len(c.parts) > 1],
-        },
+        "rules": rules(claims),
     }
     html = environment().get_template("report.html.j2").render(**context)
     return atomic_write_text(out_dir / REPORT_NAME, html), results

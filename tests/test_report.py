@@ -721,3 +721,20 @@ def test_a_single_seed_shows_no_spread_in_the_command_line_summary():
     assert "±" not in lines["dense"]  # no "± 0.00": one run has no spread
     assert lines["aslp"].count("±") == 2
     assert len(lines["dense"]) == len(lines["aslp"])  # the columns stay aligned
+
+
+def test_a_verdict_on_digits_says_the_claims_are_about_cifar_and_one_on_cifar_does_not(tmp_path):
+    cifar = runs_of("aslp", {0: 0.70, 1: 0.71, 2: 0.69}) + _supermask(
+        {0: (0.66, 0.66), 1: (0.67, 0.67), 2: (0.66, 0.665)}, "conv2")
+    claim = evaluate_claims(configs_from(grid(tmp_path / "cifar", cifar)))[0]
+    assert claim.scope.protocols == ("cifar10-conv2",) and claim.off_paper is None
+    assert "seeds 0, 1, 2 (n=3)" in claim.scope.text and "supermask: test_acc" in claim.scope.text
+    digits = runs_of("aslp", {0: 0.97, 1: 0.96}, protocol="digits-conv2", dataset="digits")
+    digits += runs_of("aslp", {0: 0.96, 1: 0.97}, protocol="digits-conv2", dataset="digits",
+                      method_options={"smart_rescale": True})
+    claim = evaluate_claims(configs_from(grid(tmp_path / "digits", digits)))[2]
+    assert claim.scope.text.startswith("digits conv2 (protocol digits-conv2) · seeds 0, 1 (n=2)")
+    assert "claims are about CIFAR-10 and CIFAR-100" in claim.off_paper
+    assert "subnetbench run --grid cifar10 --seeds 0,1,2,3,4" in claim.off_paper
+    comp = claim.parts[0].comparisons[0]
+    assert comp.scope.text == claim.scope.text  # every comparison names its own scope too

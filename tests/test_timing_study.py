@@ -91,3 +91,9 @@ def test_the_timing_command_checks_its_options_before_measuring(tmp_path, capsys
     assert cli.main(["timing", "digits-conv2", "--threads", "0", "--results", str(tmp_path)]) != 0
     assert "--threads 0 is not allowed" in capsys.readouterr().err
     assert not (tmp_path / "timing").exists() or not any((tmp_path / "timing").iterdir())
+
+
+def test_the_command_prints_each_median_and_the_verdicts():
+    text = rescaling_study.summary(analyse("s.json", synthetic_study(0.10, 0.40, 0.02), 5.0))
+    assert "aslp SR " in text and "supermask DWR" in text and ": supported" in text
+    assert "the machine's load was not controlled" in text
