@@ -738,3 +738,10 @@ def test_a_verdict_on_digits_says_the_claims_are_about_cifar_and_one_on_cifar_do
     assert "subnetbench run --grid cifar10 --seeds 0,1,2,3,4" in claim.off_paper
     comp = claim.parts[0].comparisons[0]
     assert comp.scope.text == claim.scope.text  # every comparison names its own scope too
+
+
+def test_the_claims_table_file_names_each_verdicts_scope(full_report):
+    _, out, _ = full_report
+    rows = list(csv.DictReader(io.StringIO((out / "tables" / "claims.csv").read_text())))
+    assert rows and all(row["scope"] for row in rows if row["comparison"])
+    assert any("seeds 0, 1, 2 (n=3)" in row["scope"] for row in rows)
