@@ -14,6 +14,7 @@ The study builds its networks from streams of its own (``timing-study``): no run
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from subnetbench.benchmark import protocols
-from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.config import RunConfig, make_config
 from subnetbench.benchmark.results import provenance
 from subnetbench.benchmark.runner import build_run, resolve_device
 from subnetbench.benchmark.timing import timed
@@ -38,27 +39,39 @@ FORMAT_VERSION = 1
 STUDY = "rescaling-overhead"
 STUDY_STREAMS = ("timing-study",)
 DEFAULT_REPEATS = 15
-# (arm name, method, --set overrides): the baseline of a rescaled arm is the arm of its method
-# without overrides.
-ARMS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("aslp", "aslp", {}),
+# The rescaled configurations timed: (arm name, method, --set overrides). Each brings its baseline,
+# the method's own twin without the rescaling (Method.without_rescaling, arm named by the method),
+# and, where it updates in several passes a batch, its one-pass twin (Method.single_pass, "NAME
+# joint").
+RESCALED: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("aslp SR", "aslp", {"method.smart_rescale": "true"}),
-    ("aslp SR joint", "aslp", {"method.smart_rescale": "true",
-                               "method.smart_rescale_update": "joint"}),
-    ("supermask", "supermask", {}),
     ("supermask DWR", "supermask", {"method.dynamic_weight_rescale": "true"}),
 )
+
+
+def arm_configs(protocol: str, seed: int) -> list[tuple[str, RunConfig]]:
+    """The study's arms in order: per rescaled configuration, its baseline, itself, its one-pass twin."""
+    arms = []
+    for name, method, overrides in RESCALED:
+        config = make_config(protocol, method, seed, overrides)
+        declared = config.declared
+        twin, one_pass = declared.without_rescaling(), declared.single_pass()
+        if twin is None:
+            raise OptionError(f"{name}: {method} declares no rescaling to turn off")
+        arms += [(method, dataclasses.replace(config, method_options=twin.options)), (name, config)]
+        if one_pass is not None:
+            arms.append((f"{name} joint", dataclasses.replace(config, method_options=one_pass.options)))
+    return arms
 
 
 def study_path(results_dir: str | Path, protocol: str, seed: int) -> Path:
     return Path(results_dir) / "timing" / f"{STUDY}.{protocol}.seed{seed}.json"
 
 
-def _trainers(protocol: str, seed: int, device: torch.device, data_dir: str | None,
+def _trainers(arms: list[tuple[str, RunConfig]], device: torch.device, data_dir: str | None,
               download: bool) -> list[Trainer]:
     trainers, data = [], None
-    for _, method, overrides in ARMS:
-        config = make_config(protocol, method, seed, overrides)
+    for _, config in arms:
         parts = build_run(config, device, data=data, data_dir=data_dir, download=download,
                           streams=STUDY_STREAMS)
         data = parts.data  # one split for every arm
@@ -75,15 +88,16 @@ def measure(protocol: str, seed: int = 0, repeats: int = DEFAULT_REPEATS, device
     if repeats < 1:
         raise OptionError(f"--repeats {repeats} is not allowed; expected an integer >= 1")
     torch_device = resolve_device(device)
-    trainers = _trainers(protocol, seed, torch_device, data_dir, download)
-    seconds: list[list[float]] = [[] for _ in ARMS]
+    arms = arm_configs(protocol, seed)
+    trainers = _trainers(arms, torch_device, data_dir, download)
+    seconds: list[list[float]] = [[] for _ in arms]
     order: list[list[str]] = []
     for repeat in range(repeats):
-        shift = repeat % len(ARMS)
-        turn = list(range(shift, len(ARMS))) + list(range(shift))
+        shift = repeat % len(arms)
+        turn = list(range(shift, len(arms))) + list(range(shift))
         for i in turn:
             seconds[i].append(timed(torch_device, trainers[i].train_epoch))
-        order.append([ARMS[i][0] for i in turn])
+        order.append([arms[i][0] for i in turn])
     spec = protocols.get(protocol)
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "study": STUDY,
@@ -92,8 +106,9 @@ def measure(protocol: str, seed: int = 0, repeats: int = DEFAULT_REPEATS, device
         "load_controlled": False,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "provenance": provenance(torch_device).to_json(),
-        "arms": {name: {"method": method, "overrides": overrides, "epoch_s": times}
-                 for (name, method, overrides), times in zip(ARMS, seconds)},
+        "arms": {name: {"method": config.method, "options": config.non_default_options(),
+                        "epoch_s": times}
+                 for (name, config), times in zip(arms, seconds)},
         "order": order,
     }
 
@@ -122,8 +137,9 @@ def main_from_args(args: argparse.Namespace) -> int:
     path = study_path(args.results, args.protocol, args.seed)
     check_writable_directory(path.parent, "timing directory")
     torch.set_num_threads(args.threads)
-    print(f"timing: {len(ARMS)} arms x {args.repeats} epochs on {args.protocol}, interleaved; "
-          "the machine's load is not controlled", flush=True)
+    arms = len(arm_configs(args.protocol, args.seed))
+    print(f"timing: {arms} arms x {args.repeats} epochs on {args.protocol}, interleaved; the machine's "
+          "load is not controlled", flush=True)
     study = measure(args.protocol, args.seed, args.repeats, args.device, args.data,
                     not args.no_download)
     atomic_write_text(path, json.dumps(study, indent=1) + "\n")

@@ -23,7 +23,7 @@ def synthetic_study(sr: float, dwr: float, noise: float, repeats: int = 15, seed
     rng = np.random.default_rng(seed)
     base = {"aslp": 1.0, "aslp SR": 1.0 + sr, "aslp SR joint": 1.0 + sr / 2, "supermask": 1.0,
             "supermask DWR": 1.0 + dwr}
-    arms = {name: {"method": name.split()[0], "overrides": {},
+    arms = {name: {"method": name.split()[0], "options": {},
                    "epoch_s": list(seconds * rng.lognormal(0.0, noise, size=repeats))}
             for name, seconds in base.items()}
     return {"format": rescaling_study.FORMAT, "format_version": rescaling_study.FORMAT_VERSION,
@@ -34,7 +34,9 @@ def synthetic_study(sr: float, dwr: float, noise: float, repeats: int = 15, seed
 
 def test_the_study_times_every_arm_in_turn_in_one_process():
     study = rescaling_study.measure("digits-conv2", seed=0, repeats=2)
-    assert set(study["arms"]) == {name for name, _, _ in rescaling_study.ARMS}
+    assert list(study["arms"]) == ["aslp", "aslp SR", "aslp SR joint", "supermask", "supermask DWR"]
+    assert study["arms"]["aslp SR joint"]["options"]["method.smart_rescale_update"] == "joint"
+    assert not study["arms"]["aslp"]["options"] and not study["arms"]["supermask"]["options"]
     assert all(len(arm["epoch_s"]) == 2 and min(arm["epoch_s"]) > 0 for arm in study["arms"].values())
     assert study["order"][0][0] == "aslp" and study["order"][1][0] == "aslp SR"  # the order rotates
     assert study["load_controlled"] is False
