@@ -41,12 +41,10 @@ seed's evaluation.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import json
 import logging
 import os
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,7 +72,6 @@ from subnetbench.benchmark.results import (
     write_record,
 )
 from subnetbench.benchmark.seeding import make_generator
-from subnetbench.benchmark.timing import timed
 from subnetbench.benchmark.training import (
     TRAINING_STREAMS,
     Trainer,
@@ -102,7 +99,6 @@ from subnetbench.records import (
     Curves,
     Histogram,
     Metrics,
-    RescalingOverhead,
     RunRecord,
     Timings,
 )
@@ -112,8 +108,6 @@ __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute
            "seed_batches", "stored_result", "subnetwork_path", "summarise"]
 
 KEEP_PROBABILITY_BINS = 20
-OVERHEAD_EPOCHS = 3  # timed epochs of each configuration for the rescaling overhead (claim 4)
-OVERHEAD_STREAMS = ("rescaling-overhead",)
 log = logging.getLogger("subnetbench")
 
 
@@ -376,9 +370,6 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
             record = records[i]
             sink({"kind": "stage", "run_id": config.run_id, "text": "testing and extracting"})
             extracted = evaluate_run(config, record, trainer, started, resumed[i])
-            if config.declared.rescaling is not None:
-                sink({"kind": "stage", "run_id": config.run_id, "text": "timing its rescaling"})
-            record.timings.rescaling_overhead = rescaling_overhead(config, trainer.data, torch_device)
             if batched:
                 record.timings.seed_batch, record.timings.seed_batch_mode = len(pending), mode
             if save_subnetwork:
@@ -617,41 +608,6 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
     return RunParts(model, method, data, generators)
 
 
-def rescaling_overhead(config: RunConfig, data: DeviceData, device: torch.device,
-                       epochs: int = OVERHEAD_EPOCHS) -> RescalingOverhead | None:
-    """The per-epoch cost of the method's rescaling (claim 4 of the paper), measured in this
-    process: fresh networks of this configuration, of the same one without its rescaling
-    (:meth:`Method.without_rescaling`) and, where the configuration updates in several passes a
-    batch, of the same one in one pass (:meth:`Method.single_pass`), each train one untimed epoch,
-    then ``epochs`` timed epochs in turn, on the run's own data. Nothing of the finished run is
-    touched; None for a method without a rescaling."""
-    declared = config.declared
-    twin = declared.without_rescaling()
-    if twin is None:
-        return None
-    variants = [config, dataclasses.replace(config, method_options=twin.options)]
-    one_pass = declared.single_pass()
-    if one_pass is not None:
-        variants.append(dataclasses.replace(config, method_options=one_pass.options))
-    trainers = []
-    for each in variants:
-        parts = build_run(each, device, data=data, streams=OVERHEAD_STREAMS)
-        trainer = Trainer(parts.model, parts.method, data, each.recipe, parts.generators)
-        trainer.begin_epoch()
-        trainer.train_epoch()  # untimed: allocations, kernel selection
-        trainers.append(trainer)
-    seconds: list[list[float]] = [[] for _ in trainers]
-    for _ in range(epochs):
-        for trainer, times in zip(trainers, seconds):
-            times.append(timed(device, trainer.train_epoch))
-    with_s, without_s = seconds[0], seconds[1]
-    without = statistics.median(without_s)
-    one_pass_s = seconds[2] if one_pass is not None else None
-    return RescalingOverhead(declared.rescaling, with_s, without_s, statistics.median(with_s) / without,
-                             len(declared.update_passes() or ((),)), one_pass_s,
-                             None if one_pass_s is None else statistics.median(one_pass_s) / without)
-
-
 def evaluate_run(config: RunConfig, record: RunRecord, trainer: Trainer, started: float,
                  resumed_s: float) -> torch.nn.Module:
     """Test evaluation and extraction of a trained run: completes ``record`` and returns the
@@ -699,12 +655,18 @@ def _mean_std(runs: list[dict[str, Any]], key: str) -> tuple[float, float]:
     return float(values.mean()), (float(values.std()) if len(runs) > 1 else 0.0)
 
 
+def _mean_pm_std(mean_std: tuple[float, float], n: int) -> str:
+    """A percentage's mean ± std over n runs, 14 characters wide; one run has no spread to show."""
+    mean, std = mean_std
+    return f"{100 * mean:>7.2f} ± {100 * std:<4.2f}" if n > 1 else f"{100 * mean:>7.2f}{'':7}"
+
+
 def summarise(results: list[dict[str, Any]]) -> str:
     """A plain-text table, one row per configuration named by its method and variant (``aslp SR``,
     ``supermask DWR``, other non-default options in brackets): mean and std over its runs of the
-    test accuracy (stochastic methods: sampled masks), the extracted subnetwork's accuracy, the kept
-    fraction and the epochs to the best validation accuracy; then the runs that ended at chance
-    level, each with its likely cause."""
+    test accuracy (stochastic methods: sampled masks; a single run shows no std), the extracted
+    subnetwork's accuracy, the kept fraction and the epochs to the best validation accuracy; then
+    the runs that ended at chance level, each with its likely cause."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for result in results:
         key = (result["protocol"], result["method"], result["config_hash"])
@@ -724,8 +686,8 @@ def summarise(results: list[dict[str, Any]]) -> str:
         test, final, kept, epochs = (_mean_std(done, k) for k in
                                      ("test_acc", "final_test_acc", "kept_fraction", "epochs_to_best"))
         lines.append(f"{protocol:<16} {labels[key]:<{width}} {len(done):>2} "
-                     f"{100 * test[0]:>7.2f} ± {100 * test[1]:<4.2f} "
-                     f"{100 * final[0]:>7.2f} ± {100 * final[1]:<4.2f} {100 * kept[0]:>7.1f} "
+                     f"{_mean_pm_std(test, len(done))} "
+                     f"{_mean_pm_std(final, len(done))} {100 * kept[0]:>7.1f} "
                      f"{epochs[0]:>6.1f}  {config_hash}")
         for r in done:
             cause = chance_cause(r["dataset"], r["metrics"]["final_test_acc"], r["options"],

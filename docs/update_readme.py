@@ -100,30 +100,30 @@ def render_dwr(results_dir: Path = DWR_COMMITTED) -> str:
 
 
 def render_overhead(results_dir: Path = COMMITTED) -> str:
-    """The README's sentence on claim 4: the per-epoch overhead of each rescaling in the committed
-    digits runs (medians over seeds of the per-run ratios; timings, so of that machine)."""
-    from subnetbench.reports.loading import load_results
+    """The README's sentence on claim 4: the committed timing study of the digits results
+    (``subnetbench timing digits-conv2``), its medians and verdicts (reports/timing.py)."""
+    from subnetbench.reports.claims import OVERHEAD_MARGIN_PP
+    from subnetbench.reports.timing import load_studies
 
-    overheads: dict[str, list] = {}
-    for run in load_results(results_dir).completed:
-        overhead = run.timings.rescaling_overhead if run.timings else None
-        if overhead is not None and run.method in ("aslp", "supermask"):
-            overheads.setdefault(run.method, []).append(overhead)
-    if not overheads.get("aslp") or not overheads.get("supermask"):
-        raise SystemExit(f"no rescaling overheads of aslp and supermask in {results_dir}")
+    studies, _ = load_studies(results_dir, OVERHEAD_MARGIN_PP)
+    if not studies:
+        raise SystemExit(f"no timing study in {results_dir / 'timing'}: run subnetbench timing "
+                         f"digits-conv2 --results {results_dir}")
+    study = studies[0]
+    sr, joint, dwr = study.overheads
 
-    def pct(ratios: list[float]) -> str:
-        return f"{100 * (statistics.median(ratios) - 1):+.0f} %"
+    def pct(estimate) -> str:
+        ci = (f" [{estimate.ci[0]:+.0f}, {estimate.ci[1]:+.0f}]" if estimate.ci else "")
+        return f"{estimate.median:+.0f} %{ci}"
 
-    aslp, supermask = overheads["aslp"], overheads["supermask"]
-    one_pass = [o.one_pass_ratio for o in aslp if o.one_pass_ratio is not None]
-    joint = (f", {pct(one_pass)} with `method.smart_rescale_update=joint` (one pass, timed beside it)"
-             if one_pass else "")
-    return (f"- what a rescaling costs per epoch (claim 4), timed in each run of the committed digits "
-            f"grid (timings, so of that machine and its load): smart rescale as the released code "
-            f"steps it, two passes a batch, {pct([o.ratio for o in aslp])} over aslp without it{joint}; "
-            f"supermask's DWR {pct([o.ratio for o in supermask])}. With two passes most of SR's cost is "
-            f"the second pass, which the paper's 0.13 (SR) against 0.2 (DWR) cannot include.")
+    return (f"- what a rescaling costs per epoch (claim 4), from `subnetbench timing {study.protocol}` "
+            f"({study.repeats} repeats, every arm timed in turn in one process; medians with their "
+            f"95 % CI; the machine's load was not controlled): smart rescale as the released code "
+            f"steps it, two passes a batch, {pct(sr)} over aslp without it; {pct(joint)} with "
+            f"`method.smart_rescale_update=joint` (one pass); supermask's DWR {pct(dwr)}. Verdict on "
+            f"\"SR is cheaper than DWR\": {study.verdict.label} with two passes, "
+            f"{study.joint_verdict.label} in one pass. With two passes most of SR's cost is the "
+            f"second pass, which the paper's 0.13 (SR) against 0.2 (DWR) cannot include.")
 
 
 # The README's generated blocks: marker name -> what renders it.
@@ -172,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT))
         from tests.test_report_browser import main as screenshot
 
-        return screenshot([str(COMMITTED), "--out", str(ROOT / "docs" / "report.png"),
-                           "--title", "subnetbench report: the digits grid"])
+        return screenshot([str(COMMITTED), "--out", str(ROOT / "docs" / "report.png")])
     return 0
 
 

@@ -26,7 +26,9 @@ from subnetbench.reports.provenance import (
     versions_text,
 )
 from subnetbench.reports.reproduction import reproduction, view
-from subnetbench.reports.tables import build_tables, dataset_sort_key, group_configs
+from subnetbench.reports.scope import paper_test
+from subnetbench.reports.tables import Config, build_tables, dataset_sort_key, group_configs, natural_key
+from subnetbench.reports.timing import load_studies
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -40,9 +42,39 @@ class ReferenceUnusable(SubnetbenchError):
 # by seed, with stats.directional_verdict. Section 6 of the report states the rules from this (a
 # test checks it against the claims' comparisons).
 EQUIVALENCE_CLAIMS = (5,)
+TIMING_CLAIMS = (4,)  # judged on a timing study (reports/timing.py), not on paired runs
 
 REPORT_NAME = "report.html"
 MINUS = "\u2212"
+
+
+def shown_path(path: str | Path | None) -> str:
+    """A path as the report may show it: as given when relative, its last part when absolute (a
+    report carries no absolute path of the machine that made it)."""
+    if path is None:
+        return "none"
+    path = Path(path)
+    return path.name if path.is_absolute() else str(path)
+
+
+def default_title(configs: list[Config]) -> str:
+    """What was run: data sets and networks, methods, seeds and the number of runs."""
+    if not configs:
+        return "subnetbench report: no completed runs"
+    where = sorted({(c.dataset, c.network) for c in configs},
+                   key=lambda dn: (dataset_sort_key(dn[0]), natural_key(dn[1])))
+    by_dataset: dict[str, list[str]] = {}
+    for dataset, network in where:
+        by_dataset.setdefault(dataset, []).append(network)
+    data = "; ".join(f"{d} {', '.join(n)}" for d, n in by_dataset.items())
+    methods = list(dict.fromkeys(c.method for c in configs))
+    seeds = sorted({s for c in configs for s in c.seeds})
+    runs = sum(len(c.runs) for c in configs)
+    consecutive = len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1))
+    seed_text = (f"seeds {seeds[0]}\u2013{seeds[-1]}" if consecutive
+                 else "seed" + ("s " if len(seeds) != 1 else " ") + ", ".join(map(str, seeds)))
+    return (f"{data}: {', '.join(methods)} ({len(configs)} configurations, {seed_text}, "
+            f"{runs} runs)")
 
 
 # -- formatting filters (return plain text; the template autoescapes it) ------------------------------
@@ -87,10 +119,30 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(num=fmt_num, signed=fmt_signed, pct=fmt_pct, ci=fmt_ci, value=fmt_value,
-                       css=lambda label: str(label).replace(" ", "-"))
+                       css=lambda label: str(label).replace(" ", "-").replace(":", ""))
     env.globals.update(versions_text=versions_text, device_text=device_text, commit_text=commit_text,
                        created_text=created_text)
     return env
+
+
+def rules(claims: list) -> dict[str, Any]:
+    """The constants and claim numbers section 6 of the report states its rules with."""
+    return {
+        "tolerance": stats.REPRODUCTION_TOLERANCE_PP,
+        "accuracy_margin": stats.ACCURACY_MARGIN_PP,
+        "epochs_margin_relative": stats.EPOCHS_MARGIN_RELATIVE,
+        "epochs_margin_min": stats.EPOCHS_MARGIN_MIN,
+        "substantial": stats.SUBSTANTIAL_KEPT_FRACTION,
+        "confidence": stats.CONFIDENCE,
+        "min_pairs": MIN_PAIRS,
+        "max_seeds": stats.MAX_SEEDS,
+        "overhead_margin": OVERHEAD_MARGIN_PP,
+        "directional": [c.number for c in claims
+                        if c.number not in EQUIVALENCE_CLAIMS + TIMING_CLAIMS],
+        "equivalence": [c.number for c in claims if c.number in EQUIVALENCE_CLAIMS],
+        "timing": list(TIMING_CLAIMS),
+        "multipart": [c for c in claims if len(c.parts) > 1],
+    }
 
 
 def build_report(results_dir: str | Path, out_dir: str | Path, title: str | None = None,
@@ -122,11 +174,14 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
     check_writable_directory(out_dir, "report directory")
 
     configs = group_configs(results.completed)
+    studies, bad_studies = load_studies(results_dir, OVERHEAD_MARGIN_PP)
+    results.skipped.extend(bad_studies)
+    old_timings = sum(1 for r in results.completed if r.timings and r.timings.rescaling_overhead)
     say(f"report: {len(results.completed)} completed runs of {results_dir} in {len(configs)} "
-        "configurations; tables, claims (bootstrap intervals)")
+        "configurations; tables, claims (t intervals)")
     inconsistent = [(c, c.inconsistent_options) for c in configs if c.inconsistent_options]
     tables = build_tables(configs, ref)
-    claims = evaluate_claims(configs)
+    claims = evaluate_claims(configs, studies, shown_path(results_dir), old_timings)
     figures = render_figures(configs, out_dir, say)
     holes, seed_universe = find_holes(results)
     all_runs = sorted(results.completed, key=lambda r: r.run_id) + \
@@ -138,10 +193,14 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
 
     shared, varying = split_provenance(results.completed)
     context = {
-        "title": title or f"subnetbench report: {results_dir.resolve().name}",
+        "title": title or default_title(configs),
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "results_dir": str(results_dir),
-        "runs_dir": str(results.runs_dir),
+        "results_dir": shown_path(results_dir),
+        "runs_dir": f"{shown_path(results_dir)}/{results.runs_dir.name}",
+        "reference_shown": ("the repository's reference_results/published.json" if reference is None
+                            else shown_path(ref.path)),
+        "paper_command": paper_test(),
+        "timing_studies": studies,
         "reference": ref,
         "reproduction": rows,
         "repro": repro,
@@ -168,21 +227,7 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
         "holes": holes,
         "seed_universe": seed_universe,
         "exports": exports,
-        "rules": {
-            "tolerance": stats.REPRODUCTION_TOLERANCE_PP,
-            "accuracy_margin": stats.ACCURACY_MARGIN_PP,
-            "epochs_margin_relative": stats.EPOCHS_MARGIN_RELATIVE,
-            "epochs_margin_min": stats.EPOCHS_MARGIN_MIN,
-            "substantial": stats.SUBSTANTIAL_KEPT_FRACTION,
-            "resamples": stats.BOOTSTRAP_RESAMPLES,
-            "seed": stats.BOOTSTRAP_SEED,
-            "confidence": stats.CONFIDENCE,
-            "min_pairs": MIN_PAIRS,
-            "overhead_margin": OVERHEAD_MARGIN_PP,
-            "directional": [c.number for c in claims if c.number not in EQUIVALENCE_CLAIMS],
-            "equivalence": [c.number for c in claims if c.number in EQUIVALENCE_CLAIMS],
-            "multipart": [c for c in claims if len(c.parts) > 1],
-        },
+        "rules": rules(claims),
     }
     html = environment().get_template("report.html.j2").render(**context)
     return atomic_write_text(out_dir / REPORT_NAME, html), results

@@ -94,14 +94,16 @@ def published_csv(tables: list[FamilyTable]) -> str:
 def claims_csv(claims: list[Claim]) -> str:
     header = ["claim", "claim_verdict", "part", "part_verdict", "comparison", "a", "b", "strict_pairing",
               "differing_options", "n_pairs", "paired_seeds", "mean_difference", "ci95_low", "ci95_high",
-              "unit", "verdict", "reason", "note", "detectable_difference", "seeds_to_decide"]
+              "unit", "verdict", "reason", "note", "detectable_difference", "seeds_to_decide", "scope",
+              "off_paper"]
     rows = []
     for claim in claims:
         for part in claim.parts:
             if not part.comparisons:
                 rows.append([claim.number, claim.verdict.label, part.title, part.verdict.label, "", "", "",
                              "", "", 0, "", "", "", "", claim.unit, part.verdict.label,
-                             part.verdict.reason, "", "", ""])
+                             part.verdict.reason, "", "", "",
+                             part.scope.text if part.scope else "", claim.off_paper or ""])
             for comp in part.comparisons:
                 d = comp.difference
                 rows.append([claim.number, claim.verdict.label, part.title, part.verdict.label, comp.label,
@@ -109,7 +111,8 @@ def claims_csv(claims: list[Claim]) -> str:
                              comp.n, " ".join(str(s) for s, _, _ in comp.pairs), _r(d.mean, 3),
                              _r(d.ci[0] if d.ci else None, 3), _r(d.ci[1] if d.ci else None, 3), claim.unit,
                              comp.verdict.label, comp.verdict.reason, comp.note or "",
-                             _r(comp.sensitivity.resolution, 3), comp.sensitivity.seeds_needed or ""])
+                             _r(comp.sensitivity.resolution, 3), comp.sensitivity.seeds_needed or "",
+                             comp.scope.text, claim.off_paper or ""])
     return csv_text(header, rows)
 
 
@@ -211,7 +214,7 @@ def published_latex(rows: list[ReproductionRow]) -> str:
     notes = ("Published: the value as read off the authors' poster and slides, or as restated by a later "
              "paper (secondary); unverified unless marked verified. Metric: "
              "extracted, the extracted subnetwork; sampled masks, supermask's mean over sampled masks. "
-             "Reproduced: the published value lies inside our 95% bootstrap CI widened by "
+             "Reproduced: the published value lies inside our 95% Student-t CI widened by "
              f"{REPRODUCTION_TOLERANCE_PP:g} percentage point. Not run here: no configuration that "
              "reproduces the value was run; the report gives the command that runs it.")
     return latex_table(header, lines, caption="Every published value and its status here, with our test "

@@ -21,6 +21,7 @@ import matplotlib.patches
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from subnetbench.describe import axes_label, configuration_label
 from subnetbench.files import atomic_write_bytes
@@ -41,13 +42,6 @@ METHOD_COLOURS = {
     "random_pruning": "#8c564b", "magnitude_pruning": "#9467bd", "dense": "#555555",
 }
 EXTRA_COLOURS = ["#c0392b", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#393b79"]
-# Every method also has its own hatch, for the bars of the figures that set methods side by side:
-# told apart without colour (in print, and by a reader who does not see the colours).
-METHOD_HATCHES = {
-    "aslp": "", "supermask": "////", "edge_popup": "\\\\", "random_pruning": "xx",
-    "magnitude_pruning": "..", "dense": "--",
-}
-EXTRA_HATCHES = ["oo", "++", "**", "||", "O.", "-\\"]
 # Every variant (DA, SC, SR) has its own colour, line style and marker: told apart without colour.
 VARIANT_STYLES = {
     "none": ("#4c72b0", "-", "o"), "SR": ("#c44e52", "--", "s"), "SC": ("#55a868", "-.", "^"),
@@ -89,19 +83,6 @@ class _Colours:
         return self.map.get(method, "#333333")
 
 
-class _Hatches:
-    """A distinct hatch per method: the known methods' own, others from a pool."""
-
-    def __init__(self, methods: list[str]):
-        ordered = sorted(set(methods), key=method_sort_key)
-        free = [h for h in EXTRA_HATCHES if h not in METHOD_HATCHES.values()]
-        extra = iter(free + [h + h for h in free] * (1 + len(ordered) // max(1, len(free))))
-        self.map = {m: METHOD_HATCHES[m] if m in METHOD_HATCHES else next(extra) for m in ordered}
-
-    def __call__(self, method: str) -> str:
-        return self.map.get(method, "")
-
-
 @dataclass
 class FigureSpec:
     name: str
@@ -125,11 +106,17 @@ class RenderedFigure:
     height: int | None = None
 
 
-def _grid(n: int, cols: int = 3, w: float = 3.3, h: float = 2.6) -> tuple[Figure, list]:
+def _grid(n: int, cols: int = 3, w: float = 3.3, h: float = 2.6,
+          share: bool | str = True) -> tuple[Figure, list]:
+    """A grid of n panels; panels that compare share their axes (``share``: True, "x" or "y")."""
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(w * cols + 0.4, h * rows + 0.7), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    sharex = share is True or share == "x"
+    sharey = share is True or share == "y"
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=sharex, sharey=sharey).ravel().tolist()
+    for ax in axes:  # shared axes hide inner tick labels; each panel keeps its own, for reading
+        ax.tick_params(labelbottom=True, labelleft=True)
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes[:n]
@@ -152,15 +139,40 @@ def _panels(groups: dict, base_caption: str, sort_key: Callable) -> tuple[list, 
 
 
 # ---------------------------------------------------------------------------------------------------
+def _kept_is_informative(configs: list[Config]) -> bool:
+    """Whether the kept fractions differ at all (every method keeping 50% makes an empty axis)."""
+    kept = [v for c in configs for v in c.values("kept_fraction")]
+    return bool(kept) and max(kept) - min(kept) > 1e-6
+
+
+def _dots_and_mean(ax, values: np.ndarray, yi: float, col: str, marker: str) -> None:
+    """The mean as a large hollow marker, single runs as dark dots drawn above it and above any
+    interval line, so that no run hides."""
+    ax.scatter([values.mean()], [yi], s=44, facecolors="white", edgecolors=col, marker=marker,
+               linewidths=1.3, zorder=3)
+    ax.scatter(values, np.full(values.size, yi), s=11, color=col, edgecolors="#222", linewidths=0.4,
+               zorder=4)
+
+
+def _accuracy_caption(usable: list[Config], informative: bool) -> str:
+    kept_all = [v for c in usable for v in c.values("kept_fraction")]
+    right = ("the fraction of prunable weights kept, mean (hollow) with single runs (dots)" if informative
+             else "epochs to the best validation accuracy, mean (hollow) with single runs (dots): every "
+                  f"configuration keeps the same fraction of prunable weights "
+                  f"({100 * kept_all[0]:.1f}%), so that axis would carry no information"
+             if kept_all else "epochs to the best validation accuracy")
+    return ("One row per configuration, grouped by dataset and network. Left: test accuracy of the "
+            "extracted subnetwork (final_test_acc), mean over seeds (hollow marker) with its 95% "
+            "Student-t CI (a line clipped to [0, 100]) and single runs (dots, drawn above both). "
+            f"Right: {right}. Colour: method; marker: variant (none, SR, SC, DA and their "
+            "combinations; also in the row label).")
+
+
 def accuracy_vs_kept(configs: list[Config]) -> FigureSpec:
     name, title = "accuracy-vs-kept", "Test accuracy and kept fraction of every configuration"
-    caption = ("One row per configuration, grouped by dataset and network. Left: test accuracy of the "
-               "extracted subnetwork (final_test_acc), mean over seeds with its 95% bootstrap CI (a bar "
-               "clipped to [0, 100]), single runs as small points. Right: the fraction of prunable weights "
-               "kept, mean with single runs. Colour: method; marker: variant (none, SR, SC, DA and their "
-               "combinations; also in the row label), so that configurations keeping the same fraction "
-               "stay apart.")
     usable = [c for c in configs if c.values("final_test_acc")]
+    informative = _kept_is_informative(usable)
+    caption = _accuracy_caption(usable, informative)
     if not usable:
         return FigureSpec(name, title, caption, note="No completed runs: nothing to plot.")
     rows = sorted(usable, key=lambda c: (dataset_sort_key(c.dataset), natural_key(c.network),
@@ -170,7 +182,7 @@ def accuracy_vs_kept(configs: list[Config]) -> FigureSpec:
     def draw() -> Figure:
         height = 1.0 + 0.24 * len(rows)
         fig = Figure(figsize=(9.6, height), layout="constrained")
-        acc_ax, kept_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 1.3))
+        acc_ax, right_ax = fig.subplots(1, 2, sharey=True, width_ratios=(3, 1.3))
         y = np.arange(len(rows))[::-1]
         low_acc = 100.0
         for yi, c in zip(y, rows):
@@ -179,31 +191,33 @@ def accuracy_vs_kept(configs: list[Config]) -> FigureSpec:
             summary = summarise(acc)
             low, high = summary.ci if summary.ci else (summary.mean, summary.mean)
             low, high = max(0.0, low), min(100.0, high)
-            low_acc = min(low_acc, low, float(acc.min()))
-            acc_ax.hlines(yi, low, high, color=col, lw=1.6)
-            acc_ax.scatter(acc, np.full(acc.size, yi), s=9, color=col, alpha=0.45, linewidths=0)
-            acc_ax.scatter([summary.mean], [yi], s=36, color=col, marker=marker, edgecolors="white",
-                           linewidths=0.6, zorder=3)
-            kept = np.array(c.values("kept_fraction"))
-            kept_ax.scatter(kept, np.full(kept.size, yi), s=9, color=col, alpha=0.45, linewidths=0)
-            kept_ax.scatter([kept.mean()], [yi], s=36, color=col, marker=marker, edgecolors="white",
-                            linewidths=0.6, zorder=3)
+            low_acc = min(low_acc, float(acc.min()))
+            acc_ax.hlines(yi, low, high, color=col, lw=1.6, zorder=2)
+            _dots_and_mean(acc_ax, acc, yi, col, marker)
+            other = np.array(c.values("kept_fraction") if informative else c.values("epochs_to_best"))
+            if other.size:
+                _dots_and_mean(right_ax, other, yi, col, marker)
         labels = [text(f"{c.dataset} {c.network} {c.method} {c.variant_label}") for c in rows]
         acc_ax.set_yticks(y, labels, fontsize=7)
         acc_ax.set_xlim(max(0.0, np.floor(low_acc / 5) * 5 - 1), 100.5)
         acc_ax.set_xlabel("test accuracy, extracted (%)")
-        kept_ax.set_xlim(-0.02, 1.02)
-        kept_ax.set_xlabel("kept fraction")
-        for ax in (acc_ax, kept_ax):
+        if informative:
+            right_ax.set_xlim(-0.02, 1.02)
+            right_ax.set_xlabel("kept fraction")
+        else:
+            right_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            right_ax.set_xlabel("epochs to best validation")
+        for ax in (acc_ax, right_ax):
             ax.set_ylim(-0.7, len(rows) - 0.3)
             ax.grid(axis="y", alpha=0.0)
         for boundary in _group_boundaries(rows):
-            for ax in (acc_ax, kept_ax):
+            for ax in (acc_ax, right_ax):
                 ax.axhline(y[boundary] + 0.5, color="#bbb", lw=0.6)
         handles = [Line2D([], [], color=colours(m), marker="o", ls="", label=text(m)) for m in colours.map]
         seen = sorted({c.variant_label for c in rows}, key=lambda v: (len(v), v))
         markers = {c.variant_label: variant_marker(c.variant) for c in rows}
-        handles += [Line2D([], [], color="#444", marker=markers[v], ls="", label=text(v)) for v in seen]
+        handles += [Line2D([], [], color="#444", marker=markers[v], ls="", markerfacecolor="white",
+                           label=text(v)) for v in seen]
         fig.legend(handles=handles, loc="outside right upper", frameon=False)
         return fig
 
@@ -258,6 +272,7 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
                 ax.fill_between(epochs, np.clip(mean - std, 0, 100), np.clip(mean + std, 0, 100),
                                 color=col, alpha=0.15, lw=0)
             ax.set_title(text(f"{key[0]} {key[1]}: {key[2]}"))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation accuracy (%)")
             low, high = ax.get_ylim()
@@ -268,49 +283,57 @@ def validation_curves(configs: list[Config]) -> FigureSpec:
     return FigureSpec(name, title, caption, draw)
 
 
+VARIANT_HATCHES = {"none": "", "SR": "////", "SC": "\\\\\\\\", "SC+SR": "xx", "DA": "--", "DA+SR": "++",
+                   "DA+SC": "||", "DA+SC+SR": "oo"}
+
+
 def layer_kept(configs: list[Config]) -> FigureSpec:
     name, title = "layer-kept-fraction", "Kept fraction per layer"
-    base_caption = ("Fraction of weights kept in each prunable layer of the extracted subnetwork, per "
-                    "method: mean over all its runs on that network (all variants and seeds), error bars "
-                    "show the standard deviation. Each method has its own colour and hatch (legend). One "
-                    "panel per dataset and network.")
-    groups: dict[tuple, dict[str, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
+    base_caption = ("Fraction of weights kept in each prunable layer of the extracted subnetwork, one bar "
+                    "per configuration (method and variant: variants are never pooled): mean over its "
+                    "seeds, single runs as dots above the bar. Colour: method; hatch: variant (none "
+                    "plain, SR hatched; legend). One panel per dataset and network, on the same axes.")
+    groups: dict[tuple, list[Config]] = defaultdict(list)
     for c in configs:
-        for r in c.runs:
-            if r.layer_kept_fraction:
-                groups[(c.dataset, c.network)][c.method].append(r.layer_kept_fraction)
+        if any(r.layer_kept_fraction for r in c.runs):
+            groups[(c.dataset, c.network)].append(c)
     if not groups:
         return FigureSpec(name, title, base_caption, note="No run has per-layer kept fractions "
                                                           "(layer_kept_fraction): nothing to plot.")
     keys, shown, caption = _panels(groups, base_caption, lambda k: (
         dataset_sort_key(k[0]), natural_key(k[1])))
-    colours = _Colours([m for k in keys for m in groups[k]])
-    hatches = _Hatches(list(colours.map))
+    colours = _Colours([c.method for k in keys for c in groups[k]])
 
     def draw() -> Figure:
-        fig, axes = _grid(len(shown), cols=2, w=4.6, h=2.9)
+        fig, axes = _grid(len(shown), cols=2, w=4.6, h=2.9, share="y")
+        legend: dict[str, tuple[str, str]] = {}
         for ax, key in zip(axes, shown):
-            by_method = groups[key]
+            items = sorted(groups[key], key=lambda c: (method_sort_key(c.method), c.variant_label != "none",
+                                                       c.variant_label, c.config_hash))
             layers: list[str] = []
-            for maps in by_method.values():
-                for m in maps:
-                    layers += [layer for layer in m if layer not in layers]
-            methods_ = sorted(by_method, key=method_sort_key)
-            width = 0.8 / len(methods_)
+            for c in items:
+                for r in c.runs:
+                    layers += [layer for layer in (r.layer_kept_fraction or {}) if layer not in layers]
+            width = 0.8 / len(items)
             x = np.arange(len(layers))
-            for i, method in enumerate(methods_):
-                values = [[m[layer] for m in by_method[method] if layer in m] for layer in layers]
-                mean = [np.mean(v) if v else np.nan for v in values]
-                std = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
-                ax.bar(x - 0.4 + width * (i + 0.5), mean, width, yerr=std, color=colours(method),
-                       hatch=hatches(method), edgecolor=HATCH_INK, linewidth=0.4, label=text(method),
-                       error_kw={"elinewidth": 0.7, "capsize": 1.5})
+            for i, (c, label) in enumerate(zip(items, bar_labels(items))):
+                maps = [r.layer_kept_fraction for r in c.runs if r.layer_kept_fraction]
+                values = [[m[layer] for m in maps if layer in m] for layer in layers]
+                xi = x - 0.4 + width * (i + 0.5)
+                hatch = VARIANT_HATCHES.get(axes_label(c.variant), "")
+                means = [np.mean(v) if v else np.nan for v in values]
+                ax.bar(xi, means, width, color=colours(c.method), hatch=hatch, edgecolor=HATCH_INK,
+                       linewidth=0.4, label=text(label), zorder=2)
+                for xj, v in zip(xi, values):
+                    ax.scatter(np.full(len(v), xj), v, s=7, color="#222", zorder=4, linewidths=0)
+                legend.setdefault(label, (colours(c.method), hatch))
             ax.set_xticks(x, [text(layer) for layer in layers], rotation=35, ha="right")
             ax.set_ylim(0, 1.05)
             ax.set_ylabel("kept fraction")
             ax.set_title(text(f"{key[0]} {key[1]}"))
-        handles = [matplotlib.patches.Patch(facecolor=colours(m), hatch=hatches(m), edgecolor=HATCH_INK,
-                                            linewidth=0.4, label=text(m)) for m in colours.map]
+        handles = [matplotlib.patches.Patch(facecolor=colour, hatch=hatch, edgecolor=HATCH_INK,
+                                            linewidth=0.4, label=text(label))
+                   for label, (colour, hatch) in legend.items()]
         fig.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(fig, handles),
                    frameon=False)
         return fig
@@ -382,7 +405,7 @@ def epochs_to_best(configs: list[Config]) -> FigureSpec:
     colours = _Colours([c.method for k in keys for c, _ in groups[k]])
 
     def draw() -> Figure:
-        fig, axes = _grid(len(shown), cols=2, w=4.6, h=3.0)
+        fig, axes = _grid(len(shown), cols=2, w=4.6, h=3.0, share="y")
         for ax, key in zip(axes, shown):
             items = sorted(groups[key], key=lambda cv: (method_sort_key(cv[0].method),
                                                        cv[0].variant_label != "none", cv[0].variant_label,
@@ -401,6 +424,7 @@ def epochs_to_best(configs: list[Config]) -> FigureSpec:
                           rotation=45, ha="right", fontsize=7)
             ax.set_xlim(-0.6, len(items) - 0.4)
             ax.set_ylabel("epochs to best validation")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(text(f"{key[0]} {key[1]}"))
         handles = [matplotlib.patches.Patch(color=colours(m), label=text(m)) for m in colours.map]
         handles += [matplotlib.patches.Patch(facecolor="#888", edgecolor="#888", label="with SR (or DWR)"),

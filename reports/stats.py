@@ -1,26 +1,27 @@
-"""Summary statistics, percentile-bootstrap confidence intervals and the verdict rules of the report.
+"""Summary statistics, Student-t confidence intervals and the verdict rules of the report.
 
 Every rule the report applies lives here, as a function with a docstring that the report quotes, so the
 text shown to a reader and the code that decides cannot drift apart.
 
-The bootstrap is a *percentile* bootstrap of the mean: ``n_resamples`` samples of size n are drawn with
-replacement (vectorised, one ``numpy.random.Generator`` seeded with a fixed seed per call, so the same
-data always gives the same interval), their means are taken, and the interval is the
-``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of those means. With n = 1 the interval
-is undefined (``None``). With very few values (n = 2, 3) the percentile bootstrap is known to be too
-narrow; the report shows n beside every interval so a reader can judge.
+Intervals. The mean of n seeds gets the Student-t interval ``mean +- t(1 - alpha/2, n - 1) * s / sqrt(n)``;
+a paired difference is the t interval of the per-pair differences. It is exact for normal data at every
+n >= 2, where a percentile bootstrap of 3 seeds is about the sample's range and covers the true mean
+about 3 times in 4 (docs/statistics.md measures both, and tests/test_coverage.py asserts the t
+interval's coverage). A median of repeated timings gets the distribution-free order-statistic interval
+(:func:`median_ci`). With n = 1 no interval exists (``None``).
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as _scipy_stats
 
-BOOTSTRAP_SEED = 20220225  # fixed: the arXiv submission date of the paper; any constant would do
-BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
+MAX_SEEDS = 100_000  # "seeds to decide" beyond this is reported as "more than"
 
 # Reproduction of a published number (percentage points).
 REPRODUCTION_TOLERANCE_PP = 1.0
@@ -28,7 +29,7 @@ REPRODUCTION_TOLERANCE_PP = 1.0
 ACCURACY_MARGIN_PP = 1.0
 EPOCHS_MARGIN_RELATIVE = 0.05  # of the baseline's mean epochs_to_best, at least EPOCHS_MARGIN_MIN
 EPOCHS_MARGIN_MIN = 1.0
-# Claim 4: a learned pruning rate is "substantial" when at most this fraction of weights is kept.
+# Claim 5: a learned pruning rate is "substantial" when at most this fraction of weights is kept.
 SUBSTANTIAL_KEPT_FRACTION = 0.9
 
 # Verdict labels.
@@ -42,13 +43,15 @@ OTHER_OPTIONS = "other options"
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
 MIXED = "mixed"
-
-_MAX_BATCH_ELEMENTS = 4_000_000  # resample in chunks so memory stays small for large n
+# The seeds cannot support a verdict: the interval is too wide for either conclusion.
+TOO_FEW_SEEDS = "too few seeds"
+# A timing whose repeats scatter more than the effect they measure.
+TOO_NOISY = "inconclusive: too noisy"
 
 
 @dataclass(frozen=True)
 class Summary:
-    """n values: their mean, sample standard deviation (ddof 1) and bootstrap CI of the mean."""
+    """n values: their mean, sample standard deviation (ddof 1) and Student-t CI of the mean."""
 
     n: int
     mean: float | None
@@ -60,10 +63,11 @@ class Summary:
 class Verdict:
     label: str
     reason: str
+    seeds_needed: int | None = None  # with "too few seeds": the fewest that would decide
 
     @property
     def css(self) -> str:
-        return self.label.replace(" ", "-")
+        return self.label.replace(" ", "-").replace(":", "")
 
 
 def _as_array(values: Sequence[float]) -> np.ndarray:
@@ -71,53 +75,151 @@ def _as_array(values: Sequence[float]) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"expected a flat sequence of numbers, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
-        raise ValueError("bootstrap of non-finite values (NaN or infinity) is undefined")
+        raise ValueError("an interval of non-finite values (NaN or infinity) is undefined")
     return array
 
 
-def bootstrap_means(values: Sequence[float], *, n_resamples: int = BOOTSTRAP_RESAMPLES,
-                    seed: int = BOOTSTRAP_SEED) -> np.ndarray:
-    """The means of ``n_resamples`` resamples (with replacement) of ``values``; vectorised."""
-    data = _as_array(values)
-    n = data.size
-    if n == 0:
-        raise ValueError("bootstrap of an empty sample is undefined")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_resamples)
-    chunk = max(1, _MAX_BATCH_ELEMENTS // n)
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        out[start:stop] = data[idx].mean(axis=1)
-    return out
-
-
-def bootstrap_ci(values: Sequence[float], *, confidence: float = CONFIDENCE,
-                 n_resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
-    """Percentile-bootstrap ``confidence`` interval of the mean; ``None`` when n < 2 (undefined)."""
+def _check_confidence(confidence: float) -> None:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+@functools.lru_cache(maxsize=4096)  # pure, and the search of seeds_to_decide asks it often
+def t_quantile(n: int, confidence: float = CONFIDENCE) -> float:
+    """The two-sided Student-t critical value of a mean of n values (n - 1 degrees of freedom)."""
+    _check_confidence(confidence)
+    if n < 2:
+        raise ValueError(f"a t interval needs n >= 2 values, got n={n}")
+    return float(_scipy_stats.t.ppf((1 + confidence) / 2, n - 1))
+
+
+def t_half_width(std: float, n: int, confidence: float = CONFIDENCE) -> float:
+    """Half-width of the t interval of a mean of n values of standard deviation ``std``."""
+    return t_quantile(n, confidence) * std / math.sqrt(n)
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Student-t ``confidence`` interval of the mean; ``None`` when n < 2 (undefined)."""
+    _check_confidence(confidence)
     data = _as_array(values)
     if data.size < 2:
         return None
-    means = bootstrap_means(data, n_resamples=n_resamples, seed=seed)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    # The percentile interval of the mean always lies within [min, max]; clip rounding noise (both
-    # ends into the range: with equal values the means can be one ulp below the minimum).
-    lowest, highest = data.min(), data.max()
-    return float(min(max(low, lowest), highest)), float(max(min(high, highest), lowest))
+    mean = float(data.mean())
+    half = t_half_width(float(np.std(data, ddof=1)), data.size, confidence)
+    return mean - half, mean + half
 
 
-def summarise(values: Sequence[float], **bootstrap_kwargs) -> Summary:
+def summarise(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
     data = _as_array(values)
     if data.size == 0:
         return Summary(0, None, None, None)
     std = float(np.std(data, ddof=1)) if data.size >= 2 else None
-    return Summary(int(data.size), float(data.mean()), std, bootstrap_ci(data, **bootstrap_kwargs))
+    return Summary(int(data.size), float(data.mean()), std, t_interval(data, confidence))
+
+
+def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
+    """1-based ranks (k, n + 1 - k) of the order statistics that bracket the median of n values
+    with at least ``confidence`` for any continuous law (binomial(n, 1/2) tails); ``None`` when
+    even the sample's range is too short (n < 6 at 95 %)."""
+    _check_confidence(confidence)
+    best = None
+    for k in range(1, n // 2 + 1):
+        if 1 - 2 * _scipy_stats.binom.cdf(k - 1, n, 0.5) >= confidence:
+            best = (k, n + 1 - k)
+    return best
+
+
+def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Distribution-free ``confidence`` interval of the median (order statistics), for repeated
+    timings whose noise is skewed; ``None`` when there are too few values for one."""
+    data = np.sort(_as_array(values))
+    ranks = median_ci_ranks(data.size, confidence)
+    if ranks is None:
+        return None
+    return float(data[ranks[0] - 1]), float(data[ranks[1] - 1])
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the seeds can tell
+# ---------------------------------------------------------------------------------------------------
+def seeds_to_decide(std: float, target: float, n: int, confidence: float = CONFIDENCE) -> int | None:
+    """The fewest seeds N > n whose t interval, at the standard deviation ``std`` observed, has a
+    half-width below ``target`` (the distance the interval must shrink to for a decision). ``None``
+    when no number of seeds would (``target`` <= 0); ``MAX_SEEDS + 1`` when more than MAX_SEEDS
+    would. The t quantile depends on N, so N is searched, not solved for."""
+    if not (math.isfinite(std) and std >= 0 and math.isfinite(target)):
+        raise ValueError(f"std and target must be finite, std >= 0; got std={std}, target={target}")
+    if target <= 0:
+        return None
+    low = max(n + 1, 2)
+    if t_half_width(std, low, confidence) < target:
+        return low
+    if t_half_width(std, MAX_SEEDS, confidence) >= target:
+        return MAX_SEEDS + 1
+    high = MAX_SEEDS  # the half-width decreases with N: bisect for the first N below target
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if t_half_width(std, mid, confidence) < target else (mid, high)
+    return high
+
+
+def seeds_text(needed: int | None) -> str:
+    if needed is None:
+        return "no number of seeds would decide at the observed mean (it lies on the margin)"
+    if needed > MAX_SEEDS:
+        return f"more than {MAX_SEEDS:,} seeds would be needed at the observed spread"
+    return f"at least {needed} seeds would decide at the observed spread"
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """What a paired comparison's seeds could tell (see :func:`sensitivity`)."""
+
+    resolution: float | None  # half-width of the CI: smaller differences look like no difference
+    bound: float | None  # the CI excludes differences beyond +-bound
+    seeds_needed: int | None  # for a decision, at the observed spread; None: decided (or n < 2)
+    decided: bool = False
+
+
+def sensitivity(difference: Summary, margin: float, equivalence: bool = False,
+                confidence: float = CONFIDENCE) -> Sensitivity:
+    """The smallest difference the seeds could have told from zero, and how many seeds a decision
+    would need.
+
+    - ``resolution`` is the half-width h of the t interval of the mean difference: a true
+      difference smaller than about h leaves 0 inside it, so "no practical difference" reads as
+      "no difference larger than ``bound``" (the interval's end farthest from 0).
+    - A directional comparison is decided when the interval lies on one side of 0 (h < |mean|) or
+      within the margin (|mean| + h <= margin): the interval must shrink to h* = max(|mean|,
+      margin - |mean|). An ``equivalence`` test (claim 5) is decided inside or entirely outside the
+      margin: h* = |margin - |mean||.
+    - The seeds needed are :func:`seeds_to_decide` at the observed SD and h*: an estimate, since
+      the SD of a few seeds is itself uncertain.
+    """
+    if difference.n < 2 or difference.ci is None or difference.mean is None or difference.std is None:
+        return Sensitivity(None, None, None)
+    low, high = difference.ci
+    half = (high - low) / 2
+    bound = max(abs(low), abs(high))
+    mean = abs(difference.mean)
+    within = -margin <= low and high <= margin
+    if equivalence:
+        decided = within or low > margin or high < -margin
+        target = abs(margin - mean)
+    else:
+        decided = within or low > 0 or high < 0
+        target = max(mean, margin - mean)
+    if decided:
+        return Sensitivity(half, bound, None, True)
+    return Sensitivity(half, bound, seeds_to_decide(difference.std, target, difference.n, confidence))
+
+
+def _too_few(difference: Summary, why: str, needed: int | None) -> Verdict:
+    if difference.n < 2 or difference.ci is None:
+        return Verdict(TOO_FEW_SEEDS, f"n={difference.n}: an interval needs at least 2 seeds, and "
+                                      "their spread tells how many would decide", 2)
+    spread = f" (SD {difference.std:.3g})" if difference.std is not None else ""
+    return Verdict(TOO_FEW_SEEDS, f"{why}: {seeds_text(needed)}{spread}", needed)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -125,7 +227,7 @@ def summarise(values: Sequence[float], **bootstrap_kwargs) -> Summary:
 # ---------------------------------------------------------------------------------------------------
 def reproduction_verdict(published: float | None, ours: Summary,
                          tolerance: float = REPRODUCTION_TOLERANCE_PP) -> Verdict:
-    """Reproduced if the published value lies inside our 95% bootstrap CI widened by +-tolerance pp.
+    """Reproduced if the published value lies inside our 95% t interval widened by +-tolerance pp.
 
     The tolerance allows for the published value being a single number read off a bar chart to one
     decimal, with no standard deviation. Not reproduced if it lies outside the widened CI.
@@ -142,22 +244,21 @@ def reproduction_verdict(published: float | None, ours: Summary,
     return Verdict(NOT_REPRODUCED, f"{where}: outside")
 
 
-def directional_verdict(n: int, ci: tuple[float, float] | None, margin: float,
-                        direction: int = +1) -> Verdict:
+def directional_verdict(difference: Summary, margin: float, direction: int = +1) -> Verdict:
     """Verdict on a claim "A is higher than B" (``direction=+1``) or "A is lower than B"
-    (``direction=-1``) from the CI of the paired difference d = A - B.
+    (``direction=-1``) from the t interval of the paired difference d = A - B.
 
-    - n < 2: inconclusive (the CI is undefined);
     - the CI lies entirely on the claimed side of 0: supported;
     - the CI lies entirely on the other side: not supported (the opposite is observed);
     - the CI contains 0 and lies within [-margin, +margin]: not supported (no practical difference);
-    - otherwise (contains 0, wider than the margin): inconclusive (more seeds are needed).
+    - otherwise (contains 0, wider than the margin), or n < 2: too few seeds, with how many would
+      decide at the observed spread (:func:`sensitivity`).
     """
     if direction not in (+1, -1):
         raise ValueError(f"direction must be +1 or -1, got {direction}")
-    if n < 2 or ci is None:
-        return Verdict(INCONCLUSIVE, f"n={n} pair{'s' if n != 1 else ''}: the CI needs at least 2")
-    low, high = ci
+    if difference.n < 2 or difference.ci is None:
+        return _too_few(difference, "", None)
+    low, high = difference.ci
     claimed, other = ("above", "below") if direction > 0 else ("below", "above")
     if (low > 0) if direction > 0 else (high < 0):
         return Verdict(SUPPORTED, f"the CI of the difference lies {claimed} 0, as claimed")
@@ -166,26 +267,25 @@ def directional_verdict(n: int, ci: tuple[float, float] | None, margin: float,
     if -margin <= low and high <= margin:
         return Verdict(NOT_SUPPORTED, f"the CI contains 0 and lies within ±{margin:.3g}: "
                                       "no practical difference")
-    return Verdict(INCONCLUSIVE, f"the CI contains 0 and is wider than ±{margin:.3g}: more seeds needed")
+    needed = sensitivity(difference, margin).seeds_needed
+    return _too_few(difference, f"the CI contains 0 and is wider than ±{margin:.3g}", needed)
 
 
-def equivalence_verdict(n: int, ci: tuple[float, float] | None, margin: float,
-                        kept_fraction: float | None,
+def equivalence_verdict(difference: Summary, margin: float, kept_fraction: float | None,
                         substantial: float = SUBSTANTIAL_KEPT_FRACTION) -> Verdict:
-    """Verdict on "about as accurate, at a substantial pruning rate" (claim 4).
+    """Verdict on "about as accurate, at a substantial pruning rate" (claim 5).
 
     d = extracted - stochastic accuracy (pp), paired within each run.
 
-    - n < 2: inconclusive;
     - the CI lies within [-margin, +margin] and the mean kept fraction <= ``substantial``: supported;
     - the CI lies within the margin but the kept fraction is above ``substantial``: not supported
       (the pruning rate is not substantial);
     - the CI lies entirely outside the margin: not supported;
-    - otherwise (the CI straddles a margin): inconclusive.
+    - otherwise (the CI straddles a margin), or n < 2: too few seeds, with how many would decide.
     """
-    if n < 2 or ci is None:
-        return Verdict(INCONCLUSIVE, f"n={n}: the CI needs at least 2 runs")
-    low, high = ci
+    if difference.n < 2 or difference.ci is None:
+        return _too_few(difference, "", None)
+    low, high = difference.ci
     if -margin <= low and high <= margin:
         if kept_fraction is None or not math.isfinite(kept_fraction):
             return Verdict(INCONCLUSIVE, "equivalent within the margin, but the kept fraction is unknown")
@@ -198,50 +298,8 @@ def equivalence_verdict(n: int, ci: tuple[float, float] | None, margin: float,
         side = "better" if low > margin else "worse"
         return Verdict(NOT_SUPPORTED, f"the CI lies outside ±{margin:.3g} pp: the extracted "
                                       f"subnetwork is {side}")
-    return Verdict(INCONCLUSIVE, f"the CI straddles the ±{margin:.3g} pp margin: more runs needed")
-
-
-@dataclass(frozen=True)
-class Sensitivity:
-    """What a paired comparison's seeds could tell (see :func:`sensitivity`)."""
-
-    resolution: float | None  # half-width of the CI: smaller differences look like no difference
-    bound: float | None  # the CI excludes differences beyond +-bound
-    seeds_needed: int | None  # for a conclusive verdict, at the observed spread; None: already is
-
-
-def sensitivity(difference: Summary, margin: float, equivalence: bool = False) -> Sensitivity:
-    """The smallest difference the seeds could have told from zero, and how many seeds a conclusive
-    answer would need.
-
-    - ``resolution`` is the half-width h of the 95% CI of the mean difference: a true difference
-      smaller than about h leaves 0 inside the interval, so "not supported" reads as "no difference
-      larger than ``bound``" (the CI end farthest from 0).
-    - A verdict is conclusive when the CI lies on one side of 0 (h < |mean|) or within the margin of
-      no practical difference (|mean| + h <= margin). The CI's width shrinks as 1/sqrt(n), so at the
-      observed spread the seeds needed are n * (h / h*)^2 with h* = max(|mean|, margin - |mean|), the
-      easier of the two ways to conclude; rounded up, at least n + 1. An estimate: the spread of a
-      few seeds is itself uncertain.
-    - For an ``equivalence`` test (claim 5) the verdict is conclusive when the CI lies within the
-      margin or entirely outside it, so h* = | margin - |mean| |.
-    """
-    if difference.n < 2 or difference.ci is None or difference.mean is None:
-        return Sensitivity(None, None, None)
-    low, high = difference.ci
-    half = (high - low) / 2
-    bound = max(abs(low), abs(high))
-    mean = abs(difference.mean)
-    within = -margin <= low and high <= margin
-    if equivalence:
-        conclusive = within or low > margin or high < -margin
-        target = abs(margin - mean)
-    else:
-        conclusive = within or low > 0 or high < 0
-        target = max(mean, margin - mean)
-    if conclusive:
-        return Sensitivity(half, bound, None)
-    needed = math.ceil(difference.n * (half / target) ** 2 - 1e-9) if target > 0 else None
-    return Sensitivity(half, bound, max(difference.n + 1, needed) if needed else None)
+    needed = sensitivity(difference, margin, equivalence=True).seeds_needed
+    return _too_few(difference, f"the CI straddles the ±{margin:.3g} pp margin", needed)
 
 
 def aggregate_verdict(verdicts: Sequence[Verdict]) -> Verdict:
@@ -251,14 +309,15 @@ def aggregate_verdict(verdicts: Sequence[Verdict]) -> Verdict:
     - at least one supported and none not supported: supported;
     - at least one not supported and none supported: not supported;
     - both: mixed;
-    - only inconclusive ones: inconclusive.
+    - otherwise, if a comparison has too few seeds: too few seeds, with the fewest seeds that would
+      decide one of them; else inconclusive.
     The counts are always shown.
     """
-    counts = {label: sum(v.label == label for v in verdicts)
-              for label in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)}
+    labels = (SUPPORTED, NOT_SUPPORTED, TOO_FEW_SEEDS, INCONCLUSIVE)
+    counts = {label: sum(v.label == label for v in verdicts) for label in labels}
     total = len(verdicts)
-    text = (f"{counts[SUPPORTED]} supported, {counts[NOT_SUPPORTED]} not supported, "
-            f"{counts[INCONCLUSIVE]} inconclusive of {total} comparison{'s' if total != 1 else ''}")
+    text = ", ".join(f"{counts[label]} {label}" for label in labels if counts[label] or label in labels[:2])
+    text += f" of {total} comparison{'s' if total != 1 else ''}"
     if total == 0:
         return Verdict(INCONCLUSIVE, "no comparison could be made")
     if counts[SUPPORTED] and not counts[NOT_SUPPORTED]:
@@ -267,4 +326,40 @@ def aggregate_verdict(verdicts: Sequence[Verdict]) -> Verdict:
         return Verdict(NOT_SUPPORTED, text)
     if counts[SUPPORTED] and counts[NOT_SUPPORTED]:
         return Verdict(MIXED, text)
+    if counts[TOO_FEW_SEEDS]:
+        needed = [v.seeds_needed for v in verdicts if v.label == TOO_FEW_SEEDS and v.seeds_needed]
+        fewest = min(needed) if needed else None
+        nearest = " (the comparison nearest a decision)" if counts[TOO_FEW_SEEDS] > 1 else ""
+        return Verdict(TOO_FEW_SEEDS, f"{seeds_text(fewest)}{nearest}; {text}", fewest)
     return Verdict(INCONCLUSIVE, text)
+
+
+def timing_verdict(differences: Sequence[float], margin: float, direction: int = -1,
+                   confidence: float = CONFIDENCE) -> Verdict:
+    """Verdict on a timing claim from repeated paired measurements (e.g. overhead of A minus
+    overhead of B, one value per repeat), judged on their median and its order-statistic CI:
+
+    - fewer repeats than an interval of the median needs: too few repeats (inconclusive);
+    - the CI contains 0 and is wider than ±margin (the noise exceeds the effect): inconclusive: too
+      noisy;
+    - otherwise as :func:`directional_verdict` (supported, opposite observed, no practical
+      difference).
+    """
+    ci = median_ci(differences, confidence)
+    if ci is None:
+        return Verdict(INCONCLUSIVE, f"{len(differences)} repeats: an interval of the median needs "
+                                     f"at least {min_repeats(confidence)}")
+    low, high = ci
+    if low <= 0 <= high and not (-margin <= low and high <= margin):
+        return Verdict(TOO_NOISY, f"the CI of the median [{low:.3g}, {high:.3g}] contains 0 and is "
+                                  f"wider than ±{margin:.3g}: the noise exceeds the effect")
+    median = float(np.median(differences))
+    return directional_verdict(Summary(len(differences), median, None, ci), margin, direction)
+
+
+def min_repeats(confidence: float = CONFIDENCE) -> int:
+    """The fewest values whose median has a distribution-free ``confidence`` interval."""
+    n = 1
+    while median_ci_ranks(n, confidence) is None:
+        n += 1
+    return n

@@ -24,6 +24,9 @@ FAMILY_TITLES = {
 }
 KNOWN_ORDER = ["aslp", "supermask", "edge_popup", "random_pruning", "magnitude_pruning", "dense"]
 DATASET_ORDER = ["cifar10", "cifar100", "digits"]
+# Options that only set a variant axis (DA, SC, SR; supermask's DWR): the row's flags show them.
+VARIANT_OPTION_NAMES = {"augmentation", "data_augmentation", "init", "signed_constant",
+                        "smart_rescale", "dynamic_weight_rescale"}
 
 
 def natural_key(text: str) -> list:
@@ -146,6 +149,16 @@ class Config:
     @property
     def non_default_options(self) -> dict[str, Any]:
         return self.runs[0].non_default_options if self.runs else {}
+
+    @property
+    def recipe_changes(self) -> dict[str, Any]:
+        """The non-default options that the row's variant flags (DA, SC, SR) do not already say,
+        e.g. ``epochs=2`` of a short run: shown in the tables beside the accuracy."""
+        def flagged(key: str, value: Any) -> bool:
+            last = key.split(".")[-1]
+            return last in VARIANT_OPTION_NAMES and (last != "init" or value == "signed_constant")
+
+        return {k: v for k, v in self.non_default_options.items() if not flagged(k, v)}
 
     @property
     def row_id(self) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from subnetbench import devices, methods, scaleout, status
-from subnetbench.benchmark import grids, protocols
+from subnetbench.benchmark import grids, protocols, rescaling_study
 from subnetbench.benchmark.callbacks import tensorboard_missing
 from subnetbench.benchmark.config import MAX_SEED, parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
@@ -339,6 +339,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return reports.main_from_args(args)
 
 
+def cmd_timing(args: argparse.Namespace) -> int:
+    check_path_option(args.results, "--results")
+    return rescaling_study.main_from_args(args)
+
+
 def cmd_speed(args: argparse.Namespace) -> int:
     from subnetbench.benchmark import speed
 
@@ -444,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     reports.add_arguments(p_report)
     p_report.set_defaults(func=cmd_report)
+
+    p_timing = sub.add_parser("timing", help="claim 4's timing study: rescaling overheads, "
+                              "interleaved with their baselines", description=rescaling_study.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    rescaling_study.add_arguments(p_timing)
+    p_timing.set_defaults(func=cmd_timing)
 
     p_speed = sub.add_parser("speed", help="training throughput against the official pipeline "
                              "(python -m subnetbench.benchmark.speed)",

@@ -60,13 +60,13 @@ def test_the_reproduction_defaults_are_the_released_codes(cifar, tmp_path):
 
 def test_the_grid_runs_sr_and_dwr_as_the_released_code_steps_them(cifar, tmp_path):
     """In the paper grid, aslp's SR is stepped in two passes a batch and supermask's DWR factor is
-    differentiable, by default (their result files say so, and time the one-pass SR beside it)."""
+    differentiable, by default (their result files say so)."""
     data = cifar("cifar10")
     aslp = make_config("cifar10-conv2", "aslp", 0, {**SMALL, "method.smart_rescale": "true"})
     result, _ = run(aslp, data, tmp_path / "aslp")
     assert result["options"]["method"]["smart_rescale_update"] == "alternating"
     assert result["variant"]["rescaling"] == "smart_rescale"
-    assert result["timings"]["rescaling_overhead"]["update_passes"] == 2
+    assert "rescaling_overhead" not in result["timings"]  # timed by its own study, not in runs
     supermask = make_config("cifar10-conv2", "supermask", 0,
                             {**SMALL, "method.dynamic_weight_rescale": "true"})
     result, _ = run(supermask, data, tmp_path / "supermask")

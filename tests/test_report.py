@@ -5,20 +5,17 @@ import argparse
 import csv
 import io
 import json
-import math
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from subnetbench import reports
 from subnetbench.files import atomic_write_text
 from subnetbench.records import FORMAT_VERSION
 from subnetbench.reference_results import PUBLISHED
 from subnetbench.reports import stats
+from subnetbench.reports.build import EQUIVALENCE_CLAIMS, TIMING_CLAIMS
 from subnetbench.reports.claims import evaluate_claims, find_partners, observations, pair_by_seed
 from subnetbench.reports.loading import load_reference, load_results
 from subnetbench.reports.output import latex_escape, latex_table
@@ -85,70 +82,6 @@ def full_report(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------------------
-# bootstrap
-# ---------------------------------------------------------------------------------------------------
-def test_bootstrap_is_deterministic_with_the_fixed_seed():
-    values = [68.1, 68.9, 67.7, 68.4, 69.0]
-    assert stats.bootstrap_ci(values) == stats.bootstrap_ci(values)
-    other = stats.bootstrap_ci(values, seed=stats.BOOTSTRAP_SEED + 1)
-    assert other != stats.bootstrap_ci(values)
-    assert other == pytest.approx(stats.bootstrap_ci(values), abs=0.15)
-
-
-def test_bootstrap_ci_is_undefined_for_one_value():
-    assert stats.bootstrap_ci([0.7]) is None
-    summary = stats.summarise([70.0])
-    assert (summary.n, summary.mean, summary.std, summary.ci) == (1, 70.0, None, None)
-    assert stats.summarise([]).n == 0
-
-
-def test_bootstrap_rejects_bad_input():
-    with pytest.raises(ValueError, match="empty"):
-        stats.bootstrap_means([])
-    with pytest.raises(ValueError, match="non-finite"):
-        stats.bootstrap_ci([1.0, float("nan")])
-    with pytest.raises(ValueError, match="confidence"):
-        stats.bootstrap_ci([1.0, 2.0], confidence=1.5)
-
-
-def test_bootstrap_ci_of_constant_values_is_a_point():
-    assert stats.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0)
-
-
-def test_bootstrap_ci_brackets_the_mean_and_matches_the_normal_theory_width():
-    rng = np.random.default_rng(0)
-    values = rng.normal(10.0, 2.0, size=400)
-    low, high = stats.bootstrap_ci(values)
-    assert low < values.mean() < high
-    se = values.std(ddof=1) / math.sqrt(values.size)
-    assert (high - low) == pytest.approx(2 * 1.96 * se, rel=0.1)
-
-
-def test_bootstrap_coverage_is_near_nominal():
-    """Of 200 samples (n=30) from N(0, 1), about 95% of the intervals contain the true mean 0."""
-    rng = np.random.default_rng(123)
-    hits = 0
-    for _ in range(200):
-        low, high = stats.bootstrap_ci(rng.normal(0.0, 1.0, size=30), n_resamples=2000)
-        hits += low <= 0.0 <= high
-    assert 0.88 <= hits / 200 <= 0.99
-
-
-def test_bootstrap_resamples_in_chunks_for_large_samples():
-    values = np.arange(20_000, dtype=float)
-    means = stats.bootstrap_means(values, n_resamples=500)
-    assert means.shape == (500,)
-    assert abs(means.mean() - values.mean()) < 200
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), min_size=2, max_size=12))
-def test_bootstrap_ci_lies_within_the_sample_range(values):
-    low, high = stats.bootstrap_ci(values, n_resamples=300)
-    assert min(values) - 1e-9 <= low <= high <= max(values) + 1e-9
-
-
-# ---------------------------------------------------------------------------------------------------
 # verdict rules
 # ---------------------------------------------------------------------------------------------------
 def S(n, mean, ci):
@@ -166,46 +99,6 @@ def S(n, mean, ci):
 ])
 def test_reproduction_verdict(published, summary, label):
     assert stats.reproduction_verdict(published, summary).label == label
-
-
-@pytest.mark.parametrize("n, ci, direction, label", [
-    (3, (0.5, 2.0), +1, stats.SUPPORTED),
-    (3, (-2.0, -0.5), +1, stats.NOT_SUPPORTED),     # the opposite is observed
-    (3, (-0.5, 0.8), +1, stats.NOT_SUPPORTED),      # contains 0, within the 1 pp margin
-    (3, (-0.5, 3.0), +1, stats.INCONCLUSIVE),       # contains 0, wider than the margin
-    (1, None, +1, stats.INCONCLUSIVE),
-    (3, (-9.0, -7.0), -1, stats.SUPPORTED),         # claimed "lower" (claim 2)
-    (3, (7.0, 9.0), -1, stats.NOT_SUPPORTED),
-])
-def test_directional_verdict(n, ci, direction, label):
-    verdict = stats.directional_verdict(n, ci, 1.0, direction=direction)
-    assert verdict.label == label
-    if label == stats.SUPPORTED:
-        assert ("below" if direction < 0 else "above") in verdict.reason
-
-
-@pytest.mark.parametrize("ci, kept, label, words", [
-    ((-0.6, 0.3), 0.45, stats.SUPPORTED, "kept"),
-    ((-0.6, 0.3), 0.95, stats.NOT_SUPPORTED, "not substantial"),
-    ((-3.0, -1.5), 0.45, stats.NOT_SUPPORTED, "worse"),
-    ((1.2, 2.0), 0.45, stats.NOT_SUPPORTED, "better"),
-    ((-1.5, 0.2), 0.45, stats.INCONCLUSIVE, "straddles"),
-])
-def test_equivalence_verdict(ci, kept, label, words):
-    verdict = stats.equivalence_verdict(3, ci, 1.0, kept)
-    assert verdict.label == label and words in verdict.reason
-    assert stats.equivalence_verdict(1, None, 1.0, 0.4).label == stats.INCONCLUSIVE
-
-
-def test_aggregate_verdict():
-    sup, nots, inc = (stats.Verdict(stats.SUPPORTED, ""), stats.Verdict(stats.NOT_SUPPORTED, ""),
-                      stats.Verdict(stats.INCONCLUSIVE, ""))
-    assert stats.aggregate_verdict([sup, inc]).label == stats.SUPPORTED
-    assert stats.aggregate_verdict([nots, inc]).label == stats.NOT_SUPPORTED
-    assert stats.aggregate_verdict([sup, nots]).label == stats.MIXED
-    assert stats.aggregate_verdict([inc, inc]).label == stats.INCONCLUSIVE
-    assert stats.aggregate_verdict([]).label == stats.INCONCLUSIVE
-    assert "1 supported, 1 not supported, 0 inconclusive of 2" in stats.aggregate_verdict([sup, nots]).reason
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -295,45 +188,22 @@ def _with_overhead(result: dict, ratio: float) -> dict:
     return result
 
 
-def test_claim4_compares_the_per_epoch_overheads_of_sr_and_dwr(tmp_path):
-    items = [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2", method="aslp",
-                                        seed=s, method_options={"smart_rescale": True}), 1.10 + 0.01 * s)
-             for s in range(3)]
-    items += [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2",
-                                         method="supermask", seed=s,
-                                         method_options={"dynamic_weight_rescale": True}), 1.30 + 0.01 * s)
-              for s in range(3)]
-    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[3]
-    (comp,) = claim.parts[0].comparisons
-    assert comp.difference.mean == pytest.approx(-20.0)  # 10 % against 30 % of an epoch
-    assert claim.verdict.label == stats.SUPPORTED
-    assert comp.note is None  # one pass a batch: nothing to tell apart
-
-
-def test_claim4_says_when_sr_was_timed_with_the_released_codes_two_passes(tmp_path):
-    """SR stepped as the released code makes two passes a batch; each run also times it in one
-    pass, and the comparison's note gives that overhead, so the two costs can be told apart. A
-    supermask run with smart rescale instead of DWR is never paired as supermask's DWR."""
-    def sr(seed: int) -> dict:
-        result = _with_overhead(make_result(protocol="p", dataset="digits", network="conv2", method="aslp",
-                                            seed=seed, method_options={"smart_rescale": True}), 1.9)
-        result["timings"]["rescaling_overhead"].update(update_passes=2, one_pass_s=[1.12],
-                                                       one_pass_ratio=1.12)
-        return result
-
-    items = [sr(s) for s in range(3)]
-    items += [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2",
+def test_claim4_never_judges_timings_taken_inside_runs(tmp_path):
+    """Result files of an older version carry a per-run rescaling overhead: they stay readable
+    (no warning), but claim 4 asks for a timing study instead, with the command that makes one."""
+    items = [_with_overhead(make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                                        method="aslp", seed=s, method_options={"smart_rescale": True}),
+                            1.10) for s in range(3)]
+    items += [_with_overhead(make_result(protocol="digits-conv2", dataset="digits", network="conv2",
                                          method="supermask", seed=s,
                                          method_options={"dynamic_weight_rescale": True}), 1.30)
               for s in range(3)]
-    items += [_with_overhead(make_result(protocol="p", dataset="digits", network="conv2",
-                                         method="supermask", seed=s,
-                                         method_options={"smart_rescale": True}), 1.01)
-              for s in range(3)]
-    claim = evaluate_claims(configs_from(grid(tmp_path, items)))[3]
-    (comp,) = claim.parts[0].comparisons
-    assert comp.b_name == "supermask DWR" and comp.difference.mean == pytest.approx(60.0)
-    assert "2 passes a batch" in comp.note and "+12.0%" in comp.note
+    results = load_results(grid(tmp_path, items))
+    assert not results.warnings and all(r.timings.rescaling_overhead for r in results.completed)
+    claim = evaluate_claims(group_configs(results.completed), [], "res", old_timings=6)[3]
+    assert claim.verdict.label == stats.INCONCLUSIVE
+    assert "no timing study: run subnetbench timing digits-conv2 --results res" in claim.verdict.reason
+    assert "6 result files carry timings an older version took inside each run" in claim.verdict.reason
 
 
 def test_claim5_requires_a_substantial_pruning_rate(tmp_path):
@@ -361,7 +231,8 @@ def test_claims_without_runs_say_what_they_need(tmp_path):
     assert [c.verdict.label for c in claims] == [stats.INCONCLUSIVE] * 5
     for claim in claims:
         for part in claim.parts:
-            assert part.verdict.reason.startswith("not enough runs: needs ")
+            needs = "no timing study: run " if claim.number in TIMING_CLAIMS else "not enough runs: needs "
+            assert part.verdict.reason.startswith(needs)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -714,27 +585,6 @@ def test_markup_in_names_and_options_is_escaped(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------
-# what the seeds could tell
-# ---------------------------------------------------------------------------------------------------
-def test_sensitivity_says_what_the_seeds_could_detect_and_how_many_would_decide():
-    # inconclusive: CI [-1.5, 2.5] contains 0 and is wider than +-1: half-width 2, target max(0.5, 0.5)
-    wide = stats.Summary(3, 0.5, 2.0, (-1.5, 2.5))
-    s = stats.sensitivity(wide, 1.0)
-    assert (s.resolution, s.bound) == (2.0, 2.5)
-    assert s.seeds_needed == 48  # 3 * (2 / 0.5)^2
-    # "not supported, no practical difference": the CI rules out differences beyond 0.8
-    narrow = stats.Summary(5, 0.1, 0.3, (-0.6, 0.8))
-    assert stats.sensitivity(narrow, 1.0) == stats.Sensitivity(0.7, 0.8, None)
-    # supported: the CI lies above 0
-    assert stats.sensitivity(stats.Summary(5, 2.0, 0.3, (1.5, 2.5)), 1.0).seeds_needed is None
-    # equivalence (claim 5): conclusive inside or outside the margin only
-    straddle = stats.Summary(3, 0.9, 0.3, (0.5, 1.3))
-    assert stats.sensitivity(straddle, 1.0).seeds_needed is None  # one side of 0: directional stops
-    assert stats.sensitivity(straddle, 1.0, equivalence=True).seeds_needed == 48  # 3 * (0.4/0.1)^2
-    assert stats.sensitivity(stats.Summary(1, 0.5, None, None), 1.0) == stats.Sensitivity(None, None, None)
-
-
-# ---------------------------------------------------------------------------------------------------
 # the reproduction section
 # ---------------------------------------------------------------------------------------------------
 def test_every_published_value_has_a_status_and_the_ones_not_run_a_command_that_runs_them(tmp_path):
@@ -743,7 +593,8 @@ def test_every_published_value_has_a_status_and_the_ones_not_run_a_command_that_
 
     items = runs_of("aslp", {0: 0.687, 1: 0.690, 2: 0.684})  # cifar10-conv2 aslp plain: 68.7
     sc_dwr = {"recipe": {"init": "signed_constant"}, "method_options": {"dynamic_weight_rescale": True}}
-    items += _supermask({0: (0.6, 0.60), 1: (0.6, 0.61)}, "conv2", **sc_dwr)  # 66.0: not reproduced
+    # published 66.0: not reproduced
+    items += _supermask({0: (0.6, 0.60), 1: (0.6, 0.605), 2: (0.6, 0.602)}, "conv2", **sc_dwr)
     reference = load_reference()
     configs = configs_from(grid(tmp_path, items))
     rows = {row.published.id: row for row in reproduction(reference, configs,
@@ -813,17 +664,18 @@ def test_the_rules_section_names_the_claims_as_the_code_tests_them(full_report):
     """Section 6 says which claims are directional and which is the equivalence test, from
     reports/build.py's EQUIVALENCE_CLAIMS, and that matches what reports/claims.py computes: the
     equivalence claim's comparisons are within runs, the others pair two configurations."""
-    from subnetbench.reports.build import EQUIVALENCE_CLAIMS
 
     results_dir, _, html = full_report
     claims = evaluate_claims(configs_from(results_dir))
     for claim in claims:
         comparisons = [c for part in claim.parts for c in part.comparisons]
-        assert comparisons, claim.number  # the fixture exercises every claim
+        assert bool(comparisons) == (claim.number not in TIMING_CLAIMS), claim.number  # timing: a study
         assert all((c.b is None) == (claim.number in EQUIVALENCE_CLAIMS) for c in comparisons)
-    directional = ", ".join(str(c.number) for c in claims if c.number not in EQUIVALENCE_CLAIMS)
+    directional = ", ".join(str(c.number) for c in claims
+                            if c.number not in EQUIVALENCE_CLAIMS + TIMING_CLAIMS)
     rules = html[html.index('id="methods"'):html.index('id="files"')]
-    assert f"Directional claims ({directional})" in rules and "Directional claims (1, 2, 3, 4)" in rules
+    assert f"Directional claims ({directional})" in rules and "Directional claims (1, 2, 3)" in rules
+    assert "Timing (claim 4)" in rules
     assert "Claim 5 (equivalence)" in rules and "Claim 4 (equivalence)" not in rules
     assert "claim 1: aslp vs supermask and aslp vs edge_popup" in rules
     assert "claim 3: SC and DA" not in rules  # SC and DA are observations now, not parts of claim 3
@@ -837,3 +689,59 @@ def test_the_configurations_table_says_a_protocols_notes_once(full_report):
     assert table.count("digits protocol: CPU-sized choices") == 1
     assert table.count('<tr class="group">') == 2  # cifar10-conv2 and digits-conv2
     assert table.count("smart rescale: ") >= 2  # each SR row keeps its own
+
+
+# ---------------------------------------------------------------------------------------------------
+# what the report says about itself: title, paths, recipe changes
+# ---------------------------------------------------------------------------------------------------
+def test_the_report_names_what_ran_shows_no_machine_path_and_shows_recipe_changes(tmp_path):
+    results = (tmp_path / "somewhere" / "my-results").resolve()
+    for seed in (0, 1, 2):
+        write_result(results, make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                                          method="aslp", seed=seed, recipe={"epochs": 2}))
+        write_result(results, make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                                          method="dense", seed=seed))
+    html = reports.build_report(results, tmp_path / "out").read_text()
+    title = html[html.index('<h1 id="report-title">'):html.index("</h1>")]
+    assert "digits conv2: aslp, dense (2 configurations, seeds 0\u20132, 6 runs)" in title
+    assert "my-results" not in title  # the folder's name says nothing of what ran
+    assert str(tmp_path) not in html and str(Path.home()) + "/" not in html
+    assert str(Path(reports.__file__).resolve().parents[1]) not in html  # the repository's path
+    cells = html[html.index('id="table-1"'):html.index("</table>", html.index('id="table-1"'))]
+    assert '<div class="cfg recipe-changes"' in cells and "epochs=2" in cells
+
+
+def test_a_single_seed_shows_no_spread_in_the_command_line_summary():
+    from subnetbench.benchmark.runner import summarise
+
+    one = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="dense", seed=0)
+    two = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp", seed=1)
+    three = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp", seed=2)
+    lines = {line.split()[1]: line for line in summarise([one, two, three]).splitlines()[1:]}
+    assert "±" not in lines["dense"]  # no "± 0.00": one run has no spread
+    assert lines["aslp"].count("±") == 2
+    assert len(lines["dense"]) == len(lines["aslp"])  # the columns stay aligned
+
+
+def test_a_verdict_on_digits_says_the_claims_are_about_cifar_and_one_on_cifar_does_not(tmp_path):
+    cifar = runs_of("aslp", {0: 0.70, 1: 0.71, 2: 0.69}) + _supermask(
+        {0: (0.66, 0.66), 1: (0.67, 0.67), 2: (0.66, 0.665)}, "conv2")
+    claim = evaluate_claims(configs_from(grid(tmp_path / "cifar", cifar)))[0]
+    assert claim.scope.protocols == ("cifar10-conv2",) and claim.off_paper is None
+    assert "seeds 0, 1, 2 (n=3)" in claim.scope.text and "supermask: test_acc" in claim.scope.text
+    digits = runs_of("aslp", {0: 0.97, 1: 0.96}, protocol="digits-conv2", dataset="digits")
+    digits += runs_of("aslp", {0: 0.96, 1: 0.97}, protocol="digits-conv2", dataset="digits",
+                      method_options={"smart_rescale": True})
+    claim = evaluate_claims(configs_from(grid(tmp_path / "digits", digits)))[2]
+    assert claim.scope.text.startswith("digits conv2 (protocol digits-conv2) · seeds 0, 1 (n=2)")
+    assert "claims are about CIFAR-10 and CIFAR-100" in claim.off_paper
+    assert "subnetbench run --grid cifar10 --seeds 0,1,2,3,4" in claim.off_paper
+    comp = claim.parts[0].comparisons[0]
+    assert comp.scope.text == claim.scope.text  # every comparison names its own scope too
+
+
+def test_the_claims_table_file_names_each_verdicts_scope(full_report):
+    _, out, _ = full_report
+    rows = list(csv.DictReader(io.StringIO((out / "tables" / "claims.csv").read_text())))
+    assert rows and all(row["scope"] for row in rows if row["comparison"])
+    assert any("seeds 0, 1, 2 (n=3)" in row["scope"] for row in rows)

@@ -303,6 +303,47 @@ def test_real_digits_report_in_the_browser(real_page):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+HEADLINE = """
+    return Array.from(document.querySelectorAll('#claims-summary tbody tr'), tr => {
+        const why = tr.querySelector('td.reason');
+        const scope = why.querySelector('[data-scope]');
+        const note = why.querySelector('[data-off-paper]');
+        const badge = tr.querySelector('.badge');
+        const first = why.firstChild ? document.createRange() : null;
+        if (first) { first.selectNodeContents(why.firstChild); }
+        return {claim: tr.dataset.claim, verdict: badge.textContent,
+                badgeBg: getComputedStyle(badge).backgroundColor,
+                reason: why.firstChild ? why.firstChild.textContent.trim() : '',
+                scope: scope ? scope.textContent : null,
+                scopeShown: scope ? scope.getClientRects().length > 0 : false,
+                scopeTop: scope ? scope.getBoundingClientRect().top : 0,
+                reasonBottom: first ? first.getBoundingClientRect().bottom : 0,
+                note: note ? note.textContent : null};
+    });"""
+
+
+def test_real_digits_headline_names_each_verdicts_scope_and_says_when_seeds_are_too_few(real_page):
+    """The claims at a glance, as a reader sees them: under each verdict's reason, on a line of its
+    own, what it rests on (digits Conv2, seeds 0 and 1, the metric) and that the paper's claims
+    are about CIFAR, with the command that would test them there; with two seeds, claims the
+    seeds cannot decide say "too few seeds" and how many would decide."""
+    driver, _ = real_page
+    rows = driver.execute_script(HEADLINE)
+    assert [r["claim"] for r in rows] == ["1", "2", "3", "4", "5"]
+    for row in rows:
+        assert row["scopeShown"] and row["scope"].startswith("Scope: "), row
+        assert row["scopeTop"] >= row["reasonBottom"] - 1, row  # below the reason: its own line
+        if row["claim"] != "4":  # claim 4 rests on a timing study, which these results lack
+            assert "digits conv2 (protocol digits-conv2) · seeds 0, 1 (n=2) · metric: " in row["scope"]
+            assert "The paper's claims are about CIFAR-10 and CIFAR-100" in row["note"]
+            assert "subnetbench run --grid cifar10 --seeds 0,1,2,3,4" in row["note"]
+    few = [r for r in rows if r["verdict"] == "too few seeds"]
+    assert few, rows
+    for row in few:
+        assert "seeds would decide at the observed spread" in row["reason"], row
+        assert row["badgeBg"] not in ("rgba(0, 0, 0, 0)", "transparent")  # styled as a warning
+
+
 def test_real_digits_report_puts_its_own_results_first_and_every_published_value_compactly(real_page):
     """Digits has no published value: the page says so in one line near the top, shows the user's
     own tables before the list of published values, and lists all 33 one line each (commands

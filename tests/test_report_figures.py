@@ -126,26 +126,33 @@ def test_figure_2_variants_differ_in_line_style_and_marker_in_every_panel(config
 
 
 # -- figure 3: kept fraction per layer ------------------------------------------------------------
-def test_figure_3_methods_differ_by_hatch_not_colour_alone(configs):
+def test_figure_3_draws_one_bar_a_configuration_never_pooling_variants(configs):
     fig = draw(figures.layer_kept(configs))
-    for ax in (ax for ax in fig.axes if ax.get_visible()):
-        bars = {c.get_label(): {p.get_hatch() or "" for p in c.patches}
-                for c in ax.containers if isinstance(c, BarContainer)}
-        assert all(len(hatches) == 1 for hatches in bars.values())  # one hatch a method
-        hatches = [h.pop() for h in bars.values()]
-        assert len(set(hatches)) == len(hatches), ax.get_title()
-        assert all(bars_method in figures.METHOD_HATCHES for bars_method in bars)
-    # the cifar10 conv2 panel sets all six methods side by side
-    assert max(sum(isinstance(c, BarContainer) for c in ax.containers) for ax in fig.axes) == 6
-    legend = {h.get_label(): h.get_hatch() or "" for h in fig.legends[0].legend_handles}
-    assert len(set(legend.values())) == len(legend)  # the legend shows each method's hatch
-    assert legend["supermask"] == figures.METHOD_HATCHES["supermask"]
-
-
-def test_figure_3_gives_an_unknown_method_a_hatch_of_its_own():
-    hatches = figures._Hatches(["aslp", "supermask", "plugin_a", "plugin_b"])
-    values = [hatches(m) for m in ("aslp", "supermask", "plugin_a", "plugin_b")]
-    assert len(set(values)) == 4
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    for ax in panels:
+        dataset, network = ax.get_title().split()
+        shown = [c for c in configs if (c.dataset, c.network) == (dataset, network)
+                 and any(r.layer_kept_fraction for r in c.runs)]
+        bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+        assert len(bars) == len(shown)  # one set of bars a configuration: SR, SC, DA apart
+        looks = [(tuple(b.patches[0].get_facecolor()), b.patches[0].get_hatch() or "") for b in bars]
+        assert len(set(looks)) == len(looks), ax.get_title()  # no two configurations alike
+        by_method: dict[str, set] = {}
+        for c, (_, hatch) in zip(sorted(shown, key=lambda c: (figures.method_sort_key(c.method),
+                                                               c.variant_label != "none", c.variant_label,
+                                                               c.config_hash)), looks):
+            by_method.setdefault(c.method, set()).add((c.variant_label, hatch))
+        for method, pairs in by_method.items():  # a method's variants differ by hatch, not colour
+            assert len({h for _, h in pairs}) == len({v for v, _ in pairs}), method
+        # every run's value is a dot drawn above its bar
+        dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+        assert dots and min(d.get_zorder() for d in dots) > max(b.patches[0].get_zorder() for b in bars)
+        layers = len(ax.get_xticks())
+        assert sum(len(d.get_offsets()) for d in dots) == sum(
+            len([r for r in c.runs if r.layer_kept_fraction]) for c in shown) * layers
+    assert len(panels) > 1 and all(ax.get_ylim() == panels[0].get_ylim() for ax in panels)
+    legend = [h.get_label() for h in fig.legends[0].legend_handles]
+    assert "supermask DWR" in legend and "aslp SR" in legend and "aslp" in legend
 
 
 # -- figure 5: epochs to best ---------------------------------------------------------------------
@@ -189,3 +196,54 @@ def test_figure_5_tells_apart_two_bars_of_one_method_and_variant_by_their_option
         fig = draw(figures.epochs_to_best(configs))
         fig.savefig(io.BytesIO(), format="png")
     assert not [w for w in caught if "constrained_layout not applied" in str(w.message)]
+
+
+# -- what every figure promises ---------------------------------------------------------------------
+def _panels(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+@pytest.mark.parametrize("make", [figures.validation_curves, figures.keep_probabilities,
+                                  figures.epochs_to_best])
+def test_panels_that_compare_share_their_axes(configs, make):
+    panels = _panels(draw(make(configs)))
+    assert len(panels) > 1
+    assert all(panels[0].get_shared_y_axes().joined(panels[0], ax) for ax in panels)
+    assert all(ax.get_ylim() == panels[0].get_ylim() for ax in panels)
+
+
+def test_epoch_axes_have_integer_ticks_even_for_a_two_epoch_run(tmp_path):
+    for seed in (0, 1):
+        result = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp",
+                             seed=seed, recipe={"epochs": 2})
+        for key in ("epoch", "round", "train_loss", "train_acc", "val_acc"):
+            result["curves"][key] = result["curves"][key][:2]
+        result["metrics"]["epochs_to_best"] = 1 + seed
+        write_result(tmp_path, result)
+    configs = group_configs(load_results(tmp_path).completed)
+    curves = _panels(draw(figures.validation_curves(configs)))[0]
+    ticks = [t for t in curves.get_xticks() if curves.get_xlim()[0] <= t <= curves.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    best = _panels(draw(figures.epochs_to_best(configs)))[0]
+    assert all(float(t).is_integer() for t in best.get_yticks())
+
+
+def test_figure_1_replaces_a_kept_fraction_axis_that_carries_no_information(tmp_path):
+    """Every configuration keeping 50 %: the right panel shows the epochs to the best validation
+    accuracy instead, and the caption says why."""
+    for method in ("edge_popup", "random_pruning"):
+        for seed in (0, 1, 2):
+            write_result(tmp_path, make_result(protocol="digits-conv2", dataset="digits", network="conv2",
+                                               method=method, seed=seed, kept=0.5))
+    configs = group_configs(load_results(tmp_path).completed)
+    spec = figures.accuracy_vs_kept(configs)
+    assert "same fraction of prunable weights (50.0%)" in spec.caption
+    fig = draw(spec)
+    assert fig.axes[1].get_xlabel() == "epochs to best validation"
+    # the single runs are drawn above the interval lines and the means: none hides
+    acc_ax = fig.axes[0]
+    lines = [c for c in acc_ax.collections if isinstance(c, LineCollection)]
+    dots = [c for c in acc_ax.collections if isinstance(c, PathCollection) and c.get_sizes().max() < 20]
+    means = [c for c in acc_ax.collections if isinstance(c, PathCollection) and c.get_sizes().max() > 20]
+    assert min(d.get_zorder() for d in dots) > max(c.get_zorder() for c in lines + means)
+    assert sum(len(d.get_offsets()) for d in dots) == 6
