@@ -22,11 +22,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from subnetbench import _legacy_imports
-
 try:
     __version__ = importlib.metadata.version("subnetbench")
 except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed
     __version__ = "0+unknown"
-
-_legacy_imports.install()
