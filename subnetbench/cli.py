@@ -28,6 +28,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -69,11 +70,14 @@ DEBUG_VARIABLE = "SUBNETBENCH_DEBUG"
 def _parse_seeds(text: str) -> list[int]:
     parts = [part.strip() for part in text.split(",")]
     try:
+        # ASCII digits only: int() also reads other scripts' digits ('٣' as 3), '+3' and '1_0'.
+        if not all(re.fullmatch(r"-?[0-9]+", part) for part in parts):
+            raise ValueError(text)
         seeds = [int(part) for part in parts]
     except ValueError:
         empty = " (it has an empty item)" if "" in parts and text.strip() else ""
         raise OptionError(f"--seeds {text!r} is not allowed{empty}; expected comma-separated "
-                          "integers such as 0,1,2") from None
+                          "integers (ASCII digits) such as 0,1,2") from None
     if any(s < 0 for s in seeds):
         raise OptionError(f"--seeds {text!r} is not allowed; expected integers >= 0 such as 0,1,2")
     too_large = [s for s in seeds if s >= MAX_SEED]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from subnetbench import cluster, devices, locks, plans
 from subnetbench.errors import OptionError
+from subnetbench.files import remove_stale_temporaries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,15 +70,20 @@ def resolve_launch(args: argparse.Namespace) -> Launch:
 
 def prepare(args: argparse.Namespace, configs: list, launch: Launch,
             options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What comes before the first run: the data of --devices workers and submitit jobs
-    (:func:`fetch_data`), the results directory's folders checked (nothing is written before) and
-    this command's plan recorded. Returns the runs' options and the command's plan entry (to
-    update with job ids)."""
+    """What comes before the first run, refusals first: the device's recipe options and every data
+    set the runs need (:func:`fetch_data`) are checked before anything is written; then the results
+    directory's folders are checked, what killed writers left there removed, and this command's
+    plan recorded. Returns the runs' options and the command's plan entry (to update with job ids)."""
     from subnetbench.benchmark.results import prepare_results_dir
+    from subnetbench.benchmark.training import check_recipe_device
 
-    if launch.executor != "inline" or launch.slots is not None:
-        options = fetch_data(configs, options)
+    if launch.executor == "inline" or launch.device == "cpu":  # a job's "auto" is the job's to find
+        for config in configs:
+            check_recipe_device(config.recipe, launch.device)
+    options = fetch_data(configs, options)
     prepare_results_dir(Path(args.results), not args.no_save_subnetwork)
+    for folder in ("runs", "plans", "checkpoints", "subnetworks"):
+        remove_stale_temporaries(Path(args.results) / folder)
     command = plans.new_command(["subnetbench", *args.argv], launch.executor)
     plans.record(args.results, [config.run_id for config in configs], command)
     return options, command
@@ -84,15 +91,21 @@ def prepare(args: argparse.Namespace, configs: list, launch: Launch,
 
 def fetch_data(configs: list, options: dict[str, Any]) -> dict[str, Any]:
     """Every data set the runs need, found here (and downloaded once, if it is missing and
-    downloading is allowed) before workers or jobs start together: they then only read it, from
-    the same absolute folder (a cluster's nodes may have another home or no internet), and a
-    missing data set stops the command before anything is submitted. Returns the runs' options
-    with that folder and downloading off."""
+    downloading is allowed) before anything else is written and before workers or jobs start
+    together: they then only read it, from the same absolute folder (a cluster's nodes may have
+    another home or no internet). A data folder this call created for a download that failed is
+    removed. Returns the runs' options with that folder and downloading off."""
     from subnetbench.benchmark.data import default_data_dir, load_raw
 
     data_dir = Path(options["data_dir"]) if options["data_dir"] else default_data_dir()
-    for dataset in sorted({config.spec.dataset for config in configs}):
-        load_raw(dataset, data_dir, options["download"])
+    existed = data_dir.exists()
+    try:
+        for dataset in sorted({config.spec.dataset for config in configs}):
+            load_raw(dataset, data_dir, options["download"])
+    except BaseException:
+        if not existed and data_dir.is_dir():
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
     return {**options, "data_dir": str(data_dir.resolve()), "download": False}
 
 
