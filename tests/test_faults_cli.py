@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from subnetbench import cli
+from subnetbench import cli, commands
 from subnetbench.benchmark import runner, training
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
@@ -396,7 +396,7 @@ def test_an_unexpected_error_is_one_paragraph_with_a_way_to_the_traceback(capsys
     def bug(args):
         raise ZeroDivisionError("division by zero\nsecond line")
 
-    monkeypatch.setattr(cli, "cmd_list", bug)  # main builds its parser, which binds cmd_list, anew
+    monkeypatch.setattr(commands, "cmd_list", bug)  # main finds the command's body by name
     monkeypatch.delenv(cli.DEBUG_VARIABLE, raising=False)
     code, _, err = main(["list"], capsys)
     assert code == 1
