@@ -238,7 +238,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
     ``force`` computes the runs again even when they are completed, from scratch: their
     checkpoints are removed, unless ``keep_checkpoints`` (a requeued cluster job's runs that its
     stopped attempt began under ``force``: their checkpoints are that attempt's, see
-    :func:`subnetbench.cluster.requeued`).
+    :func:`subnetbench.launch.job.requeued`).
 
     ``save_subnetwork`` also writes each extracted network's state dict to
     ``RESULTS/subnetworks/<run_id>.pt`` (see :func:`load_subnetwork`). ``progress`` receives the

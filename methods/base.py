@@ -303,20 +303,11 @@ class Method:
         """Training rounds of the recipe (magnitude pruning trains, prunes, trains again)."""
         return 1
 
-    # The defaults below read the option fields that the engine of version 0.1 looked for
-    # (``eval_samples``, ``keep_fraction``, ``smart_rescale``, ``dynamic_weight_rescale``), so that a
-    # plugin written against that guide declares what it did then; a method overrides them to say
-    # otherwise.
-    def _option(self, name: str) -> Any:
-        return getattr(self.options, name, None) if dataclasses.is_dataclass(self.options) else None
-
     @property
     def evaluation_samples(self) -> int:
         """Sampled masks whose test accuracies are averaged into ``test_acc`` (the stochastic
-        evaluation of a ``stochastic`` method); 1 for a method evaluated deterministically.
-        Default: the option ``eval_samples`` where the method has one, else 1."""
-        samples = self._option("eval_samples")
-        return samples if isinstance(samples, int) and not isinstance(samples, bool) else 1
+        evaluation of a ``stochastic`` method); 1 for a method evaluated deterministically."""
+        return 1
 
     def keep_probability(self, layer: MaskedLayer) -> Tensor | None:
         """The learned probability of keeping each weight of ``layer``, or None when the method
@@ -326,19 +317,14 @@ class Method:
     @property
     def fixed_keep_fraction(self) -> float | None:
         """The fraction of prunable weights kept, when the method fixes it in advance; None when the
-        method learns it. The scaled signed-constant initialisation reads it (1.0 when None).
-        Default: the option ``keep_fraction`` where the method has one, else None."""
-        fraction = self._option("keep_fraction")
-        return float(fraction) if isinstance(fraction, (int, float)) and not isinstance(fraction, bool) \
-            else None
+        method learns it. The scaled signed-constant initialisation reads it (1.0 when None)."""
+        return None
 
     @property
     def rescaling(self) -> str | None:
         """The rescaling of the kept weights (the paper's SR axis): ``"smart_rescale"``,
-        ``"dynamic_weight_rescale"``, both joined by ``+``, another name of the method's, or None.
-        Default: the names of those two boolean options that are on, where the method has them."""
-        names = [name for name in ("dynamic_weight_rescale", "smart_rescale") if self._option(name) is True]
-        return "+".join(names) or None
+        ``"dynamic_weight_rescale"``, both joined by ``+``, another name of the method's, or None."""
+        return None
 
     def update_passes(self) -> tuple[tuple[str, ...], ...] | None:
         """How a training step updates the optimisers (``OptimizerSpec.label``) on one batch.

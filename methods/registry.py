@@ -13,8 +13,9 @@ import importlib
 import importlib.metadata
 import pkgutil
 import re
+from pathlib import Path
 
-from subnetbench.errors import OptionError
+from subnetbench.errors import OptionError, SubnetbenchError
 from subnetbench.methods.base import Method
 
 ENTRY_POINT_GROUP = "subnetbench.methods"
@@ -23,7 +24,7 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _registry: dict[str, tuple[type[Method], str]] | None = None
 
 
-class RegistryError(Exception):
+class RegistryError(SubnetbenchError):
     """A plugin that cannot be registered (bad name, duplicate, not a Method)."""
 
 
@@ -48,13 +49,12 @@ def _add(found: dict[str, tuple[type[Method], str]], cls: type, origin: str) -> 
 
 
 def _discover() -> dict[str, tuple[type[Method], str]]:
-    from subnetbench import methods as package
-
     found: dict[str, tuple[type[Method], str]] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+    package = __name__.rpartition(".")[0]  # the built-in methods are this module's siblings
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(f"{package}.{info.name}")
         for obj in vars(module).values():
             if (isinstance(obj, type) and issubclass(obj, Method) and obj.__module__ == module.__name__
                     and obj.name):

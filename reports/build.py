@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 
 from subnetbench.errors import SubnetbenchError
-from subnetbench.files import atomic_write_text, check_writable_directory
+from subnetbench.files import atomic_write_text, check_writable_directory, folder_written_whole
 from subnetbench.reports import stats
 from subnetbench.reports.claims import MIN_PAIRS, OVERHEAD_MARGIN_PP, evaluate_claims, observations
 from subnetbench.reports.exports import write_tables
@@ -45,6 +45,7 @@ EQUIVALENCE_CLAIMS = (5,)
 TIMING_CLAIMS = (4,)  # judged on a timing study (reports/timing.py), not on paired runs
 
 REPORT_NAME = "report.html"
+REPORT_ENTRIES = frozenset({REPORT_NAME, "figures", "tables"})  # what a report folder holds
 MINUS = "\u2212"
 
 
@@ -172,7 +173,17 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
                                 "readable published.json, or leave --reference out to use the "
                                 "repository's")
     check_writable_directory(out_dir, "report directory")
+    # Built beside the folder and swapped in whole: a killed report leaves the old one or this one.
+    shown_reference = ("the repository's reference_results/published.json" if reference is None
+                       else shown_path(ref.path))
+    with folder_written_whole(out_dir, REPORT_ENTRIES) as staging:
+        _write(results, ref, shown_reference, results_dir, staging, title, say)
+    return out_dir / REPORT_NAME, results
 
+
+def _write(results: ResultSet, ref: Any, shown_reference: str, results_dir: Path, out_dir: Path,
+           title: str | None, say: Callable[[str], None]) -> None:
+    """The report's figures, tables and HTML, written under ``out_dir``."""
     configs = group_configs(results.completed)
     studies, bad_studies = load_studies(results_dir, OVERHEAD_MARGIN_PP)
     results.skipped.extend(bad_studies)
@@ -183,7 +194,6 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
     tables = build_tables(configs, ref)
     claims = evaluate_claims(configs, studies, shown_path(results_dir), old_timings)
     figures = render_figures(configs, out_dir, say)
-    holes, seed_universe = find_holes(results)
     all_runs = sorted(results.completed, key=lambda r: r.run_id) + \
         sorted(results.failed + results.running, key=lambda r: r.run_id)
     rows = reproduction(ref, configs, tables)
@@ -191,16 +201,25 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
     say("report: CSV and LaTeX tables")
     exports = write_tables(out_dir, tables, claims, all_runs, rows)
 
+    context = _context(results, ref, results_dir, title, configs, tables, claims, figures, rows,
+                       repro, exports, inconsistent)
+    context.update(reference_shown=shown_reference, timing_studies=studies)
+    html = environment().get_template("report.html.j2").render(**context)
+    atomic_write_text(out_dir / REPORT_NAME, html)
+
+
+def _context(results: ResultSet, ref: Any, results_dir: Path, title: str | None, configs: list,
+             tables: list, claims: list, figures: list, rows: list, repro: Any, exports: list,
+             inconsistent: list) -> dict[str, Any]:
+    """What the HTML template shows."""
+    holes, seed_universe = find_holes(results)
     shared, varying = split_provenance(results.completed)
-    context = {
+    return {
         "title": title or default_title(configs),
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "results_dir": shown_path(results_dir),
         "runs_dir": f"{shown_path(results_dir)}/{results.runs_dir.name}",
-        "reference_shown": ("the repository's reference_results/published.json" if reference is None
-                            else shown_path(ref.path)),
         "paper_command": paper_test(),
-        "timing_studies": studies,
         "reference": ref,
         "reproduction": rows,
         "repro": repro,
@@ -229,6 +248,4 @@ def build(results_dir: str | Path, out_dir: str | Path, title: str | None = None
         "exports": exports,
         "rules": rules(claims),
     }
-    html = environment().get_template("report.html.j2").render(**context)
-    return atomic_write_text(out_dir / REPORT_NAME, html), results
 

@@ -12,21 +12,17 @@ Everything installs under this one name, so nothing generic (``methods``, ``benc
 - this folder: the command line (``subnetbench.cli``) and what the engine and the report share:
   the result-file records (``subnetbench.records``), atomic file writes (``subnetbench.files``),
   SHA-256 checks of the files the suite trusts (``subnetbench.integrity``) and the errors a user
-  sees as one paragraph (``subnetbench.errors``); and what spreads runs over processes, GPUs and
-  clusters: the lock of each run (``subnetbench.locks``), the plans and ``subnetbench status``
-  (``subnetbench.plans``, ``subnetbench.status``), the worker pool of ``--jobs`` and ``--devices``
-  (``subnetbench.devices``) and submitit jobs (``subnetbench.cluster``), tied to ``run`` by
-  ``subnetbench.scaleout``.
+  sees as one paragraph (``subnetbench.errors``, ``subnetbench.console``); the lock of each run
+  (``subnetbench.locks``), the plans and ``subnetbench status`` (``subnetbench.plans``,
+  ``subnetbench.status``);
+- ``subnetbench.launch``: how ``run`` launches its runs (inline, the worker pool of ``--jobs`` and
+  ``--devices``, submitit jobs), behind one executor interface.
 """
 from __future__ import annotations
 
 import importlib.metadata
 
-from subnetbench import _legacy_imports
-
 try:
     __version__ = importlib.metadata.version("subnetbench")
 except importlib.metadata.PackageNotFoundError:  # a source tree that was not installed
     __version__ = "0+unknown"
-
-_legacy_imports.install()

@@ -10,25 +10,14 @@ an index twice runs two runs on that device at once. Indices are torch's, that i
 The benchmark suite's pytest-xdist workers are bound the same way (benchmark/suite/conftest.py):
 worker ``gwN`` to device N modulo the number of visible devices.
 
-The same pool runs ``--jobs N`` on a CPU (``device_type="cpu"``, N slots). Each unit is reported
-as soon as it finishes; a unit whose worker raises gives its runs ``failed`` results with the error
-(:func:`failed_results`) as soon as it fails, and the other units go on.
-
-The assignment is pure functions (:func:`parse_devices`, :func:`xdist_worker_index`,
-:func:`worker_device`), tested on a machine without GPU; the tests run the pool on CPU processes.
+The assignment is pure functions, tested on a machine without GPU; the pool itself is
+:mod:`subnetbench.launch.pool`. Nothing here imports torch.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
-from typing import Any
 
-from subnetbench.benchmark.callbacks import ProgressSink
 from subnetbench.errors import OptionError
-from subnetbench.progress import as_finished
 
 ALL = "all"
 
@@ -82,97 +71,3 @@ def worker_device(worker_index: int | None, visible: int) -> int | None:
     if worker_index is None or visible < 1:
         return None
     return worker_index % visible
-
-
-# -- the pool ---------------------------------------------------------------------------------------
-
-_bound: dict[str, Any] = {}  # in a worker: its slot and device
-
-
-def _bind_worker(slots: Any, threads: int, device_type: str, events: Any = None) -> None:
-    """A worker's initializer: take the next free device from the queue ``slots`` and keep to it;
-    its runs' progress events go to the queue ``events``."""
-    import torch
-
-    from subnetbench.cli import show_warnings
-    from subnetbench.progress import bind_worker_events
-
-    slot = slots.get(timeout=600)
-    if device_type == "cuda":
-        torch.cuda.set_device(slot)
-        _bound["device"] = f"cuda:{slot}"
-    else:
-        _bound["device"] = device_type
-    _bound["slot"] = slot
-    torch.set_num_threads(threads)
-    show_warnings()
-    bind_worker_events(events)
-
-
-@dataclass(frozen=True)
-class UnitDone:
-    """What a worker gives back for one run or seed batch: where it ran and the results."""
-
-    pid: int
-    slot: int
-    results: list[dict[str, Any]]
-
-
-def _execute_unit(unit: list, results_dir: str, options: dict[str, Any], mode: str) -> UnitDone:
-    from subnetbench.benchmark.runner import execute_runs
-    from subnetbench.progress import worker_sink
-
-    results = execute_runs(unit, results_dir, **{**options, "device": _bound["device"],
-                                                 "progress": worker_sink()}, seed_batch_mode=mode)
-    return UnitDone(os.getpid(), _bound["slot"], results)
-
-
-def _outcome(future: Future) -> UnitDone | Exception:
-    """What a worker gave back: its results, or the error its unit raised. An interrupt or an exit
-    in a worker is not one unit's failure: it is raised here."""
-    error = future.exception()
-    if error is None:
-        return future.result()
-    if not isinstance(error, Exception):
-        raise error
-    return error
-
-
-def pooled(units: Sequence[list], results_dir: str, options: dict[str, Any], slots: Sequence[int],
-           threads: int, mode: str, device_type: str = "cuda",
-           display: ProgressSink | None = None) -> Iterator[tuple[list, UnitDone | Exception]]:
-    """Each unit (one run, or one seed batch) trained by a worker bound to one of ``slots``, as it
-    finishes: its :class:`UnitDone`, or the error it raised (the other units go on); the runs'
-    progress events go to ``display``."""
-    context = multiprocessing.get_context("spawn")  # CUDA cannot be used in a forked child
-    free = context.Queue()
-    for slot in slots:
-        free.put(slot)
-    events = context.Queue() if display is not None else None
-    with ProcessPoolExecutor(len(slots), mp_context=context, initializer=_bind_worker,
-                             initargs=(free, threads, device_type, events)) as pool:
-        pending = {pool.submit(_execute_unit, unit, results_dir, options, mode): index
-                   for index, unit in enumerate(units)}
-        for index, future in as_finished(pending, events, display or (lambda event: None)):
-            yield units[index], _outcome(future)
-
-
-def failed_results(unit: list, error: Exception) -> list[dict[str, Any]]:
-    """What ``run`` shows for the runs of a unit whose worker raised ``error``: each ``failed``
-    with the error (its result file says so too when the error came in training), and under
-    ``raised`` the error itself, from which the command takes its exit code."""
-    from subnetbench.benchmark.runner import run_identity
-
-    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
-    return [{**run_identity(config, "failed"), "error": text, "raised": error} for config in unit]
-
-
-def execute_on_devices(units: Sequence[list], results_dir: str, options: dict[str, Any],
-                       slots: Sequence[int], threads: int, mode: str, device_type: str = "cuda",
-                       display: ProgressSink | None = None) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """(config, result) of every run of ``units``, trained on the devices ``slots`` (CPU
-    processes with ``device_type="cpu"``), unit by unit as each finishes or fails."""
-    for unit, done in pooled(units, results_dir, options, slots, threads, mode, device_type,
-                             display):
-        results = failed_results(unit, done) if isinstance(done, Exception) else done.results
-        yield from zip(unit, results)

@@ -7,13 +7,20 @@ path and what to do (a path that is a file, no permission, a full disk).
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
+import hashlib
 import json
 import math
 import os
+import re
+import shutil
+import socket
 import stat
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +73,8 @@ def atomic_write_bytes(path: str | Path, data: bytes,
     path = Path(path)
     ensure_directory(path.parent)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.",
+                                   suffix=".tmp")
     except OSError as error:
         raise file_fault(error, path, "write") from error
     try:
@@ -92,6 +100,63 @@ def atomic_write_bytes(path: str | Path, data: bytes,
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# -- what a killed writer leaves ------------------------------------------------------------------
+# A temporary file's name says who writes it (``.<name>.w<host hash>-<pid>.<random>.tmp``), so that
+# the next command removes those of a dead process of this host at once. One of another host, or
+# without the tag, is removed only when nobody has touched it for STALE_AFTER_S: an atomic write
+# takes seconds, and a live writer of a shared results folder must never lose its file.
+STALE_AFTER_S = 24 * 3600
+_TAGGED = re.compile(r"\..+\.w([0-9a-f]{8})-(\d+)\.[^.]+\.(?:tmp|staging)")
+
+
+def _host_hash() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _writer_tag() -> str:
+    return f"w{_host_hash()}-{os.getpid()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def is_stale_temporary(path: Path, now: float | None = None) -> bool:
+    """Whether ``path``, a temporary file of an atomic write, was left by a writer that is gone."""
+    tagged = _TAGGED.fullmatch(path.name)
+    if tagged and tagged.group(1) == _host_hash() and int(tagged.group(2)) != os.getpid():
+        if not _process_alive(int(tagged.group(2))):
+            return True
+    try:
+        age = (time.time() if now is None else now) - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > STALE_AFTER_S
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files (``.*.tmp``) that killed writers left in ``folder``; returns them.
+    A file that vanishes meanwhile (its writer finished) is no fault."""
+    folder = Path(folder)
+    removed = []
+    for path in sorted(folder.glob(".*.tmp")) if folder.is_dir() else []:
+        if path.is_file() and not path.is_symlink() and is_stale_temporary(path):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise file_fault(error, path, "remove the stale temporary file") from error
+            removed.append(path)
+    return removed
 
 
 def strict_json(value: Any, **options: Any) -> str:
@@ -185,3 +250,73 @@ def strict_loads(text: str | bytes) -> Any:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("it is nested too deeply to be JSON the suite wrote") from None
+
+
+# -- a folder written as a whole ------------------------------------------------------------------
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _replace_path(new: Path, old: Path) -> None:
+    """Put ``new`` at ``old``'s place; ``new`` then holds what ``old`` held (or nothing)."""
+    if not old.exists() and not old.is_symlink():
+        os.rename(new, old)
+    elif not _exchange(new, old):  # two renames: only a kill between them leaves ``old`` missing
+        aside = new.with_name(new.name + ".old")
+        os.rename(old, aside)
+        os.rename(new, old)
+        os.rename(aside, new)
+
+
+def _remove_stale_stagings(parent: Path, name: str) -> None:
+    for path in parent.glob(f".{glob_escape(name)}.*.staging"):
+        if path.is_dir() and not path.is_symlink() and is_stale_temporary(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?[])", r"[\1]", name)
+
+
+@contextlib.contextmanager
+def folder_written_whole(folder: str | Path, owned: frozenset[str]) -> Iterator[Path]:
+    """An empty staging folder beside ``folder`` to write into; when the block ends without error
+    it takes ``folder``'s place in one step, so that a killed writer leaves the old folder or the
+    new one, never a mix. Where ``folder`` holds entries not in ``owned`` (files of the user's), only
+    the owned entries are replaced, each in one step, and the others are kept."""
+    folder = Path(folder)
+    parent = ensure_directory(folder.absolute().parent, "parent directory")
+    _remove_stale_stagings(parent, folder.name)
+    try:
+        staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{folder.name}.{_writer_tag()}.",
+                                        suffix=".staging"))
+    except OSError as error:
+        raise file_fault(error, parent, "write into the directory") from error
+    try:
+        yield staging
+        os.chmod(staging, 0o755)
+        present = set(os.listdir(folder)) if folder.is_dir() else set()
+        if present <= owned:
+            _replace_path(staging, folder)
+        else:  # folders first, the entry files last (they name what the folders hold)
+            for entry in sorted(os.listdir(staging), key=lambda n: (not (staging / n).is_dir(), n)):
+                _replace_path(staging / entry, folder / entry)
+    except OSError as error:
+        if isinstance(error, FileFault):
+            raise
+        raise file_fault(error, folder, "write") from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,23 +1,21 @@
-"""``subnetbench status RESULTS``: what is done, running, failed, interrupted and missing in a results
-directory, whatever launched the runs (commands, ``--jobs``, ``--devices``, xdist workers, SLURM).
+"""subnetbench status RESULTS: what is done, running, failed, interrupted and missing in a results
+directory, whatever launched the runs (commands, --jobs, --devices, xdist workers, SLURM).
 
 Each run is in one state:
 
-- ``running``: its lock is held now (:mod:`subnetbench.locks`), with the holder's pid, host, start
-  and SLURM job;
-- ``completed``, ``failed``: its result file says so (``failed`` with the error);
-- ``interrupted``: its result file says ``running`` but nobody holds its lock (the process was killed,
-  or its job ran out of time): the next ``subnetbench run`` that plans it resumes it from its
-  checkpoint;
-- ``missing``: planned by a ``subnetbench run`` (:mod:`subnetbench.plans`) but never started;
-- ``unreadable``: its result file cannot be used: damaged, not strict JSON or not a regular file
-  (a FIFO; the next run command moves it aside and runs it again), of a newer format version (left
-  as it is; a run command refuses it) or not readable at all (no permission, a directory: to fix
-  first); each says which.
+- running: its lock is held now, with the holder's pid, host, start and SLURM job;
+- completed, failed: its result file says so (failed with the error);
+- interrupted: its result file says running but nobody holds its lock (the process was killed, or
+  its job ran out of time): the next subnetbench run that plans it resumes it from its checkpoint;
+- missing: planned by a subnetbench run (its plan in RESULTS/plans) but never started;
+- unreadable: its result file cannot be used: damaged, not strict JSON or not a regular file (the
+  next run command moves it aside and runs it again), of a newer format version (left as it is; a
+  run command refuses it) or not readable at all (no permission, a directory: to fix first); each
+  says which.
 
 Runs that no plan names (the benchmark suite's, or results copied in) are shown in their state too.
 Submissions through submitit are listed with their job ids and log folder; the cluster itself is not
-asked (``squeue``/``sacct`` can be, with those ids). Nothing here imports torch.
+asked (squeue/sacct can be, with those ids). Nothing here imports torch.
 """
 from __future__ import annotations
 

@@ -17,10 +17,12 @@ import pytest
 from submitit.core.utils import UncompletedJobError
 from submitit.local.local import LocalJobEnvironment
 
-from subnetbench import cli, cluster, locks, status
+from subnetbench import cli, locks, status
 from subnetbench.benchmark import runner
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.launch import cluster, job
+from subnetbench.launch.options import ClusterOptions, RunSettings
 from subnetbench.methods.base import OptionError
 from tests.helpers import REPO, child_env, interruptible, single_torch_thread  # noqa: F401
 
@@ -232,11 +234,10 @@ def test_a_newer_result_file_stops_the_command_before_anything_is_submitted(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no plan, no job folder
 
 
-def _task(results_dir, configs, **options) -> cluster.JobTask:
+def _task(results_dir, configs, **options) -> job.JobTask:
     """The task of one job: each config a unit of its own, trained on the CPU."""
-    options = {**dict(device="cpu", data_dir=None, download=True, force=False, progress=False,
-                      deterministic=False, checkpoint_every=1, save_subnetwork=False), **options}
-    return cluster.JobTask([[config] for config in configs], str(results_dir), options, "auto", 1)
+    settings = RunSettings(**{"device": "cpu", "save_subnetwork": False, **options})
+    return job.JobTask([[config] for config in configs], str(results_dir), settings, "auto", 1)
 
 
 def _failing_fit(run_id: str, error: BaseException):
@@ -255,8 +256,8 @@ def test_a_unit_that_raises_any_error_does_not_stop_the_job(tmp_path, monkeypatc
     other units, then fails naming the unit."""
     first, second = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
     monkeypatch.setattr(runner, "fit", _failing_fit(first.run_id, RuntimeError("CUDA out of memory")))
-    with pytest.raises(cluster.JobFailed) as failed:
-        cluster.run_task(_task(tmp_path, [first, second]))
+    with pytest.raises(job.JobFailed) as failed:
+        job.run_task(_task(tmp_path, [first, second]))
     assert str(failed.value).startswith("1 of the job's 2 unit(s) failed: ")
     assert f"{first.run_id}: RuntimeError: CUDA out of memory" in str(failed.value)
     assert second.run_id not in str(failed.value)
@@ -277,26 +278,26 @@ def test_an_interrupt_or_submitits_end_of_the_job_stops_it_at_once(tmp_path, mon
     first, second = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
     monkeypatch.setattr(runner, "fit", _failing_fit(first.run_id, stop))
     with pytest.raises(type(stop)):
-        cluster.run_task(_task(tmp_path, [first, second]))
+        job.run_task(_task(tmp_path, [first, second]))
     assert stored(tmp_path, first)["status"] == left  # "running": resumed by the next attempt
     assert not run_path(tmp_path, second.run_id).exists()  # the next unit never started
 
 
 def test_a_requeued_task_forces_again_only_what_its_stopped_attempts_did_not_do(tmp_path):
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
-    attempt = cluster.Attempt()
+    attempt = job.Attempt()
     attempt({"kind": "start", "run_id": "a", "label": "a", "epochs": 3, "epoch": 0})
     attempt({"kind": "completed", "run_id": "a"})
     attempt({"kind": "start", "run_id": "b", "label": "b", "epochs": 3, "epoch": 0})
     unforced = _task(tmp_path, [config])
-    assert cluster.requeued(unforced, attempt) is unforced  # nothing to undo: it reuses and resumes
-    forced = cluster.requeued(_task(tmp_path, [config], force=True), attempt)
+    assert job.requeued(unforced, attempt) is unforced  # nothing to undo: it reuses and resumes
+    forced = job.requeued(_task(tmp_path, [config], force=True), attempt)
     assert (forced.completed, forced.begun) == ({"a"}, {"a", "b"})
-    attempt = cluster.Attempt()  # the second attempt, stopped too
+    attempt = job.Attempt()  # the second attempt, stopped too
     attempt({"kind": "start", "run_id": "c", "label": "c", "epochs": 3, "epoch": 0})
-    again = cluster.requeued(forced, attempt)
+    again = job.requeued(forced, attempt)
     assert (again.completed, again.begun) == ({"a"}, {"a", "b", "c"})
-    assert again.options["force"] is True and again.units == forced.units
+    assert again.settings.force is True and again.units == forced.units
 
 
 def test_a_requeued_forced_seed_batch_trains_only_its_unfinished_seeds_from_their_checkpoints(
@@ -325,7 +326,7 @@ def test_a_requeued_forced_seed_batch_trains_only_its_unfinished_seeds_from_thei
                                completed=frozenset({seeds[0].run_id}),
                                begun=frozenset(c.run_id for c in seeds))
     with pytest.raises(KeyboardInterrupt):
-        cluster.run_task(task)
+        job.run_task(task)
     assert seen == {seeds[1].run_id: True, "trained": [seeds[1].run_id]}
 
 
@@ -348,22 +349,20 @@ def test_a_job_signalled_before_its_time_limit_is_requeued_and_resumes(tmp_path)
     submitit's local executor: the job requeues itself and its run resumes from its checkpoint, to
     the result of an uninterrupted run."""
 
-    args = cli.build_parser().parse_args(
-        ["run", "--results", str(tmp_path / "jobs"), "--executor", "submitit-local"])
+    wanted = ClusterOptions(executor="submitit-local")
     config = make_config("digits-conv2", "dense", 0, {"epochs": "6", "patience": "0"})
-    options = dict(device="cpu", data_dir=None, download=True, force=False, progress=False,
-                   deterministic=False, checkpoint_every=1, save_subnetwork=False)
-    (job,) = cluster.submit(args, [[config]], options, tmp_path / "jobs").jobs
+    settings = RunSettings(device="cpu", save_subnetwork=False)
+    (submitted,) = cluster.submit(wanted, [[config]], settings, tmp_path / "jobs").jobs
     ckpt = checkpoint_path(tmp_path / "jobs", config.run_id)
     deadline = time.monotonic() + 120
-    while not ckpt.exists() and not job.done() and time.monotonic() < deadline:
+    while not ckpt.exists() and not submitted.done() and time.monotonic() < deadline:
         time.sleep(0.02)
-    tasks = _children(int(job.job_id))  # the job's controller runs the task as its child
+    tasks = _children(int(submitted.job_id))  # the job's controller runs the task as its child
     assert ckpt.exists() and len(tasks) == 1, "the job ended before it could be signalled"
     os.kill(tasks[0], LocalJobEnvironment._usr_sig())
-    (done,) = job.result()
-    assert done["status"] == "completed"
-    log = Path(job.paths.stdout).read_text()
+    (done,) = submitted.result()
+    assert done.status == "completed"
+    log = Path(submitted.paths.stdout).read_text()
     assert "Requeued job" in log and log.count("Starting with JobEnvironment") == 2
     result = stored(tmp_path / "jobs", config)
     inline = execute(config, tmp_path / "inline", device="cpu", progress=False)
@@ -380,23 +379,21 @@ def test_a_forced_job_signalled_before_its_time_limit_does_not_force_again(tmp_p
     second = make_config("digits-conv2", "dense", 1, {"epochs": "12", "patience": "0"})
     before = {config.run_id: execute(config, results, device="cpu", progress=False)
               for config in (first, second)}  # the completed results --force computes again
-    args = cli.build_parser().parse_args(
-        ["run", "--results", str(results), "--executor", "submitit-local", "--runs-per-job", "2"])
-    options = dict(device="cpu", data_dir=None, download=True, force=True, progress=False,
-                   deterministic=False, checkpoint_every=1, save_subnetwork=False)
-    (job,) = cluster.submit(args, [[first], [second]], options, results).jobs
+    wanted = ClusterOptions(executor="submitit-local", runs_per_job=2)
+    settings = RunSettings(device="cpu", force=True, save_subnetwork=False)
+    (submitted,) = cluster.submit(wanted, [[first], [second]], settings, results).jobs
     ckpt = checkpoint_path(results, second.run_id)
     deadline = time.monotonic() + 120
-    while not ckpt.exists() and not job.done() and time.monotonic() < deadline:
+    while not ckpt.exists() and not submitted.done() and time.monotonic() < deadline:
         time.sleep(0.02)
-    tasks = _children(int(job.job_id))
+    tasks = _children(int(submitted.job_id))
     assert ckpt.exists() and len(tasks) == 1, "the job ended before it could be signalled"
     first_forced = run_path(results, first.run_id).read_bytes()  # the stopped attempt's result
     assert json.loads(first_forced)["timings"] != before[first.run_id]["timings"]
     os.kill(tasks[0], LocalJobEnvironment._usr_sig())
-    done = job.result()
-    assert [d["status"] for d in done] == ["completed", "completed"] and done[0]["skipped"]
-    log = Path(job.paths.stdout).read_text()
+    done = submitted.result()
+    assert [d.status for d in done] == ["completed", "completed"] and done[0].reused
+    log = Path(submitted.paths.stdout).read_text()
     assert "Requeued job" in log and log.count("Starting with JobEnvironment") == 2
     assert f"{second.run_id}: resumes from its checkpoint after epoch " in log
     assert run_path(results, first.run_id).read_bytes() == first_forced  # not trained again

@@ -11,6 +11,8 @@ from subnetbench import cli, devices
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.errors import NewerFormatError
+from subnetbench.launch import pool
+from subnetbench.launch.options import RunSettings
 from subnetbench.methods.base import OptionError
 from tests.helpers import hold_lock, single_torch_thread  # noqa: F401
 
@@ -68,9 +70,9 @@ def test_devices_without_cuda_or_with_jobs_are_refused_in_one_paragraph(tmp_path
 
 def test_the_device_pool_binds_one_device_to_each_worker_and_changes_no_result(tmp_path):
     configs = [make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1, 2)]
-    options = dict(device="unused", progress=False, save_subnetwork=False)
+    settings = RunSettings(device="unused", save_subnetwork=False)
     received = []
-    done = list(devices.pooled([[c] for c in configs], str(tmp_path / "pool"), options, [7, 9],
+    done = list(pool.pooled([[c] for c in configs], str(tmp_path / "pool"), settings, [7, 9],
                                threads=1, mode="auto", device_type="cpu", display=received.append))
     # The workers' progress events reach the parent's display, every run's epochs among them.
     assert {e["run_id"] for e in received if e["kind"] == "epoch"} == {c.run_id for c in configs}
@@ -98,19 +100,19 @@ def test_a_unit_that_fails_is_reported_at_once_and_the_others_go_on(tmp_path):
     failing, waiting = (make_config("digits-conv2", "dense", seed, {"epochs": "1"}) for seed in (0, 1))
     _newer_format(tmp_path, failing)
     holder = hold_lock(tmp_path, waiting.run_id, 300)
-    options = dict(device="unused", progress=False, save_subnetwork=False, wait_for_locks=True)
-    runs = devices.execute_on_devices([[failing], [waiting]], str(tmp_path), options, [0, 1], threads=1,
-                                      mode="auto", device_type="cpu")
+    settings = RunSettings(device="unused", save_subnetwork=False, wait_for_locks=True)
+    runs = pool.outcomes([[failing], [waiting]], str(tmp_path), settings, [0, 1], threads=1,
+                         mode="auto", device_type="cpu")
     try:
-        config, result = next(runs)  # while the other unit cannot have finished
-        assert config.run_id == failing.run_id and result["status"] == "failed"
-        assert result["error"].startswith("NewerFormatError: ")
-        assert isinstance(result["raised"], NewerFormatError)
+        outcome = next(runs)  # while the other unit cannot have finished
+        assert outcome.run_id == failing.run_id and outcome.status == "failed"
+        assert outcome.result["error"].startswith("NewerFormatError: ")
+        assert isinstance(outcome.error, NewerFormatError)
     finally:
         holder.kill()
         holder.wait(timeout=30)
-    ((config, result),) = list(runs)
-    assert config.run_id == waiting.run_id and result["status"] == "completed"
+    (outcome,) = list(runs)
+    assert outcome.run_id == waiting.run_id and outcome.status == "completed"
 
 
 def test_jobs_print_a_failed_run_and_the_others_and_exit_with_its_code(tmp_path, capsys):

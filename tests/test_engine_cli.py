@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from subnetbench import cli, methods, status
+from subnetbench import cli, methods
 from subnetbench.benchmark import grids, protocols, runner
+from subnetbench.launch import executors
 from tests.helpers import single_torch_thread  # noqa: F401
 
 
@@ -58,7 +59,7 @@ def test_bad_run_arguments_exit_2_with_one_paragraph(tmp_path, capsys, monkeypat
     def no_execute(*args, **kwargs):
         raise AssertionError("nothing may run when an argument is bad")
 
-    monkeypatch.setattr(cli, "execute", no_execute)
+    monkeypatch.setattr(executors, "execute_runs", no_execute)
     assert cli.main(argv + ["--results", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -82,17 +83,18 @@ def test_missing_cifar_without_download_exits_2_naming_the_directory(tmp_path, c
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(empty) in err and "SUBNETBENCH_DATA" in err
-    # refused before any run started: no failed (or running) result file is left behind; the plan
-    # of the command is recorded (subnetbench status lists its run as missing)
-    assert not list((tmp_path / "results" / "runs").rglob("*.json"))
-    assert status.collect(tmp_path / "results")["counts"]["missing"] == 1
+    # refused before anything is written: no result file, no plan, no lock, no data folder
+    assert not (tmp_path / "results").exists() and not empty.exists()
 
 
 def _planned(monkeypatch, argv) -> list:
     """The configurations ``run`` would execute, with a stand-in for execute."""
     configs = []
 
-    def fake_execute(config, results_dir, **options):
+    def fake_execute_runs(units, results_dir, **options):
+        return [fake_execute(config) for config in units]
+
+    def fake_execute(config):
         configs.append(config)
         return {"protocol": config.protocol, "method": config.method, "run_id": config.run_id,
                 "config_hash": config.config_hash, "status": "completed",
@@ -102,7 +104,7 @@ def _planned(monkeypatch, argv) -> list:
                 "metrics": {"test_acc": 0.5, "final_test_acc": 0.5, "kept_fraction": 0.5,
                             "epochs_to_best": 1, "epochs_run": 1}}
 
-    monkeypatch.setattr(cli, "execute", fake_execute)
+    monkeypatch.setattr(executors, "execute_runs", fake_execute_runs)
     assert cli.main(argv) == 0
     return configs
 

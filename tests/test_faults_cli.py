@@ -18,12 +18,13 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from subnetbench import cli
+from subnetbench import cli, commands
 from subnetbench.benchmark import runner, training
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
@@ -309,6 +310,9 @@ BAD_OPTIONS = [
     (["--method", "dense", "--set", "validation_fraction=nan"], "validation_fraction='nan'"),
     (["--method", "dense", "--seeds", "1,,2"], "'1,,2'"),
     (["--method", "dense", "--seeds", "0,"], "'0,'"),
+    (["--method", "dense", "--seeds", "\u0663"], "'\u0663'"),  # ARABIC-INDIC DIGIT THREE, not 3
+    (["--method", "dense", "--seeds", "1_0"], "'1_0'"),
+    (["--method", "dense", "--set", "autocast=bf16"], "autocast='bf16'"),  # a CPU run refuses it
     (["--method", "dense", "--checkpoint-every", "0"], "--checkpoint-every 0"),
     (["--method", "dense", "--threads", "0"], "--threads 0"),
     (["--method", "dense", "--threads", "1000000"], "--threads 1000000"),
@@ -392,7 +396,7 @@ def test_an_unexpected_error_is_one_paragraph_with_a_way_to_the_traceback(capsys
     def bug(args):
         raise ZeroDivisionError("division by zero\nsecond line")
 
-    monkeypatch.setattr(cli, "cmd_list", bug)  # main builds its parser, which binds cmd_list, anew
+    monkeypatch.setattr(commands, "cmd_list", bug)  # main finds the command's body by name
     monkeypatch.delenv(cli.DEBUG_VARIABLE, raising=False)
     code, _, err = main(["list"], capsys)
     assert code == 1
@@ -673,3 +677,50 @@ def test_damaged_cifar_through_the_command_is_one_paragraph(tmp_path, capsys):
                          "--no-download", "--device", "cpu", "--no-progress"], capsys)
     assert code == 2
     assert_one_paragraph_error(err, folder, "damaged", "data_batch_1")
+
+
+# -- refusals that once left files behind, and what killed writers leave -------------------------
+
+def _offline(monkeypatch):
+    import torchvision
+
+    def download(self, *args, **kwargs):  # as torchvision's: the folder first, then the network
+        os.makedirs(self.root, exist_ok=True)
+        raise OSError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", download)
+
+
+@pytest.mark.parametrize("extra", [["--no-download"], []], ids=["no-download", "offline"])
+def test_missing_cifar_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch,
+                                                              no_training, extra):
+    _offline(monkeypatch)
+    code, out, err = main(["run", "cifar10-conv2", "--method", "dense", "--device", "cpu",
+                           "--results", str(tmp_path / "res"), "--data", str(tmp_path / "data"),
+                           *extra], capsys)
+    assert code == 2
+    assert_one_paragraph_error(err, "cifar10", str(tmp_path / "data"))
+    assert list(tmp_path.iterdir()) == []  # no results folder, no plan, no lock, no data folder
+
+
+def test_the_temporary_files_of_a_killed_writer_are_removed_by_the_next_run(tmp_path, capsys):
+    from subnetbench import files
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tag = f"w{files._host_hash()}-{dead.pid}"
+    left = [tmp_path / "runs" / f".{run_id()}.json.{tag}.abcd1234.tmp",
+            tmp_path / "plans" / f".0123456789abcdef.json.{tag}.abcd1234.tmp"]
+    live = [tmp_path / "runs" / f".other.json.w{files._host_hash()}-{os.getpid()}.abcd1234.tmp",
+            tmp_path / "runs" / f".other.json.wffffffff-{dead.pid}.abcd1234.tmp",  # another host's
+            tmp_path / "runs" / ".untagged.json.abcd1234.tmp"]
+    for path in left + live:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{")
+    code, _, err = main(RUN + ["--results", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert [p for p in left if p.exists()] == []
+    assert [p for p in live if not p.exists()] == []
+    old = time.time() - files.STALE_AFTER_S - 60
+    os.utime(live[1], (old, old))  # a day untouched: its writer is gone, wherever it ran
+    assert files.remove_stale_temporaries(tmp_path / "runs") == [live[1]]

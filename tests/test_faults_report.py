@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import importlib
 import io
 import json
 
@@ -310,3 +311,51 @@ def test_a_speed_json_write_that_fails_after_measuring_keeps_the_measurement(tmp
 def test_speed_json_replaces_non_finite_figures_with_null():
     assert finite_or_null({"a": [1.0, float("inf")], "b": float("nan"), "c": "x"}) == {
         "a": [1.0, None], "b": None, "c": "x"}
+
+
+# -- the report folder is written as a whole ------------------------------------------------------
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_report_killed_halfway_leaves_the_old_report_whole(results, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert report(["--results", str(results), "--out", str(out)], capsys)[0] == 0
+    (out / "figures" / "from_an_older_version.png").write_bytes(b"old")
+    before = _snapshot(out)
+    build_module = importlib.import_module("subnetbench.reports.build")  # the package's build is a function
+
+    def killed(*args, **kwargs):  # after the figures, before the tables and the HTML
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module, "write_tables", killed)
+    assert cli.main(["report", "--results", str(results), "--out", str(out)]) == 130
+    assert _snapshot(out) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
+    monkeypatch.undo()
+    assert report(["--results", str(results), "--out", str(out)], capsys)[0] == 0
+    assert not (out / "figures" / "from_an_older_version.png").exists()  # replaced as a whole
+    assert (out / "report.html").is_file() and (out / "tables").is_dir()
+
+
+def test_a_report_keeps_files_of_the_user_in_its_folder(results, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert report(["--results", str(results), "--out", str(out)], capsys)[0] == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "report.html").is_file()
+
+
+def test_a_staging_folder_of_a_killed_report_is_removed_by_the_next(results, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from subnetbench import files
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    staging = tmp_path / f".out.w{files._host_hash()}-{dead.pid}.abcd1234.staging"
+    (staging / "figures").mkdir(parents=True)
+    assert report(["--results", str(results), "--out", str(tmp_path / "out")], capsys)[0] == 0
+    assert not staging.exists()

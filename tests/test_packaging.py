@@ -1,17 +1,14 @@
 """What `pip install subnetbench` puts on a machine: one top-level name, no benchmark suite, the
-report's template and the published values; and plugins written before the namespace still load."""
+report's template and the published values; and no alias of the unreleased 0.1 names."""
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-from tests.helpers import REPO, last_json_line, run_python, write_distribution
+from tests.helpers import REPO, last_json_line, run_python
 
 
 @pytest.fixture(scope="module")
@@ -64,111 +61,44 @@ def test_the_installed_package_finds_its_methods_and_published_values(wheel_inst
     assert report["published"] > 0 and report["problem"] is None
 
 
-OLD_STYLE_PLUGIN = textwrap.dedent('''
-    from dataclasses import dataclass
-
-    import torch
-
-    from methods.base import ScoredMaskMethod, ScoredMaskOptions
-
-
-    @dataclass(frozen=True)
-    class OldOptions(ScoredMaskOptions):
-        mask_lr: float = 0.1
-
-
-    class Old(ScoredMaskMethod):
-        name = "old"
-        Options = OldOptions
-
-        def initial_scores(self, layer, generator):
-            return torch.rand(layer.weight.shape, generator=generator) - 0.5
-
-        def keep_mask(self, layer):
-            return layer.scores > 0
-''')
-
-
-def test_a_plugin_importing_the_old_top_level_names_still_loads(tmp_path):
-    """Plugins written against the guide of version 0.1 import ``methods.base``: it is an alias of
-    ``subnetbench.methods.base`` (the same classes), with a DeprecationWarning."""
-    write_distribution(tmp_path, "subnetbench-old", {"old": "subnetbench_old:Old"},
-                       {"subnetbench_old": OLD_STYLE_PLUGIN})
+def test_the_old_top_level_names_are_not_aliased(tmp_path):
+    """Version 0.1 was never released: ``import methods`` names no module of subnetbench (no import
+    hook, no DeprecationWarning), whatever ``subnetbench`` has loaded."""
     report = last_json_line(run_python('''
-        import json, sys, warnings
-        import torch
-        warnings.simplefilter("always")
-        with warnings.catch_warnings(record=True) as caught:
-            from subnetbench import methods
-            from subnetbench.benchmark.networks import ConvNet
-            cls = methods.get("old")
-        model = cls().prepare(ConvNet("conv2", 1, 8, 10), torch.Generator().manual_seed(0))
-        print(json.dumps({
-            "base_is_shared": issubclass(cls, sys.modules["subnetbench.methods.base"].ScoredMaskMethod),
-            "same_module": sys.modules["methods.base"] is sys.modules["subnetbench.methods.base"],
-            "spec": sys.modules["subnetbench.methods.base"].__spec__.name,
-            "warned": [str(w.message) for w in caught if w.category is DeprecationWarning],
-            "masked": len(list(methods.masked_layers(model)))}))
+        import importlib, json, sys, warnings
+        warnings.simplefilter("error")
+        import subnetbench
+        from subnetbench import methods
+        methods.names()
+        missing = []
+        for name in ("methods", "methods.base", "benchmark", "reports"):
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError:
+                missing.append(name)
+        hooks = [type(f).__name__ for f in sys.meta_path if "subnetbench" in type(f).__module__]
+        print(json.dumps({"missing": missing, "hooks": hooks}))
     ''', tmp_path))
-    assert report["base_is_shared"] and report["same_module"]
-    assert report["spec"] == "subnetbench.methods.base"
-    assert "'import methods' is deprecated; import subnetbench.methods instead" in report["warned"]
-    assert report["masked"] == 5
+    assert report == {"missing": ["methods", "methods.base", "benchmark", "reports"], "hooks": []}
 
 
-def test_the_plugin_of_the_version_0_1_guide_runs_from_the_repository_root(tmp_path):
-    """The guide's complete example of version 0.1 (``import methods.base``), installed as a
-    distribution and run from the repository root (``python -m`` puts it first on the path, as
-    pytest does): there the old name ``methods`` is this repository's own folder, which must alias
-    ``subnetbench.methods`` rather than load a second copy whose ``Method`` the registry refuses.
-    It then trains as a seed batch, with the results of separate runs (loop mode on a CPU)."""
-    source = (REPO / "tests" / "data" / "plugin_of_version_0_1.py").read_text()
-    write_distribution(tmp_path / "site", "subnetbench-threshold",
-                       {"threshold": "subnetbench_threshold:ThresholdMask"},
-                       {"subnetbench_threshold": source})
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "OMP_NUM_THREADS": "1"}
-    run = [sys.executable, "-m", "subnetbench", "run", "digits-conv2", "--method", "threshold",
-           "--seeds", "0,1", "--device", "cpu", "--set", "epochs=2", "--no-progress",
-           "--no-save-subnetwork"]
-    for extra, folder in ((["--seed-batch", "2"], "batched"), ([], "separate")):
-        result = subprocess.run(run + extra + ["--results", str(tmp_path / folder)], env=env, cwd=REPO,
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-    batched = sorted((tmp_path / "batched" / "runs").glob("digits-conv2.threshold.*.json"))
-    assert len(batched) == 2
-    for path in batched:
-        together = json.loads(path.read_text())
-        alone = json.loads((tmp_path / "separate" / "runs" / path.name).read_text())
-        assert together["status"] == "completed" and together["timings"]["seed_batch"] == 2
-        assert together["metrics"] == alone["metrics"]
-
-
-def test_the_declarations_default_to_the_option_fields_the_engine_of_version_0_1_read():
-    """The engine of version 0.1 read ``eval_samples``, ``keep_fraction``, ``smart_rescale`` and
-    ``dynamic_weight_rescale`` off a method's options; a plugin of that time that never declares
-    anything keeps those meanings (its numbers do not change silently), and one without them gets
-    the neutral defaults."""
+def test_a_method_that_declares_nothing_gets_the_neutral_declarations():
+    """The declarations are the method's own: option fields that happen to be called
+    ``eval_samples``, ``keep_fraction`` or ``smart_rescale`` mean nothing to the engine."""
     from dataclasses import dataclass
 
     from subnetbench.methods import Method
 
     @dataclass(frozen=True)
-    class OldOptions:
+    class Options:
         eval_samples: int = 7
         keep_fraction: float = 0.3
         smart_rescale: bool = True
-        dynamic_weight_rescale: bool = False
+        dynamic_weight_rescale: bool = True
 
-    class Old(Method):
-        Options = OldOptions
-
-    old = Old()
-    assert (old.evaluation_samples, old.fixed_keep_fraction, old.rescaling) == (7, 0.3, "smart_rescale")
-    both = Old(dynamic_weight_rescale=True)
-    assert both.rescaling == "dynamic_weight_rescale+smart_rescale"
-    assert Old(smart_rescale=False).rescaling is None
-
-    class Bare(Method):
+    class Quiet(Method):
         pass
 
-    assert (Bare().evaluation_samples, Bare().fixed_keep_fraction, Bare().rescaling) == (1, None, None)
+    Quiet.Options = Options
+    quiet = Quiet()
+    assert (quiet.evaluation_samples, quiet.fixed_keep_fraction, quiet.rescaling) == (1, None, None)

@@ -588,7 +588,7 @@ def test_markup_in_names_and_options_is_escaped(tmp_path):
 # the reproduction section
 # ---------------------------------------------------------------------------------------------------
 def test_every_published_value_has_a_status_and_the_ones_not_run_a_command_that_runs_them(tmp_path):
-    from subnetbench import cli
+    from subnetbench import cli, run_command
     from subnetbench.reports.reproduction import NOT_RUN, SUPERSEDED, reproduction
 
     items = runs_of("aslp", {0: 0.687, 1: 0.690, 2: 0.684})  # cifar10-conv2 aslp plain: 68.7
@@ -607,7 +607,7 @@ def test_every_published_value_has_a_status_and_the_ones_not_run_a_command_that_
     assert len(not_run) == len(reference.values) - 3
     for row in not_run:  # the command is a real one, and runs exactly the published configuration
         args = cli.build_parser().parse_args(row.command.split()[1:])
-        planned = cli._planned(args)
+        planned = run_command.planned_runs(run_command.run_options(args))
         assert [c.seed for c in planned] == [0, 1, 2, 3, 4]
         p = row.published
         assert {(c.spec.dataset, c.spec.network, c.method) for c in planned} == {(p.dataset, p.network,

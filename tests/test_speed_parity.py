@@ -26,6 +26,7 @@ from subnetbench.benchmark.grouped import grouped_forward
 from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.recipe import Recipe
 from subnetbench.benchmark.runner import execute, execute_runs, make_config
+from subnetbench.benchmark.speed import cli as speed_cli
 from subnetbench.benchmark.speed import study
 from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer, fit
 from subnetbench.methods.base import OptionError
@@ -270,7 +271,7 @@ ROW_KEYS = {"network", "method", "device", "variant", "seeds_batched", "seed_bat
 
 def test_speed_benchmark_writes_the_documented_json(tmp_path, capsys):
     path = tmp_path / "speed.json"
-    code = speed.main(["--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
+    code = speed_cli.main(["--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
                        "--methods", "aslp", "--variants", "channels_last", "--seed-batches", "1,2",
                        "--seed-modes", "loop", "--batch-size", "4", "--batches", "1", "--repeats",
                        "1", "--eval-images", "4", "--reference-workers", "1", "--silent",

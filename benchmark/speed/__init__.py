@@ -70,14 +70,13 @@ then weigh 4 times more per image than at batch 256, in both pipelines).
 The code, one job a module: :mod:`.measure` (epoch times, peak memory), :mod:`.flops` (FLOPs of a
 training step), :mod:`.study` (generated data, the methods of the study, :class:`Bench`: the rows),
 :mod:`.estimate` (the paper's grid), :mod:`.table` (the printed table), :mod:`.cli` (the options,
-``main``), :mod:`.reference_pipeline` (the re-created official pipeline).
+``main``, which this package does not import: it reads this docstring),
+:mod:`.reference_pipeline` (the re-created official pipeline).
 """
 from __future__ import annotations
 
-from subnetbench.benchmark.speed.cli import add_arguments, build_parser, main, main_from_args
 from subnetbench.benchmark.speed.estimate import grid_estimate
 from subnetbench.benchmark.speed.flops import forward_macs, train_flop_per_image
 from subnetbench.benchmark.speed.table import format_table
 
-__all__ = ["add_arguments", "build_parser", "format_table", "forward_macs", "grid_estimate", "main",
-           "main_from_args", "train_flop_per_image"]
+__all__ = ["format_table", "forward_macs", "grid_estimate", "train_flop_per_image"]

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
+from subnetbench.benchmark import speed
 from subnetbench.benchmark.grouped import resolve_mode
 from subnetbench.benchmark.runner import resolve_device
 from subnetbench.benchmark.speed.estimate import MAX_EPOCHS, NETWORKS
@@ -75,9 +76,7 @@ def _seed_method(value: str, dataset: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from subnetbench.benchmark import speed  # its docstring is the method of the study
-
-    parser = argparse.ArgumentParser(prog=PROG, description=speed.__doc__,
+    parser = argparse.ArgumentParser(prog=PROG, description=speed.__doc__,  # the study's method
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return parser
