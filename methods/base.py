@@ -441,10 +441,11 @@ def kept_count(fraction: float, n: int) -> int:
     user typed: 0.58 is 58/100), so an exact decimal half rounds up: 0.58 of 25 weights is 14.5,
     which keeps 15, where the float product 0.58 * 25 = 14.499999999999998 would keep 14. A
     fraction computed by the code (ERK densities, compounded pruning rounds) is treated the same
-    way, on the decimal that represents its float exactly enough to round-trip.
+    way, on the decimal that represents its float exactly enough to round-trip. ``n`` may be a
+    symbolic size of torch.compile (SymInt): the arithmetic on it is integer only.
     """
-    exact = Fraction(repr(float(fraction))) * n
-    return math.floor(exact + Fraction(1, 2))
+    numerator, denominator = Fraction(repr(float(fraction))).as_integer_ratio()
+    return (2 * numerator * n + denominator) // (2 * denominator)
 
 
 SMART_RESCALE_UPDATES = ("alternating", "joint")
