@@ -23,8 +23,8 @@ The recipe's fast-path options (all off by default; ``subnetbench speed`` measur
 evaluation) to NHWC; ``autocast="bf16"`` runs the training step's forward and loss under bfloat16
 autocast, on CUDA only (a CPU run refuses it: CPU bf16 autocast is slow on most processors and would
 silently give other numbers), evaluation stays in float32; ``compile`` trains through
-``torch.compile(model)`` (the model, its state dict and evaluation stay eager; mask sampling from the
-run's seeded generators is a graph break, one per masked layer).
+``torch.compile(model)`` (the model, its state dict and evaluation stay eager; each step's mask noise
+is drawn from the run's seeded generators ahead of the compiled forward, :class:`TrainingForward`).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from subnetbench.benchmark.data import DeviceData, Preprocess, Split
 from subnetbench.benchmark.recipe import Recipe
 from subnetbench.errors import OptionError, RunFailed
-from subnetbench.methods import Method, set_mask_sampling
+from subnetbench.methods import Method, noise_drawn_ahead, set_mask_sampling
 
 # The random streams a trainer draws from (benchmark/seeding.py derives each from the root seed).
 TRAINING_STREAMS = ("order", "augmentation", "mask-sampling", "validation-sampling")
@@ -120,6 +120,19 @@ class ChannelsLast:
         return x.contiguous(memory_format=torch.channels_last)
 
 
+class TrainingForward:
+    """The training forward of a run: the model (or its compiled form; state dicts stay the
+    model's own), with each forward's mask noise drawn ahead of it from the run's seeded stream,
+    so that a compiled forward has no graph break at the draws (the same numbers as eager)."""
+
+    def __init__(self, model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.model, self.forward = model, forward
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        with noise_drawn_ahead(self.model):
+            return self.forward(images)
+
+
 class Trainer:
     def __init__(self, model: nn.Module, method: Method, data: DeviceData, recipe: Recipe,
                  generators: dict[str, torch.Generator], callbacks: Sequence[Callback] = (),
@@ -137,8 +150,13 @@ class Trainer:
         if recipe.channels_last:
             model.to(memory_format=torch.channels_last)
             self.preprocess = ChannelsLast(self.preprocess)
-        # The training forward: the model, or its compiled form (state dicts stay the model's own).
-        self.forward: nn.Module = torch.compile(model) if recipe.compile else model
+        if recipe.compile:
+            # Dynamo's code cache is per process and keyed on the method's code and options: runs
+            # of other configurations before this one (a grid, a worker, the speed study) would
+            # fill it up to its recompile limit, after which compile=true silently runs eager.
+            # Their compiled graphs are never this run's, so they are dropped.
+            torch._dynamo.reset()
+        self.forward = TrainingForward(model, torch.compile(model) if recipe.compile else model)
         self.state = LoopState()
         self.optimizers: list[torch.optim.Optimizer] = []
         self.optimizer_labels: list[str] = []
