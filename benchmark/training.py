@@ -356,13 +356,8 @@ def train_epoch(trainers: Sequence[Trainer],
                 with first.autocast():
                     logits = forward(trainers, images)
                     losses = [F.cross_entropy(out, y) for out, y in zip(logits, labels)]
-                for optimizers in stepped:
-                    for optimizer in optimizers:
-                        optimizer.zero_grad(set_to_none=True)
-                torch.autograd.backward(losses)  # disjoint graphs: each run gets its own loss's gradient
-                for optimizers in stepped:
-                    for optimizer in optimizers:
-                        optimizer.step()
+                if any(stepped):  # a method that learns nothing has no optimiser: no backward
+                    _step(stepped, losses)
             if pass_index == 0:
                 for i, (loss, out, y) in enumerate(zip(losses, logits, labels)):
                     loss_sums[i] += loss.detach() * y.shape[0]
@@ -373,6 +368,18 @@ def train_epoch(trainers: Sequence[Trainer],
     loss_totals = torch.stack(loss_sums).tolist()  # the epoch's one host synchronisation
     correct_totals = torch.stack(corrects).tolist()
     return [(loss / n, correct / n) for loss, correct in zip(loss_totals, correct_totals)]
+
+
+def _step(stepped: list[list[torch.optim.Optimizer]], losses: list[torch.Tensor]) -> None:
+    """Backward of every run's loss (disjoint graphs: each run gets its own loss's gradient), then
+    a step of the optimisers of this pass."""
+    for optimizers in stepped:
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+    torch.autograd.backward(losses)
+    for optimizers in stepped:
+        for optimizer in optimizers:
+            optimizer.step()
 
 
 def fit(trainers: Sequence[Trainer], forward: StepForward = separate_forward,
