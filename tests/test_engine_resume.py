@@ -298,3 +298,25 @@ def test_a_checkpoint_interval_of_epochs_resumes_from_its_last_checkpoint_exactl
 def test_a_bad_checkpoint_interval_is_refused_by_name(value):
     with pytest.raises(OptionError, match=f"checkpoint_interval={value!r}"):
         make_config(PROTOCOL, "aslp", 0, {"checkpoint_interval": value})
+
+
+def test_auto_checkpoints_once_the_training_took_50_times_the_last_checkpoint(monkeypatch, tmp_path):
+    """The default interval bounds what checkpoints cost: the first epoch writes one (and measures
+    it), the next is due once 50 times its cost has been trained since; "30s" and "2" are plain."""
+    from subnetbench.benchmark import callbacks
+
+    clock = [0.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    auto = callbacks.Checkpoint(tmp_path / "a.pt", interval="auto")
+    assert auto.due(1)
+    auto.last_epoch, auto.last_time, auto.cost_s = 1, 0.0, 0.5  # as after writing a 0.5 s one
+    clock[0] = 24.9
+    assert not auto.due(2)
+    clock[0] = 25.0
+    assert auto.due(3)
+    seconds = callbacks.Checkpoint(tmp_path / "s.pt", interval="30s")
+    seconds.last_epoch, seconds.last_time = 1, 0.0
+    assert not seconds.due(2) and (clock.__setitem__(0, 30.0) or seconds.due(2))
+    epochs = callbacks.Checkpoint(tmp_path / "e.pt", interval="2")
+    epochs.last_epoch = 1
+    assert not epochs.due(2) and epochs.due(3)
