@@ -21,10 +21,10 @@ synchronisation inside the epoch.
 The recipe's fast-path options (all off by default; ``subnetbench speed`` measures them):
 ``channels_last`` converts the model's 4-D tensors and every preprocessed batch (training and
 evaluation) to NHWC; ``autocast="bf16"`` runs the training step's forward and loss under bfloat16
-autocast, on CUDA only (a CPU run refuses it: CPU bf16 autocast is slow on most processors and would
-silently give other numbers), evaluation stays in float32; ``compile`` trains through
-``torch.compile(model)`` (the model, its state dict and evaluation stay eager; mask sampling from the
-run's seeded generators is a graph break, one per masked layer).
+autocast of the run's device type (the same code on a CPU as on CUDA, so that CPU tests exercise
+it), evaluation stays in float32; ``compile`` trains through ``torch.compile(model)`` (the model, its
+state dict and evaluation stay eager; each step's mask noise is drawn from the run's seeded
+generators ahead of the compiled forward, :class:`TrainingForward`).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from subnetbench.benchmark.data import DeviceData, Preprocess, Split
 from subnetbench.benchmark.recipe import Recipe
 from subnetbench.errors import OptionError, RunFailed
-from subnetbench.methods import Method, set_mask_sampling
+from subnetbench.methods import Method, noise_drawn_ahead, set_mask_sampling
 
 # The random streams a trainer draws from (benchmark/seeding.py derives each from the root seed).
 TRAINING_STREAMS = ("order", "augmentation", "mask-sampling", "validation-sampling")
@@ -102,10 +102,25 @@ def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def check_recipe_device(recipe: Recipe, device: torch.device | str) -> None:
     """Refuse fast-path options that the device cannot honour (before any work starts)."""
     device = torch.device(device)
-    if recipe.autocast == "bf16" and device.type != "cuda":
-        raise OptionError(f"option autocast='bf16' is only used on CUDA, and this run's device is "
-                          f"{device.type}; leave autocast=none on a CPU (bf16 autocast there is slow "
-                          f"on most processors and would give other numbers)")
+    if recipe.autocast == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(
+            including_emulation=False):
+        raise OptionError(f"option autocast='bf16' needs a GPU that computes in bfloat16, and "
+                          f"{torch.cuda.get_device_name(device)} does not; leave autocast=none")
+
+
+def tf32_settings(mode: str, device: torch.device | str) -> dict[str, bool]:
+    """Which float32 products run in TF32 under the recipe's ``tf32`` on ``device`` (only CUDA
+    has TF32: on a CPU, none)."""
+    cuda = torch.device(device).type == "cuda"
+    return {"matmul": cuda and mode == "all", "convolutions": cuda and mode in ("conv", "all")}
+
+
+def apply_tf32(mode: str, device: torch.device | str) -> None:
+    """Set PyTorch's process-wide TF32 switches as the recipe says (CUDA only)."""
+    if torch.device(device).type == "cuda":
+        settings = tf32_settings(mode, device)
+        torch.backends.cuda.matmul.allow_tf32 = settings["matmul"]
+        torch.backends.cudnn.allow_tf32 = settings["convolutions"]
 
 
 class ChannelsLast:
@@ -118,6 +133,19 @@ class ChannelsLast:
                  generator: torch.Generator | None = None) -> torch.Tensor:
         x = self.preprocess(images, augment=augment, generator=generator)
         return x.contiguous(memory_format=torch.channels_last)
+
+
+class TrainingForward:
+    """The training forward of a run: the model (or its compiled form; state dicts stay the
+    model's own), with each forward's mask noise drawn ahead of it from the run's seeded stream,
+    so that a compiled forward has no graph break at the draws (the same numbers as eager)."""
+
+    def __init__(self, model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.model, self.forward = model, forward
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        with noise_drawn_ahead(self.model):
+            return self.forward(images)
 
 
 class Trainer:
@@ -133,12 +161,18 @@ class Trainer:
         self.callbacks = list(callbacks)
         device = data.train.images.device
         check_recipe_device(recipe, device)
+        apply_tf32(recipe.tf32, device)
         self.preprocess: Preprocess | ChannelsLast = Preprocess(data.info, recipe.normalises, device)
         if recipe.channels_last:
             model.to(memory_format=torch.channels_last)
             self.preprocess = ChannelsLast(self.preprocess)
-        # The training forward: the model, or its compiled form (state dicts stay the model's own).
-        self.forward: nn.Module = torch.compile(model) if recipe.compile else model
+        if recipe.compile:
+            # Dynamo's code cache is per process and keyed on the method's code and options: runs
+            # of other configurations before this one (a grid, a worker, the speed study) would
+            # fill it up to its recompile limit, after which compile=true silently runs eager.
+            # Their compiled graphs are never this run's, so they are dropped.
+            torch._dynamo.reset()
+        self.forward = TrainingForward(model, torch.compile(model) if recipe.compile else model)
         self.state = LoopState()
         self.optimizers: list[torch.optim.Optimizer] = []
         self.optimizer_labels: list[str] = []
@@ -163,7 +197,7 @@ class Trainer:
     def autocast(self) -> contextlib.AbstractContextManager:
         """The context of the training step's forward and loss (bf16 autocast, or nothing)."""
         if self.recipe.autocast == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.data.train.images.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def train_epoch(self) -> tuple[float, float]:
@@ -338,13 +372,8 @@ def train_epoch(trainers: Sequence[Trainer],
                 with first.autocast():
                     logits = forward(trainers, images)
                     losses = [F.cross_entropy(out, y) for out, y in zip(logits, labels)]
-                for optimizers in stepped:
-                    for optimizer in optimizers:
-                        optimizer.zero_grad(set_to_none=True)
-                torch.autograd.backward(losses)  # disjoint graphs: each run gets its own loss's gradient
-                for optimizers in stepped:
-                    for optimizer in optimizers:
-                        optimizer.step()
+                if any(stepped):  # a method that learns nothing has no optimiser: no backward
+                    _step(stepped, losses)
             if pass_index == 0:
                 for i, (loss, out, y) in enumerate(zip(losses, logits, labels)):
                     loss_sums[i] += loss.detach() * y.shape[0]
@@ -355,6 +384,18 @@ def train_epoch(trainers: Sequence[Trainer],
     loss_totals = torch.stack(loss_sums).tolist()  # the epoch's one host synchronisation
     correct_totals = torch.stack(corrects).tolist()
     return [(loss / n, correct / n) for loss, correct in zip(loss_totals, correct_totals)]
+
+
+def _step(stepped: list[list[torch.optim.Optimizer]], losses: list[torch.Tensor]) -> None:
+    """Backward of every run's loss (disjoint graphs: each run gets its own loss's gradient), then
+    a step of the optimisers of this pass."""
+    for optimizers in stepped:
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+    torch.autograd.backward(losses)
+    for optimizers in stepped:
+        for optimizer in optimizers:
+            optimizer.step()
 
 
 def fit(trainers: Sequence[Trainer], forward: StepForward = separate_forward,

@@ -18,6 +18,7 @@ from subnetbench.methods.base import (
                           SparsityStats,
                           count_nonzero_weights,
                           masked_layers,
+                          noise_drawn_ahead,
                           set_mask_sampling,
                           trainable_tensor_names,
 )
@@ -33,5 +34,5 @@ from subnetbench.methods.registry import (
 
 __all__ = ["ENTRY_POINT_GROUP", "FAMILIES", "MASK_ONLY", "WEIGHT_TRAINING", "Method", "OptimizerSpec",
            "OptionError", "RegistryError", "SparsityStats", "UnknownMethodError",
-           "count_nonzero_weights", "get", "masked_layers", "names", "origin", "refresh",
+           "count_nonzero_weights", "get", "masked_layers", "names", "noise_drawn_ahead", "origin", "refresh",
            "set_mask_sampling", "trainable_tensor_names"]

@@ -48,15 +48,28 @@ class LogisticStraightThrough(torch.autograd.Function):
         return grad * soft * (1 - soft) / ctx.temperature, None, None
 
 
-def logistic_noise(shape: torch.Size, generator: torch.Generator | None, device, dtype) -> Tensor:
+def uniform_draws(count: int, like: Tensor, generator: torch.Generator | None) -> tuple[Tensor, ...]:
+    """``count`` uniform draws of the shape, device and dtype of ``like``, in order."""
+    return tuple(torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+                 for _ in range(count))
+
+
+def logistic_from_uniform(u: Tensor) -> Tensor:
     """L = log U - log(1 - U): the difference of two independent standard Gumbel variables."""
-    u = torch.rand(shape, generator=generator, device=device, dtype=dtype).clamp_(_TINY, 1 - 1e-7)
+    u = u.clamp(_TINY, 1 - 1e-7)
     return torch.log(u) - torch.log1p(-u)
 
 
+def gumbel_from_uniform(u: Tensor) -> Tensor:
+    return -torch.log(-torch.log(u.clamp(_TINY, 1 - 1e-7)))
+
+
+def logistic_noise(shape: torch.Size, generator: torch.Generator | None, device, dtype) -> Tensor:
+    return logistic_from_uniform(torch.rand(shape, generator=generator, device=device, dtype=dtype))
+
+
 def gumbel_noise(shape: torch.Size, generator: torch.Generator | None, device, dtype) -> Tensor:
-    u = torch.rand(shape, generator=generator, device=device, dtype=dtype).clamp_(_TINY, 1 - 1e-7)
-    return -torch.log(-torch.log(u))
+    return gumbel_from_uniform(torch.rand(shape, generator=generator, device=device, dtype=dtype))
 
 
 def binary_concrete(logits: Tensor, noise: Tensor, temperature: float = 1.0,
@@ -126,13 +139,23 @@ class ASLP(ScoredMaskMethod):
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.scores >= 0
 
-    def sample_keep(self, scores: Tensor) -> Tensor:
+    def draw_noise(self, layer: MaskedLayer) -> tuple[Tensor, ...]:
+        return uniform_draws(2 if self.options.estimator == "gumbel_pair" else 1, layer.scores,
+                             self.sample_generator)
+
+    def sample_keep(self, scores: Tensor, uniforms: tuple[Tensor, ...] | None = None) -> Tensor:
+        """A keep sample of ``scores`` from the uniform draws of :meth:`draw_noise` (None: drawn
+        now from the sample generator)."""
         o = self.options
-        args = (scores.shape, self.sample_generator, scores.device, scores.dtype)
+        if uniforms is None:
+            uniforms = uniform_draws(2 if o.estimator == "gumbel_pair" else 1, scores,
+                                     self.sample_generator)
         if o.estimator == "gumbel_pair":
-            return two_logit_gumbel_softmax(scores, gumbel_noise(*args), gumbel_noise(*args),
-                                            o.temperature, o.hard)
-        return binary_concrete(scores, logistic_noise(*args), o.temperature, o.hard)
+            keep_u, drop_u = uniforms
+            return two_logit_gumbel_softmax(scores, gumbel_from_uniform(keep_u),
+                                            gumbel_from_uniform(drop_u), o.temperature, o.hard)
+        return binary_concrete(scores, logistic_from_uniform(uniforms[0]), o.temperature, o.hard)
 
     def sampled_weight(self, layer: MaskedLayer) -> Tensor:
-        return self.rescaled(layer, layer.weight * self.sample_keep(layer.scores))
+        keep = self.sample_keep(layer.scores, self.noise(layer))
+        return self.rescaled(layer, layer.weight * keep)

@@ -18,6 +18,7 @@ passed in by the caller, so one root seed can derive them all.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -136,6 +137,8 @@ class MaskedLayer:
     def _attach(self, method: Method) -> None:
         self.method = method
         self.mask_sampling = None
+        # The random draws of the next sampled forward when drawn ahead of it (noise_drawn_ahead).
+        self.drawn_noise: tuple[Tensor, ...] | None = None
 
     @property
     def sampling(self) -> bool:
@@ -192,6 +195,23 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, new)
+
+
+@contextlib.contextmanager
+def noise_drawn_ahead(model: nn.Module) -> Iterator[None]:
+    """The random draws of the next forward of ``model``, drawn now for every sampling masked layer
+    in layer order (the order of the forward's own draws: the same numbers), and handed to it.
+
+    A seeded draw inside a compiled forward breaks its graph: drawn ahead, the draws are inputs of
+    the graph, and the named, seeded streams give the same numbers as an eager run."""
+    layers = [layer for _, layer in masked_layers(model) if layer.sampling]
+    for layer in layers:
+        layer.drawn_noise = layer.method.draw_noise(layer)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.drawn_noise = None
 
 
 def set_mask_sampling(model: nn.Module, sampling: bool | None) -> None:
@@ -273,6 +293,18 @@ class Method:
         self.sample_generator = generator
 
     # -- 2. forward -------------------------------------------------------------------------------
+    def draw_noise(self, layer: MaskedLayer) -> tuple[Tensor, ...]:
+        """The random draws one sampled forward of ``layer`` takes from :attr:`sample_generator`,
+        in order (:meth:`sampled_weight` reads them with :meth:`noise`). Declared apart from the
+        forward so that a compiled forward receives them as inputs (:func:`noise_drawn_ahead`).
+        Default: none (a forward that draws nothing)."""
+        return ()
+
+    def noise(self, layer: MaskedLayer) -> tuple[Tensor, ...]:
+        """This forward's draws of ``layer``: those drawn ahead of it, else drawn now."""
+        drawn = layer.drawn_noise
+        return drawn if drawn is not None else self.draw_noise(layer)
+
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         """The deterministic keep/drop decision of each weight (bool tensor of the weight's shape)."""
         return torch.ones_like(layer.weight, dtype=torch.bool)
@@ -427,10 +459,11 @@ def kept_count(fraction: float, n: int) -> int:
     user typed: 0.58 is 58/100), so an exact decimal half rounds up: 0.58 of 25 weights is 14.5,
     which keeps 15, where the float product 0.58 * 25 = 14.499999999999998 would keep 14. A
     fraction computed by the code (ERK densities, compounded pruning rounds) is treated the same
-    way, on the decimal that represents its float exactly enough to round-trip.
+    way, on the decimal that represents its float exactly enough to round-trip. ``n`` may be a
+    symbolic size of torch.compile (SymInt): the arithmetic on it is integer only.
     """
-    exact = Fraction(repr(float(fraction))) * n
-    return math.floor(exact + Fraction(1, 2))
+    numerator, denominator = Fraction(repr(float(fraction))).as_integer_ratio()
+    return (2 * numerator * n + denominator) // (2 * denominator)
 
 
 SMART_RESCALE_UPDATES = ("alternating", "joint")

@@ -116,9 +116,12 @@ class Supermask(ScoredMaskMethod):
         dwr = self._dwr(self.keep_mask(layer).to(layer.weight.dtype))
         return dwr * super().deterministic_scale(layer)
 
-    def sampled_weight(self, layer: MaskedLayer) -> Tensor:
+    def draw_noise(self, layer: MaskedLayer) -> tuple[Tensor, ...]:
         scores = layer.scores
-        uniform = torch.rand(scores.shape, generator=self.sample_generator, device=scores.device,
-                             dtype=scores.dtype)
-        keep = BernoulliStraightThrough.apply(scores, uniform)
+        return (torch.rand(scores.shape, generator=self.sample_generator, device=scores.device,
+                           dtype=scores.dtype),)
+
+    def sampled_weight(self, layer: MaskedLayer) -> Tensor:
+        uniform, = self.noise(layer)
+        keep = BernoulliStraightThrough.apply(layer.scores, uniform)
         return self.rescaled(layer, layer.weight * keep * self._dwr(keep))

@@ -55,8 +55,8 @@ class Command:
 SELFTEST_DESCRIPTION = (
     "Checks on the device, in a few minutes, that every part of a run works (see "
     "benchmark/selftest.py): every registered method on Conv2/4/6 at CIFAR's shape on generated "
-    "data through the real run lifecycle, channels_last, bf16 autocast and torch.compile (CUDA), a "
-    "seed batch, a resumed run and --deterministic. Exit 0 when no check failed, 1 otherwise.")
+    "data through the real run lifecycle, channels_last, bf16 autocast and torch.compile (on a CPU "
+    "too), a seed batch, a resumed run and --deterministic. Exit 0 when no check failed, 1 otherwise.")
 TIMING_DESCRIPTION = (
     "Claim 4's timing study (benchmark/rescaling_study.py): in one process, fresh networks of aslp "
     "with and without smart rescale and supermask with and without dynamic weight rescaling each "

@@ -1,6 +1,7 @@
 """Small shared helpers of the test suite: statistical tolerances, tiny networks, plugin sandboxes."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -78,6 +79,27 @@ def ks_two_sample(a: torch.Tensor, b: torch.Tensor) -> float:
 # ---------------------------------------------------------------------------------------------------
 # networks
 
+EXAMPLES = REPO / "docs" / "examples"
+
+
+def load_example(stem: str):
+    """A file of docs/examples as a module (in sys.modules, which its dataclasses need), not
+    registered as a plugin."""
+    name = f"docs_example_{stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{stem}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def example_methods() -> list[type[methods.Method]]:
+    """The method classes of the plugin guide's examples (docs/examples)."""
+    return [load_example("example_plugin").ThresholdMask,
+            load_example("fixed_mask_plugin").FixedRandomMask]
+
+
 def digits_net(seed: int = 0, architecture: str = "conv2") -> ConvNet:
     """The Conv-k network of the 1x8x8 digits data, initialised from a fixed seed."""
     torch.manual_seed(seed)
@@ -88,9 +110,11 @@ def digits_batch(n: int = 6, seed: int = 0) -> torch.Tensor:
     return torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
 
 
-def prepared(name: str, options: dict | None = None, seed: int = 0,
+def prepared(name: str | type[methods.Method], options: dict | None = None, seed: int = 0,
              model: nn.Module | None = None) -> tuple[nn.Module, methods.Method]:
-    method = methods.get(name)(**(options or {}))
+    """A digits network prepared by the method ``name`` (a registered name, or a method class)."""
+    method_class = methods.get(name) if isinstance(name, str) else name
+    method = method_class(**(options or {}))
     model = digits_net(seed) if model is None else model
     method.prepare(model, torch.Generator().manual_seed(seed + 1))
     method.set_sample_generator(torch.Generator().manual_seed(seed + 2))

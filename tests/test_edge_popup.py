@@ -181,3 +181,26 @@ def test_score_ranking_raw_ranks_the_signed_scores_and_passes_the_gradient_as_is
     assert layer.scores.grad.tolist() == [[1.0, 1.0, 1.0, 1.0]]  # no sign flip through abs()
     magnitude = EdgePopup(keep_fraction=0.5)
     assert magnitude.ranked(layer.scores).tolist() == [[3.0, 2.0, 0.5, 1.0]]
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.floats(0, 1, allow_subnormal=False), st.integers(0, 10**7))
+def test_kept_count_rounds_the_decimal_product_half_up(fraction, n):
+    from fractions import Fraction
+    exact = Fraction(repr(float(fraction))) * n
+    assert kept_count(fraction, n) == math.floor(exact + Fraction(1, 2))
+    assert kept_count(0.58, 25) == 15  # 14.5 exactly: the float product 14.4999... would keep 14
+
+
+def test_top_k_mask_counts_symbolic_sizes_under_torch_compile():
+    """Under torch.compile sizes can be symbolic (SymInt): the count is integer arithmetic, so a
+    compiled selection keeps exactly what the eager one keeps (aot_eager: dynamo's tracing, without
+    the C++ compiler's minutes)."""
+    torch._dynamo.reset()
+    # the fraction is an option, a constant of the graph; the size is symbolic
+    compiled = torch.compile(lambda values: top_k_mask(values, 0.58), backend="aot_eager",
+                             dynamic=True, fullgraph=True)
+    generator = torch.Generator().manual_seed(0)
+    for n in (25, 40, 97):
+        values = torch.randn(n, generator=generator)
+        assert torch.equal(compiled(values), top_k_mask(values, 0.58))

@@ -312,7 +312,6 @@ BAD_OPTIONS = [
     (["--method", "dense", "--seeds", "0,"], "'0,'"),
     (["--method", "dense", "--seeds", "\u0663"], "'\u0663'"),  # ARABIC-INDIC DIGIT THREE, not 3
     (["--method", "dense", "--seeds", "1_0"], "'1_0'"),
-    (["--method", "dense", "--set", "autocast=bf16"], "autocast='bf16'"),  # a CPU run refuses it
     (["--method", "dense", "--checkpoint-every", "0"], "--checkpoint-every 0"),
     (["--method", "dense", "--threads", "0"], "--threads 0"),
     (["--method", "dense", "--threads", "1000000"], "--threads 1000000"),

@@ -288,3 +288,35 @@ def test_the_guides_check_command_finds_the_installed_plugin(installed_plugin):
                           cwd=installed_plugin, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "'threshold'] entry point 'threshold' = subnetbench_threshold:ThresholdMask" in done.stdout
+
+
+FIXED_MASK = REPO / "docs" / "examples" / "fixed_mask_plugin.py"
+
+
+def test_the_guide_shows_the_method_that_learns_nothing_verbatim():
+    assert FIXED_MASK.read_text() in code_blocks("python")
+
+
+def test_a_method_that_learns_nothing_is_run_evaluated_extracted_and_reported(tmp_path):
+    """The fixed random mask (no trainable tensor, no optimiser) as an in-repo module: `subnetbench
+    run` trains it without a backward pass (the loss of every epoch is that of the same network),
+    evaluates and extracts it, and the report shows it."""
+    shutil.copy(FIXED_MASK, source_tree_copy(tmp_path) / "methods" / "fixed_random_mask.py")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    results = tmp_path / "results"
+    for args in (["run", "digits-conv2", "--method", "fixed_random_mask", "--seeds", "0",
+                  "--set", "epochs=2", "--set", "patience=0", "--device", "cpu", "--no-progress",
+                  "--results", str(results)],
+                 ["report", "--results", str(results), "--out", str(tmp_path / "report")]):
+        done = subprocess.run([sys.executable, "-m", "subnetbench", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    (path,) = (results / "runs").glob("*.json")
+    result = json.loads(path.read_text())
+    assert result["status"] == "completed" and result["family"] == "mask-only"
+    # nothing trained: both epochs evaluate the same network on the same validation split
+    assert result["curves"]["val_acc"][0] == result["curves"]["val_acc"][1]
+    assert abs(result["metrics"]["kept_fraction"] - 0.5) < 1e-3
+    assert 0 < result["metrics"]["final_test_acc"] < 1
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert '<th class="method">fixed_random_mask</th>' in html
