@@ -105,8 +105,8 @@ from subnetbench.records import (
 )
 
 __all__ = ["RunConfig", "build_run", "check_batchable", "evaluate_run", "execute", "execute_runs",
-           "load_subnetwork", "make_config", "resolve_device", "run_identity", "running_elsewhere",
-           "seed_batches", "stored_result", "subnetwork_path", "summarise"]
+           "finished_result", "load_subnetwork", "make_config", "resolve_device", "run_identity",
+           "running_elsewhere", "seed_batches", "stored_result", "subnetwork_path", "summarise"]
 
 KEEP_PROBABILITY_BINS = 20
 log = logging.getLogger("subnetbench")
@@ -471,6 +471,13 @@ def stored_result(config: RunConfig, results_dir: str | Path, force: bool,
                         problem, moved_text(moved), config.run_id)
             return None
     return {**existing.to_json(), "skipped": True}
+
+
+def finished_result(config: RunConfig, results_dir: str | Path) -> dict[str, Any] | None:
+    """The completed result of ``config`` stored in ``results_dir``, to reuse as it is (marked
+    ``skipped``), or None; read only (:func:`_reusable`), so no lock is needed: a completed result
+    is only ever replaced by another completed one."""
+    return _reusable(config, Path(results_dir), force=False, check_subnetwork=False)
 
 
 def _reusable(config: RunConfig, results_dir: Path, force: bool,

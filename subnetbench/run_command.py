@@ -11,7 +11,14 @@ from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.callbacks import tensorboard_missing
 from subnetbench.benchmark.config import parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS
-from subnetbench.benchmark.runner import make_config, planned_run, run_label, seed_batches, summarise
+from subnetbench.benchmark.runner import (
+    finished_result,
+    make_config,
+    planned_run,
+    run_label,
+    seed_batches,
+    summarise,
+)
 from subnetbench.console import exit_code, say
 from subnetbench.errors import OptionError
 from subnetbench.launch.executors import choose_executor
@@ -99,20 +106,44 @@ def run(options: RunOptions) -> int:
                            options.save_subnetwork, _tensorboard(options))
     units = seed_batches(configs, options.seed_batch)  # every batch checked before anything is written
     settings, entry = prepare(options, configs, executor, settings)
+    done, units = _already_finished(units, options)
     outcomes: list[RunOutcome] = []
     # Runs that train at a time share the wall clock: the time left is divided among them.
     with RunProgress(len(configs), enabled=options.progress and executor.local,
                      plan=[planned_run(c) for c in configs],
                      slots=executor.slots * options.seed_batch) as display:
-        execution = executor.execute(units, options.results, settings, display, entry)
-        if not execution.waited:  # --no-wait, or stopped waiting
-            return execution.code
-        for outcome in execution.outcomes:
+        def finished(outcome: RunOutcome) -> None:
             config = outcome.config  # named as people tell runs apart; the hash finds its file
             display.finished(config.run_id, f"[{len(outcomes) + 1}/{len(configs)}] "
                              f"{run_label(config)}: {outcome.text()} ({config.config_hash})")
             outcomes.append(outcome)
-    return _conclude(options, outcomes, execution.code)
+
+        for outcome in done:  # counted at once: no worker or job starts for them
+            finished(outcome)
+        code = 0
+        if units:
+            execution = executor.execute(units, options.results, settings, display, entry)
+            if not execution.waited:  # --no-wait, or stopped waiting
+                return execution.code
+            for outcome in execution.outcomes:
+                finished(outcome)
+            code = execution.code
+    return _conclude(options, outcomes, code)
+
+
+def _already_finished(units: list, options: RunOptions) -> tuple[list[RunOutcome], list]:
+    """The outcomes of the units whose every run has a completed result to reuse, and the units
+    left to launch (all of them with ``--force``)."""
+    if options.force:
+        return [], units
+    done, left = [], []
+    for unit in units:
+        stored = [finished_result(config, options.results) for config in unit]
+        if None in stored:
+            left.append(unit)
+        else:
+            done += [RunOutcome.from_runner(c, result) for c, result in zip(unit, stored)]
+    return done, left
 
 
 def _conclude(options: RunOptions, outcomes: list[RunOutcome], code: int) -> int:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from subnetbench import cli, methods
 from subnetbench.benchmark import grids, protocols, runner
 from subnetbench.launch import executors
-from tests.helpers import single_torch_thread  # noqa: F401
+from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 
 def test_list_prints_methods_protocols_and_options(capsys):
@@ -201,3 +202,20 @@ def test_no_save_subnetwork_writes_the_result_but_no_subnetwork(tmp_path, capsys
     assert cli.main(argv) == 0
     assert len(list((tmp_path / "runs").glob("*.json"))) == 1
     assert not (tmp_path / "subnetworks").exists()
+
+
+def test_a_rerun_counts_its_finished_runs_done_at_once_without_starting_a_worker(tmp_path, capsys,
+                                                                                 monkeypatch):
+    """The README's first command run again: the 36 finished runs are done before any worker
+    process starts (a pool that starts fails the test), and the progress counts them at once."""
+    shutil.copytree(REPO / "docs" / "results" / "digits", tmp_path / "digits")
+
+    def no_launch(self, units, *args, **kwargs):
+        raise AssertionError(f"{len(units)} units launched; every run was finished")
+
+    monkeypatch.setattr(executors.PoolExecutor, "execute", no_launch)
+    code = cli.main(["run", "--grid", "digits", "--seeds", "0,1,2", "--jobs", "2", "--results",
+                     str(tmp_path / "digits"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count(": skipped (done)") == 36 and "[36/36]" in out, out[-2000:]
