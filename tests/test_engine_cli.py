@@ -24,8 +24,9 @@ def test_list_json_is_valid_json(capsys):
     assert cli.main(["list", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     names = [m["name"] for m in info["methods"]]
-    assert names == methods.names() == ["aslp", "dense", "edge_popup", "magnitude_pruning",
-                                        "random_pruning", "supermask"]
+    assert names == methods.names() == ["aslp", "biprop", "dense", "edge_popup", "iterand",
+                                        "magnitude_pruning", "probmask", "random_pruning",
+                                        "supermask"]
     by_name = {p["name"]: p for p in info["protocols"]}
     assert set(by_name) == set(protocols.names())
     assert by_name["cifar10-conv6"]["needs_gpu"] is True and by_name["digits-conv2"]["needs_gpu"] is False
