@@ -211,7 +211,7 @@ class Trainer:
 
     @property
     def validates_on_sampled_masks(self) -> bool:
-        return self.method.stochastic and self.recipe.validation_masks == "sampled"
+        return self.method.sampled_validation and self.recipe.validation_masks == "sampled"
 
     def validate(self) -> float:
         """Validation accuracy: on masks sampled at every forward pass (one sample per batch and

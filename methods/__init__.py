@@ -1,8 +1,9 @@
 """subnetbench methods: a registry of subnetwork-extraction methods.
 
 >>> from subnetbench import methods
->>> methods.names()
-['aslp', 'biprop', 'dense', 'edge_popup', 'iterand', 'magnitude_pruning', 'probmask', 'random_pruning', 'supermask']
+>>> methods.names()  # doctest: +NORMALIZE_WHITESPACE
+['aslp', 'biprop', 'dense', 'edge_popup', 'iterand', 'magnitude_pruning', 'probmask',
+ 'random_pruning', 'supermask']
 >>> Method = methods.get("aslp")
 >>> method = Method(smart_rescale=True)
 

@@ -380,6 +380,14 @@ class Method:
         samples = self._option("eval_samples")
         return samples if isinstance(samples, int) and not isinstance(samples, bool) else 1
 
+    @property
+    def sampled_validation(self) -> bool:
+        """Whether the recipe's ``validation_masks=sampled`` applies: early stopping and the best
+        checkpoint then follow sampled masks. False for a method whose extracted network is not
+        what its samples concentrate on (it is then validated on that deterministic network).
+        Default: :attr:`stochastic`."""
+        return type(self).stochastic
+
     def keep_probability(self, layer: MaskedLayer) -> Tensor | None:
         """The learned probability of keeping each weight of ``layer``, or None when the method
         learns none (the result file then has no keep-probability histogram)."""

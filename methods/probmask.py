@@ -174,9 +174,22 @@ class ProbMask(Method):
                                 device=layer.scores.device, dtype=layer.scores.dtype)
                      for _ in range(2))
 
+    @property
+    def sampled_validation(self) -> bool:
+        # The extracted network is the global top-k of p, which samples at a budget above the
+        # target (the ramp) or a high temperature do not resemble: the best checkpoint and early
+        # stopping follow the network that is extracted.
+        return False
+
     def sampled_weight(self, layer: MaskedLayer) -> Tensor:
+        """Training: the relaxed sample at the current temperature. Evaluation on sampled masks:
+        its zero-temperature limit from the same draws, a hard Bernoulli(p) sample (the released
+        code's discrete evaluation)."""
         uniform_a, uniform_b = self.noise(layer)
-        return layer.weight * relaxed_keep(layer.scores, uniform_a, uniform_b, layer.temperature)
+        if layer.training:
+            return layer.weight * relaxed_keep(layer.scores, uniform_a, uniform_b, layer.temperature)
+        hard = relaxed_keep(layer.scores, uniform_a, uniform_b, 1.0) > 0.5
+        return layer.weight * hard.to(layer.weight.dtype)
 
     # -- schedule and projection ------------------------------------------------------------------
     def budget(self, progress: StepProgress) -> float:

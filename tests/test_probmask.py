@@ -151,6 +151,22 @@ def test_training_keeps_the_sum_of_probabilities_at_the_budget_and_extracts_the_
         assert torch.all(layer.scores[keep] >= threshold) and torch.all(layer.scores[~keep] <= threshold)
 
 
+def test_evaluation_on_sampled_masks_takes_the_zero_temperature_limit_a_bernoulli_of_p():
+    """The released code's discrete evaluation: each weight kept or dropped, kept with probability p;
+    validation follows the extracted (deterministic) network instead."""
+    model, method = prepared("probmask")
+    layer = dict(masked_layers(model))["classifier.1"]
+    with torch.no_grad():
+        layer.scores.fill_(0.3)
+    layer.eval()
+    layer.mask_sampling = True
+    weight = layer.effective_weight()
+    kept = weight != 0
+    assert torch.equal(weight[kept], layer.weight[kept])
+    assert abs(float(kept.float().mean()) - 0.3) < binomial_tolerance(0.3, kept.numel())
+    assert method.sampled_validation is False and method.stochastic
+
+
 def test_the_noise_of_a_forward_is_two_uniforms_per_weight_from_the_sample_stream():
     model, method = prepared("probmask")
     layer = next(layer for _, layer in masked_layers(model))
