@@ -1,29 +1,56 @@
 """Callbacks of the training loop: checkpoints, progress events and TensorBoard curves."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from subnetbench.benchmark.recipe import AUTO_CHECKPOINT_FACTOR, parse_checkpoint_interval
 from subnetbench.benchmark.results import atomic_torch_save
 from subnetbench.benchmark.training import Callback, Trainer
 
 
 class Checkpoint(Callback):
-    """Writes the whole loop state atomically every ``every`` epochs (and at round ends), with its
-    SHA-256 digest file; ``run_id`` is stored in it, so that a checkpoint of another run is never
-    resumed."""
+    """Writes the whole loop state atomically, with its SHA-256 digest file, at round ends, at the
+    end, and at the ends of epochs that are multiples of ``every`` once ``interval`` (the recipe's
+    ``checkpoint_interval``) says one is due; ``run_id`` is stored in it, so that a checkpoint of
+    another run is never resumed. The first epoch's end always writes one: "auto" learns from it
+    what a checkpoint costs."""
 
-    def __init__(self, path: Path, every: int = 1, run_id: str | None = None) -> None:
+    def __init__(self, path: Path, every: int = 1, run_id: str | None = None,
+                 interval: str = "1") -> None:
         self.path = Path(path)
         self.every = max(1, every)
         self.run_id = run_id
+        parsed = parse_checkpoint_interval(interval)
+        if parsed is None:
+            raise ValueError(f"checkpoint interval {interval!r}: expected auto, N or Ns")
+        self.kind, self.amount = parsed
+        self.last_epoch: int | None = None
+        self.last_time = time.monotonic()
+        self.cost_s = 0.0
+
+    def due(self, epoch: int) -> bool:
+        if epoch % self.every:
+            return False
+        if self.last_epoch is None:
+            return True
+        if self.kind == "epochs":
+            return epoch - self.last_epoch >= self.amount
+        since = time.monotonic() - self.last_time
+        if self.kind == "seconds":
+            return since >= self.amount
+        return since >= AUTO_CHECKPOINT_FACTOR * self.cost_s
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         s = trainer.state
-        if record["epoch"] % self.every == 0 or s.epoch_in_round == 0 or s.finished:
+        if self.due(record["epoch"]) or s.epoch_in_round == 0 or s.finished:
+            started = time.monotonic()
             owner = {} if self.run_id is None else {"run_id": self.run_id}
             atomic_torch_save(self.path, {**owner, **trainer.state_dict()})
+            self.last_time = time.monotonic()
+            self.cost_s, self.last_epoch = self.last_time - started, record["epoch"]
 
 
 ProgressSink = Callable[[dict[str, Any]], None]

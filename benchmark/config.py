@@ -34,7 +34,9 @@ from subnetbench.methods.base import Method, OptionError, float32_problem
 # Recipe keys added after results of format version 1 were first written. At their defaults they are
 # left out of a result's "options" (runner.stored_result compares stored options with the current
 # ones, so results written before these keys existed stay reusable, and a run's file does not change).
-LATER_RECIPE_KEYS = ("channels_last", "autocast", "compile")
+LATER_RECIPE_KEYS = ("channels_last", "autocast", "compile", "tf32")
+# Recipe keys that change how a run is carried out, never its numbers: in no hash, no result file.
+RUN_SETTING_KEYS = ("checkpoint_interval",)
 # Seeds seed 64-bit torch generators and name a run's files: a 300-digit seed made a file name too
 # long for any file system (and was reported as "choose a shorter path").
 MAX_SEED = 2**63
@@ -70,7 +72,8 @@ class RunConfig:
 
     def non_default_options(self) -> dict[str, Any]:
         """Dotted keys of the recipe and method options that differ from their defaults."""
-        out = _diff(self.recipe, self.spec.recipe)
+        out = {k: v for k, v in _diff(self.recipe, self.spec.recipe).items()
+               if k not in RUN_SETTING_KEYS}
         out.update({f"method.{k}": v for k, v in
                     _diff(self.method_options, type(self.method_options)()).items()})
         return dict(sorted(out.items()))
@@ -88,6 +91,8 @@ class RunConfig:
 
     def options_dict(self) -> dict[str, Any]:
         recipe = dataclasses.asdict(self.recipe)
+        for key in RUN_SETTING_KEYS:
+            del recipe[key]
         for key in LATER_RECIPE_KEYS:
             if recipe[key] == getattr(Recipe, key):
                 del recipe[key]

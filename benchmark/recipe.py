@@ -15,6 +15,31 @@ from subnetbench.methods.initialisation import INITIALISATIONS, SIGNED_CONSTANT_
 SCHEDULES = ("constant", "cosine")
 AUTOCAST_MODES = ("none", "bf16")
 VALIDATION_MASKS = ("sampled", "deterministic")
+# Which float32 products a CUDA device computes in TF32 (10-bit mantissa): none, the convolutions
+# (cuDNN; PyTorch's default since 1.12), or also the matrix products (PyTorch's default before 1.12).
+TF32_MODES = ("none", "conv", "all")
+
+
+# Checkpointing "auto": train at least this many times as long as the last checkpoint took.
+AUTO_CHECKPOINT_FACTOR = 50
+
+
+def parse_checkpoint_interval(text: Any) -> tuple[str, float] | None:
+    """("auto", 0), ("epochs", N) or ("seconds", S) from ``auto``, ``N`` or ``Ss``; None when the
+    text is none of them."""
+    if not isinstance(text, str):
+        return None
+    text = text.strip().lower()
+    if text == "auto":
+        return ("auto", 0.0)
+    try:
+        if text.endswith("s"):
+            seconds = float(text[:-1])
+            return ("seconds", seconds) if 0 < seconds < float("inf") else None
+        epochs = int(text)
+    except ValueError:
+        return None
+    return ("epochs", epochs) if epochs >= 1 else None
 
 
 def _check(condition: bool, key: str, value: Any, allowed: str) -> None:
@@ -50,8 +75,17 @@ class Recipe:
     # results of today's configurations stay as they are. They change float arithmetic, not the
     # recipe; a run with one on has its own configuration hash.
     channels_last: bool = False  # NHWC activations and 4-D parameters in training and evaluation
-    autocast: str = "none"  # "bf16": bfloat16 autocast of the training step; CUDA only (refused elsewhere)
+    autocast: str = "none"  # "bf16": bfloat16 autocast of the training step (CPU or CUDA)
     compile: bool = False  # torch.compile of the training forward (the model itself stays eager)
+    # TF32 on CUDA (a CPU has none). "all": what the released code's stack did (PyTorch of the
+    # paper's time, before 1.12, defaulted to TF32 for convolutions and matrix products; see
+    # docs/released-code.md). Out of the configuration hash at its default, like the fast path.
+    tf32: str = "all"
+    # How often a run writes its checkpoint, at an epoch's end: "N" epochs, "Ns" seconds, or
+    # "auto": when the training since the last one took 50 times what that checkpoint took (at
+    # most ~2 % of a run's time, whatever the device: a GPU epoch can be shorter than one
+    # checkpoint). A run setting, not the recipe's: never in the configuration hash or options.
+    checkpoint_interval: str = "auto"
 
     def __post_init__(self) -> None:
         _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size",
@@ -72,8 +106,13 @@ class Recipe:
                "eval_batch_size", self.eval_batch_size, "an integer >= 1")
         _check(isinstance(self.channels_last, bool), "channels_last", self.channels_last, "true or false")
         _check(self.autocast in AUTOCAST_MODES, "autocast", self.autocast,
-               f"one of {AUTOCAST_MODES} (bf16 runs on CUDA only)")
+               f"one of {AUTOCAST_MODES}")
         _check(isinstance(self.compile, bool), "compile", self.compile, "true or false")
+        _check(parse_checkpoint_interval(self.checkpoint_interval) is not None,
+               "checkpoint_interval", self.checkpoint_interval,
+               "auto, a number of epochs >= 1 (e.g. 5) or of seconds > 0 (e.g. 30s)")
+        _check(self.tf32 in TF32_MODES, "tf32", self.tf32,
+               f"one of {TF32_MODES} (all: the released code's stack; CUDA only, no effect on a CPU)")
 
     @property
     def normalises(self) -> bool:

@@ -83,6 +83,7 @@ from subnetbench.benchmark.training import (
     fit,
     sampled_accuracy,
     separate_forward,
+    tf32_settings,
 )
 from subnetbench.describe import chance_cause, configuration_label
 from subnetbench.errors import IntegrityError, OptionError, PathNotFound, SubnetbenchError
@@ -182,6 +183,7 @@ def base_record(config: RunConfig, device: torch.device) -> RunRecord:
     """The fields of a result file known before training (status "running")."""
     stats = DATASET_INFO[config.spec.dataset]
     origin = provenance(device)
+    origin.tf32 = tf32_settings(config.recipe.tf32, device)
     if config.recipe.normalises:
         origin.input_normalisation = {"mean": list(stats.mean), "std": list(stats.std)}
     return RunRecord(
@@ -357,7 +359,8 @@ def _train(configs: list[RunConfig], pending: list[int], results: dict[int, dict
             def new_trainer(config: RunConfig = config, label: str = label) -> Trainer:
                 parts = build_run(config, torch_device, raw=raw)
                 ckpt = checkpoint_path(results_dir, config.run_id)
-                callbacks = [Checkpoint(ckpt, checkpoint_every, config.run_id),
+                callbacks = [Checkpoint(ckpt, checkpoint_every, config.run_id,
+                                        config.recipe.checkpoint_interval),
                              Progress(config.run_id, label, sink)]
                 if tensorboard:
                     callbacks.append(TensorBoard(tensorboard, config.run_id))

@@ -21,10 +21,10 @@ synchronisation inside the epoch.
 The recipe's fast-path options (all off by default; ``subnetbench speed`` measures them):
 ``channels_last`` converts the model's 4-D tensors and every preprocessed batch (training and
 evaluation) to NHWC; ``autocast="bf16"`` runs the training step's forward and loss under bfloat16
-autocast, on CUDA only (a CPU run refuses it: CPU bf16 autocast is slow on most processors and would
-silently give other numbers), evaluation stays in float32; ``compile`` trains through
-``torch.compile(model)`` (the model, its state dict and evaluation stay eager; each step's mask noise
-is drawn from the run's seeded generators ahead of the compiled forward, :class:`TrainingForward`).
+autocast of the run's device type (the same code on a CPU as on CUDA, so that CPU tests exercise
+it), evaluation stays in float32; ``compile`` trains through ``torch.compile(model)`` (the model, its
+state dict and evaluation stay eager; each step's mask noise is drawn from the run's seeded
+generators ahead of the compiled forward, :class:`TrainingForward`).
 """
 from __future__ import annotations
 
@@ -103,10 +103,25 @@ def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def check_recipe_device(recipe: Recipe, device: torch.device | str) -> None:
     """Refuse fast-path options that the device cannot honour (before any work starts)."""
     device = torch.device(device)
-    if recipe.autocast == "bf16" and device.type != "cuda":
-        raise OptionError(f"option autocast='bf16' is only used on CUDA, and this run's device is "
-                          f"{device.type}; leave autocast=none on a CPU (bf16 autocast there is slow "
-                          f"on most processors and would give other numbers)")
+    if recipe.autocast == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(
+            including_emulation=False):
+        raise OptionError(f"option autocast='bf16' needs a GPU that computes in bfloat16, and "
+                          f"{torch.cuda.get_device_name(device)} does not; leave autocast=none")
+
+
+def tf32_settings(mode: str, device: torch.device | str) -> dict[str, bool]:
+    """Which float32 products run in TF32 under the recipe's ``tf32`` on ``device`` (only CUDA
+    has TF32: on a CPU, none)."""
+    cuda = torch.device(device).type == "cuda"
+    return {"matmul": cuda and mode == "all", "convolutions": cuda and mode in ("conv", "all")}
+
+
+def apply_tf32(mode: str, device: torch.device | str) -> None:
+    """Set PyTorch's process-wide TF32 switches as the recipe says (CUDA only)."""
+    if torch.device(device).type == "cuda":
+        settings = tf32_settings(mode, device)
+        torch.backends.cuda.matmul.allow_tf32 = settings["matmul"]
+        torch.backends.cudnn.allow_tf32 = settings["convolutions"]
 
 
 class ChannelsLast:
@@ -147,6 +162,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         device = data.train.images.device
         check_recipe_device(recipe, device)
+        apply_tf32(recipe.tf32, device)
         self.preprocess: Preprocess | ChannelsLast = Preprocess(data.info, recipe.normalises, device)
         if recipe.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -182,7 +198,7 @@ class Trainer:
     def autocast(self) -> contextlib.AbstractContextManager:
         """The context of the training step's forward and loss (bf16 autocast, or nothing)."""
         if self.recipe.autocast == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.data.train.images.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def train_epoch(self) -> tuple[float, float]:

@@ -320,6 +320,7 @@ class Provenance(Section):
     versions: dict[str, str | None] | None = None  # torch, torchvision, numpy, scikit-learn
     created: str | None = None  # ISO 8601, UTC
     input_normalisation: dict[str, list[float]] | None = None  # {"mean", "std"}; None: not normalised
+    tf32: dict[str, bool] | None = None  # {"matmul", "convolutions"}: run in TF32 (CUDA only)
 
 
 def _section(cls: type[Section], value: Any, key: str, warnings: list[str]) -> Any:

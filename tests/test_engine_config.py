@@ -37,8 +37,24 @@ RECIPE_VALUES = {
     "channels_last": (True, "true"),
     "autocast": ("bf16", "bf16"),
     "compile": (True, "1"),
+    "tf32": ("conv", "conv"),
+    "checkpoint_interval": ("5", "5"),
 }
 RECIPE_KEYS = [f.name for f in dataclasses.fields(Recipe)]
+
+
+def test_tf32_at_its_default_leaves_hashes_and_stored_options_as_they_were():
+    """The default (the released code's stack: TF32 for convolutions and matrix products) changes
+    nothing on a CPU: a configuration keeps its hash and its stored options; another value is a
+    configuration of its own."""
+    plain = make_config("digits-conv2", "aslp", 0)
+    assert Recipe().tf32 == "all"
+    assert "tf32" not in plain.options_dict()["recipe"] and not plain.non_default_options()
+    strict = make_config("digits-conv2", "aslp", 0, {"tf32": "none"})
+    assert strict.config_hash != plain.config_hash
+    assert strict.options_dict()["recipe"]["tf32"] == "none"
+    with pytest.raises(OptionError, match="tf32='half'"):
+        make_config("digits-conv2", "aslp", 0, {"tf32": "half"})
 
 
 def test_every_recipe_key_is_covered():

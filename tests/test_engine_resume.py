@@ -25,8 +25,9 @@ from subnetbench.records import seal
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 PROTOCOL = "digits-conv2"
-ASLP = {"epochs": "6", "patience": "0"}  # the values of the command line below
-MAGNITUDE = {"epochs": "2", "patience": "0"}  # one-shot: a dense round and a pruned round of 2 epochs
+# A checkpoint every epoch (the default, "auto", writes them when they cost little beside training).
+ASLP = {"epochs": "6", "patience": "0", "checkpoint_interval": "1"}  # as the command line below
+MAGNITUDE = {"epochs": "2", "patience": "0", "checkpoint_interval": "1"}  # one-shot: 2 rounds of 2
 OUTCOME_KEYS = ("metrics", "curves", "layer_kept_fraction", "keep_probabilities")
 
 
@@ -213,7 +214,8 @@ def test_a_resumed_run_ignores_a_checkpoint_when_forced(magnitude_reference, tmp
 
 def _command(results_dir) -> list[str]:
     return [sys.executable, "-m", "subnetbench", "run", PROTOCOL, "--method", "aslp",
-            "--set", "epochs=6", "--set", "patience=0", "--results", str(results_dir),
+            "--set", "epochs=6", "--set", "patience=0", "--set", "checkpoint_interval=1",
+            "--results", str(results_dir),
             "--no-progress", "--device", "cpu"]
 
 
@@ -268,3 +270,53 @@ def test_killed_command_resumes_to_the_uninterrupted_result(aslp_reference, tmp_
     assert result["timings"]["epoch_s"][:done_before_kill] == [h["seconds"] for h in history]
     assert not ckpt.exists()
 
+
+
+# -- the checkpoint interval -------------------------------------------------------------------------
+
+def test_a_checkpoint_interval_of_epochs_resumes_from_its_last_checkpoint_exactly(
+        aslp_reference, tmp_path, monkeypatch):
+    """checkpoint_interval=3: epochs 1 (always) and 4 write one; interrupted in epoch 6, the run
+    resumes after epoch 4 and ends with the uninterrupted result. The interval is a run setting:
+    the same configuration hash, the same result file."""
+    config, _, reference = aslp_reference
+    every_three = make_config(PROTOCOL, "aslp", 0, {**ASLP, "checkpoint_interval": "3"})
+    assert every_three.run_id == config.run_id
+    assert every_three.options_dict() == config.options_dict()
+    CountEpochs(monkeypatch, interrupt_at=6)
+    with pytest.raises(KeyboardInterrupt):
+        run(every_three, tmp_path)
+    loop = torch.load(checkpoint_path(tmp_path, config.run_id), weights_only=True)["loop"]
+    assert loop["epoch_in_round"] == 4
+    resumed = CountEpochs(monkeypatch)
+    result = run(every_three, tmp_path)
+    assert resumed.calls == 2
+    assert outcome(result) == outcome(reference)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "0s", "fast", "1.5", "infs"])
+def test_a_bad_checkpoint_interval_is_refused_by_name(value):
+    with pytest.raises(OptionError, match=f"checkpoint_interval={value!r}"):
+        make_config(PROTOCOL, "aslp", 0, {"checkpoint_interval": value})
+
+
+def test_auto_checkpoints_once_the_training_took_50_times_the_last_checkpoint(monkeypatch, tmp_path):
+    """The default interval bounds what checkpoints cost: the first epoch writes one (and measures
+    it), the next is due once 50 times its cost has been trained since; "30s" and "2" are plain."""
+    from subnetbench.benchmark import callbacks
+
+    clock = [0.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    auto = callbacks.Checkpoint(tmp_path / "a.pt", interval="auto")
+    assert auto.due(1)
+    auto.last_epoch, auto.last_time, auto.cost_s = 1, 0.0, 0.5  # as after writing a 0.5 s one
+    clock[0] = 24.9
+    assert not auto.due(2)
+    clock[0] = 25.0
+    assert auto.due(3)
+    seconds = callbacks.Checkpoint(tmp_path / "s.pt", interval="30s")
+    seconds.last_epoch, seconds.last_time = 1, 0.0
+    assert not seconds.due(2) and (clock.__setitem__(0, 30.0) or seconds.due(2))
+    epochs = callbacks.Checkpoint(tmp_path / "e.pt", interval="2")
+    epochs.last_epoch = 1
+    assert not epochs.due(2) and epochs.due(3)

@@ -4,8 +4,9 @@
   together equal those of k separate runs (timings aside), per-seed early stopping and best
   checkpoints included; in ``grouped`` mode (one grouped convolution for all seeds, the GPU path) the
   logits and gradients of a step agree to float tolerance and the seeds' accuracies stay close;
-- ``channels_last`` gives the same numbers to float tolerance on a CPU; ``autocast=bf16`` is refused
-  off CUDA; the fast-path options at their defaults leave result files unchanged;
+- ``channels_last`` gives the same numbers to float tolerance on a CPU; ``autocast=bf16`` runs the
+  device's autocast, on a CPU as on CUDA; the fast-path options at their defaults leave result files
+  unchanged;
 - CPU runs stay bit-reproducible;
 - ``subnetbench speed`` writes the documented JSON (a smoke test on a tiny budget: speed
   targets live in the benchmark's output, never in tests).
@@ -226,11 +227,17 @@ def test_channels_last_gives_the_same_numbers_within_float_tolerance(method_name
                                    atol=1e-3)
 
 
-def test_autocast_is_refused_off_cuda_and_validated(tmp_path):
+def test_bf16_autocast_runs_on_the_cpu_as_on_cuda_and_is_validated(tmp_path):
+    """The same code path on both devices (torch.autocast of the run's device type): the training
+    forward computes in bfloat16, evaluation in float32, and a run completes."""
+    trainer = _trainer(0, "aslp", autocast="bf16")
+    trainer.model.train()
+    x = trainer.preprocess(trainer.data.train.images[:8])
+    with trainer.autocast():
+        assert trainer.forward(x).dtype == torch.bfloat16
+    assert trainer.model.eval()(x).dtype == torch.float32
     config = make_config(PROTOCOL, "dense", 0, {"autocast": "bf16", "epochs": "1"})
-    with pytest.raises(OptionError, match="autocast='bf16' is only used on CUDA"):
-        execute(config, tmp_path, device="cpu", progress=False)
-    assert not (tmp_path / "runs").exists()  # refused before the run's file was written
+    assert execute(config, tmp_path, device="cpu", progress=False)["status"] == "completed"
     with pytest.raises(OptionError, match="autocast"):
         Recipe(autocast="fp16")
     with pytest.raises(OptionError, match="channels_last"):
@@ -298,6 +305,32 @@ def test_speed_benchmark_writes_the_documented_json(tmp_path, capsys):
     assert result["grid_estimate"] is None  # digits: no CIFAR grid
 
 
+def test_a_failing_row_is_recorded_and_the_others_are_measured(tmp_path, monkeypatch, capsys):
+    """One row that raises (a method that does not compile, memory) is a row with its error; the
+    other rows are measured, the JSON is written, and the exit code is 1."""
+    real = speed.study.Bench.measure_variant
+
+    def failing(self, network, method, variant, baseline):
+        if variant == "compile":
+            raise RuntimeError("the compiler\ncrashed")
+        return real(self, network, method, variant, baseline)
+
+    monkeypatch.setattr(speed.study.Bench, "measure_variant", failing)
+    path = tmp_path / "speed.json"
+    argv = ["speed", "--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
+            "--methods", "dense", "--variants", "compile,bf16", "--variant-methods", "dense",
+            "--seed-batches", "none",
+            "--batch-size", "4", "--batches", "1", "--repeats", "1", "--eval-images", "4",
+            "--reference-workers", "0", "--silent", "--json", str(path)]
+    assert cli.main(argv) == 1
+    result = json.loads(path.read_text())
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert rows["compile"]["error"] == "RuntimeError: the compiler crashed"
+    assert "ours_images_per_s" not in rows["compile"] and result["failed_rows"] == 1
+    assert rows["bf16"]["ours_images_per_s"] > 0 and rows["default"]["ours_images_per_s"] > 0
+    assert "compile          FAILED: RuntimeError: the compiler crashed" in capsys.readouterr().out
+
+
 def test_subnetbench_speed_is_the_same_benchmark(tmp_path, capsys):
     path = tmp_path / "speed.json"
     argv = ["speed", "--quick", "--device", "cpu", "--dataset", "digits", "--networks", "conv2",
@@ -314,12 +347,18 @@ def test_subnetbench_speed_is_the_same_benchmark(tmp_path, capsys):
 
 
 def test_grid_estimate_arithmetic():
+    samples = {"aslp": 10, "supermask": 10, "edge_popup": 1}
     rows = [{"network": "conv2", "method": m, "variant": "default", "seeds_batched": None,
-             "seed_batch_mode": None, "ours_images_per_s": 4500.0, "reference_images_per_s": 900.0}
+             "seed_batch_mode": None, "ours_images_per_s": 4500.0, "reference_images_per_s": 900.0,
+             "checkpoint_s": 0.5, "evaluation_samples": samples[m]}
             for m in ("aslp", "supermask", "edge_popup")]
-    evals = [{"network": "conv2", "ours_images_per_s": 5000.0, "reference_images_per_s": 1000.0}]
+    rows.append({"network": "conv4", "method": "aslp", "variant": "default", "seeds_batched": None,
+                 "seed_batch_mode": None, "error": "RuntimeError: out of memory"})  # a failed row
+    evals = [{"network": "conv2", "method": m, "ours_images_per_s": 5000.0,
+              "reference_images_per_s": 1000.0} for m in samples]
     g = speed.grid_estimate(rows, evals, epochs_to_best=200)
     assert g["epochs_per_run"] == 300
+    assert (g["networks"], g["runs"]) == (["conv2"], 40)  # the networks measured, not 120 runs
     cells = {c["method"]: c for c in g["cells"]}
     assert cells["aslp"]["ours_epoch_s"] == pytest.approx(45000 / 4500 + 5000 / 5000)
     assert cells["aslp"]["reference_epoch_s"] == pytest.approx(45000 / 900 + 5000 / 1000)
@@ -328,8 +367,17 @@ def test_grid_estimate_arithmetic():
     assert cells["aslp+sr"]["reference_epoch_s"] == pytest.approx(2 * 45000 / 900 + 5000 / 1000)
     assert cells["aslp+sr"]["ours_epoch_s"] == pytest.approx(2 * 45000 / 4500 + 5000 / 5000)
     assert cells["aslp+sr"]["reference_estimated_from_aslp"] is True
-    per_run = 10 * 300  # 2 (SC or not) x 5 seeds, 300 epochs
-    assert g["ours_hours"] == pytest.approx(per_run * (3 * 11 + 21) / 3600)
+    # the test: 10 sampled masks and the extracted network, over 10,000 images
+    assert cells["aslp"]["ours_test_s"] == pytest.approx(11 * 10000 / 5000)
+    assert cells["edge_popup"]["ours_test_s"] == pytest.approx(2 * 10000 / 5000)
+    # checkpoints at the default interval: one when 50 times its cost was trained, first and last
+    assert cells["aslp"]["ours_checkpoints_s"] == pytest.approx(300 * 11 / 50 + 2 * 0.5)
+    assert speed.estimate.checkpoint_s(10.0, 300, 0.5) == pytest.approx(10 / 50 + 1)
+    assert speed.estimate.checkpoint_s(10_000.0, 3, 0.5) == pytest.approx(1.5)  # one an epoch at most
+    run_s = {m: 300 * c["ours_epoch_s"] + c["ours_checkpoints_s"] + c["ours_test_s"]
+             for m, c in cells.items()}
+    per_config = 10  # 2 (SC or not) x 5 seeds
+    assert g["ours_hours"] == pytest.approx(per_config * sum(run_s.values()) / 3600)
     assert g["missing"] == []  # of the measured networks; conv4 and conv6 were not measured
     assert g["ours_hours_upper_bound"] == pytest.approx(g["ours_hours"] * 1000 / 300)
 

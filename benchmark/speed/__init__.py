@@ -13,7 +13,8 @@ For every network and method it times training epochs of two pipelines in one pr
   processes, host-to-device copies per batch, the official two-Gumbel ASLP masks, a host read per
   step);
 - ``ours``: the suite's training path, :meth:`Trainer.train_epoch` over uint8 data on the device
-  with augmentation on, built as :func:`runner.build_run` builds a run.
+  with augmentation on, built as :func:`runner.build_run` builds a run, with a run's cuDNN settings
+  (``cudnn.benchmark`` on).
 
 A method is any registered method (``--methods``, default the paper's comparison aslp, supermask,
 edge_popup, dense), or ``NAME+sr`` for it with the smart rescale where it declares one
@@ -24,7 +25,7 @@ the reference steps once per optimiser and batch, as Lightning 1.x does.
 Both train on generated data of CIFAR-10's shape (3 x 32 x 32, 10 classes; the speed does not
 depend on the pixel values). Epoch times come from CUDA events on a GPU and ``time.perf_counter``
 on a CPU. Further rows time the fast-path options of the recipe (``variant``: ``channels_last``,
-``bf16`` autocast on CUDA only, ``compile``; ``fast`` is all that apply together) and the seed-batched
+``bf16`` autocast, ``compile``; ``fast`` is all of them together; on a CPU too) and the seed-batched
 training of :func:`benchmark.runner.execute_runs` (``seeds_batched`` = k seeds in one process; the
 throughput is the aggregate over the k seeds).
 
@@ -33,8 +34,14 @@ Every row of the JSON (``--json``) has: ``network``, ``method``, ``device``, ``v
 ``ours_images_per_s``, ``reference_images_per_s`` (the reference's default pipeline),
 ``ratio`` (ours / reference), ``ours_epoch_s`` and ``reference_epoch_s`` (medians; the per-epoch
 lists in ``*_epoch_s_all``), ``peak_memory_kind``, ``ours_peak_memory_bytes``,
-``reference_peak_memory_bytes``, ``train_flop_per_image`` and ``ours_flop_per_s`` /
-``reference_flop_per_s`` (achieved FLOP/s).
+``reference_peak_memory_bytes``, ``update_passes`` (training passes a batch: 2 for alternating
+smart rescale), ``train_flop_per_image`` (of all the passes) and ``ours_flop_per_s`` /
+``reference_flop_per_s`` (achieved FLOP/s); a default row also ``checkpoint_s`` (writing the run's
+checkpoint as a run does) and ``evaluation_samples``. A row whose measurement raised has ``error``
+instead of the figures; the others are still measured, the JSON is written (``failed_rows`` counts
+them) and the command exits 1. Validation (``eval``, one row a network and method) is timed as a
+run validates: :meth:`Trainer.validate`, on sampled masks where the method and recipe say so, at the
+protocols' batch of 256.
 
 Peak memory (``peak_memory_kind``): on CUDA ``torch.cuda.max_memory_allocated`` while the pipeline
 is built and warmed up, less what was allocated before (its model, optimiser states and activations;
@@ -46,12 +53,16 @@ growth of the lifetime peak, a lower bound). Memory that PyTorch's CPU allocator
 between rows can still make a figure low. The reference's worker processes are not counted.
 
 FLOPs: multiply-accumulates of the conv and linear layers counted from the network's shapes, 2 FLOP
-each; a training step is counted as 3 forward passes (forward, gradient of the input and of the
-weights). Mask sampling and elementwise work are not counted.
+each; a training pass is counted as 3 forward passes (forward, gradient of the input and of the
+weights), times the method's update passes a batch. Mask sampling and elementwise work are not
+counted.
 
 The grid estimate: the paper's grid (Conv2/4/6 x {aslp, aslp+SR, supermask, edge_popup} x {SC, no
-SC} x 5 seeds = 120 runs) at the official budget (45,000 training and 5,000 validation images per
-epoch, up to 1000 epochs, early stopping with patience 100) from the measured epoch times. The mean
+SC} x 5 seeds = 120 runs; 40 runs a network, of the networks measured) at the official budget
+(45,000 training and 5,000 validation images per epoch, up to 1000 epochs, early stopping with
+patience 100) from the measured epoch times, plus what each run pays besides: its checkpoints at
+the default interval (``checkpoint_interval=auto``, from the measured ``checkpoint_s``) and its test
+(10,000 images, once per sampled mask of the stochastic evaluation and once extracted). The mean
 epochs per run is an ASSUMPTION, not a measurement: epochs to the best validation accuracy
 (``--epochs-to-best``, default 200) plus the patience; the 1000-epoch cap is printed as the upper
 bound. SC does not change the cost. aslp+SR costs two training passes per batch in both pipelines

@@ -234,7 +234,7 @@ def main_from_args(args: argparse.Namespace, command: str) -> int:
                   f"{_keep_elsewhere(text)}", file=sys.stderr)
             return 2
         print(f"\nwritten: {args.json}")
-    return 0
+    return 1 if result.get("failed_rows") else 0  # 1: a row failed (its error is in the table)
 
 
 def _keep_elsewhere(text: str) -> str:

@@ -16,8 +16,10 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,13 +28,14 @@ from subnetbench import methods
 from subnetbench.benchmark.config import RunConfig, make_config
 from subnetbench.benchmark.data import DATASET_INFO, DatasetInfo, DeviceData, Split
 from subnetbench.benchmark.grouped import grouped_forward
-from subnetbench.benchmark.runner import build_run, check_batchable, resolve_device
+from subnetbench.benchmark.results import atomic_torch_save
+from subnetbench.benchmark.runner import build_run, check_batchable, resolve_device, set_deterministic
 from subnetbench.benchmark.speed import reference_pipeline as ref
 from subnetbench.benchmark.speed.estimate import TRAIN_IMAGES, VAL_IMAGES, grid_estimate
 from subnetbench.benchmark.speed.flops import train_flop_per_image
 from subnetbench.benchmark.speed.measure import PeakMemory
 from subnetbench.benchmark.timing import sync, timed
-from subnetbench.benchmark.training import Trainer, accuracy, separate_forward, train_epoch
+from subnetbench.benchmark.training import Trainer, separate_forward, train_epoch
 from subnetbench.errors import OptionError
 
 SMART_RESCALE = "+sr"  # NAME+sr: the method with smart_rescale=true
@@ -62,10 +65,11 @@ class Budget:
 
 
 def default_budget(device: torch.device, quick: bool) -> Budget:
+    # Validation at the protocols' batch, 256 (a sampled mask per batch, as runs validate).
     if not quick:
-        return Budget(256, math.ceil(TRAIN_IMAGES / 256), 3, 1, VAL_IMAGES, 1024)
+        return Budget(256, math.ceil(TRAIN_IMAGES / 256), 3, 1, VAL_IMAGES, 256)
     if device.type == "cuda":
-        return Budget(256, 20, 3, 1, 5 * 1024, 1024)
+        return Budget(256, 20, 3, 1, 5 * 1024, 256)
     return Budget(64, 2, 2, 1, 128, 128)
 
 
@@ -185,6 +189,7 @@ class Bench:
     # -- shared inputs ------------------------------------------------------------------------------
     def setup(self) -> None:
         b = self.budget
+        set_deterministic(self.device, False)  # cudnn.benchmark on, as a run sets it
         self.data = generated_data(b.images, b.eval_images, self.device, dataset=self.dataset)
         self.data_bytes = sum(t.numel() * t.element_size() for t in
                               (self.data.train.images, self.data.val.images))
@@ -226,19 +231,31 @@ class Bench:
             reference_s.append(timed(self.device, lambda: run.train_epoch(self.train_loader)))
         self.reference[(network, method)] = {"epoch_s": reference_s,
                                              "peak": reference_memory.bytes}
-        self.rows.append(self._row(network, method, "default", ours_s, ours_memory.bytes))
-        if network not in {r["network"] for r in self.eval_rows}:
-            self.measure_eval(network, trainer, run)
+        row = self._row(network, method, "default", ours_s, ours_memory.bytes)
+        row["checkpoint_s"] = self.checkpoint_seconds(trainer)
+        row["evaluation_samples"] = trainer.method.evaluation_samples
+        self.rows.append(row)
+        self.measure_eval(network, method, trainer, run)
         return trainer
 
-    def measure_eval(self, network: str, trainer: Trainer, run: ref.ReferenceRun) -> None:
-        """Validation throughput (forward only) of both pipelines, for the grid estimate."""
+    def checkpoint_seconds(self, trainer: Trainer) -> float:
+        """Median seconds of writing the run's checkpoint as a run writes it (atomic, SHA-256,
+        fsync), into a temporary folder."""
+        with tempfile.TemporaryDirectory(prefix="subnetbench-speed-") as folder:
+            path = Path(folder) / "checkpoint.pt"
+            return _median([timed(self.device, lambda: atomic_torch_save(path, trainer.state_dict()))
+                            for _ in range(self.budget.repeats)])
+
+    def measure_eval(self, network: str, method: str, trainer: Trainer,
+                     run: ref.ReferenceRun) -> None:
+        """Validation throughput (forward only) of both pipelines, for the grid estimate: ours
+        validates as a run does (:meth:`Trainer.validate`: sampled masks where the method and
+        recipe say so, the recipe's batch)."""
         b = self.budget
         val = self.data.val
 
         def ours() -> None:
-            trainer.model.eval()
-            accuracy(trainer.model, val, trainer.preprocess, b.eval_batch_size)
+            trainer.validate()
 
         def reference() -> None:
             run.evaluate(self.val_loader)
@@ -251,7 +268,7 @@ class Bench:
             ours_s.append(timed(self.device, ours))
             reference_s.append(timed(self.device, reference))
         self.eval_rows.append({
-            "network": network, "device": self.device.type, "images": len(val),
+            "network": network, "method": method, "device": self.device.type, "images": len(val),
             "ours_images_per_s": _rate(len(val), _median(ours_s)),
             "reference_images_per_s": _rate(len(val), _median(reference_s)),
             "ours_epoch_s_all": ours_s, "reference_epoch_s_all": reference_s,
@@ -268,9 +285,7 @@ class Bench:
     def measure_variant(self, network: str, method: str, variant: str, baseline: Trainer) -> None:
         b = self.budget
         if variant == "fast":
-            overrides = {"channels_last": "true", "compile": "true"}
-            if self.device.type == "cuda":
-                overrides["autocast"] = "bf16"
+            overrides = {"channels_last": "true", "compile": "true", "autocast": "bf16"}
         else:
             overrides = VARIANT_OVERRIDES[variant]
         with PeakMemory(self.device) as memory:
@@ -309,7 +324,10 @@ class Bench:
         reference = self.reference.get((network, method))
         ours_ips = _rate(images * images_factor, _median(ours_s))
         reference_ips = _rate(images, _median(reference["epoch_s"])) if reference else None
-        flop = train_flop_per_image(network, self.dataset)
+        # Every update pass a batch (alternating smart rescale: two) is a forward and a backward.
+        passes = len(method_config(f"{self.dataset}-{network}", method, 0).declared.update_passes()
+                     or (None,))
+        flop = passes * train_flop_per_image(network, self.dataset)
         row = {
             "network": network, "method": method, "device": self.device.type, "variant": variant,
             "seeds_batched": None, "seed_batch_mode": None, "batch_size": self.budget.batch_size,
@@ -323,7 +341,7 @@ class Bench:
             "peak_memory_kind": self.memory_kind,
             "ours_peak_memory_bytes": peak,
             "reference_peak_memory_bytes": reference["peak"] if reference else None,
-            "train_flop_per_image": flop,
+            "update_passes": passes, "train_flop_per_image": flop,
             "ours_flop_per_s": ours_ips * flop,
             "reference_flop_per_s": reference_ips * flop if reference_ips else None,
         }
@@ -356,14 +374,12 @@ class Bench:
             for network in a.networks:
                 for method in a.methods:
                     self._progress(f"{network} {method}: ours and reference")
-                    baseline = self.measure_pair(network, method)
-                    if method in a.variant_methods:
+                    baseline = self.attempt("default", self.measure_pair, network, method)
+                    if baseline is not None and method in a.variant_methods:
                         for variant in a.variants:
-                            if variant == "bf16" and self.device.type != "cuda":
-                                self._note("bf16 autocast is only used on CUDA: not measured here")
-                                continue
                             self._progress(f"{network} {method}: {variant}")
-                            self.measure_variant(network, method, variant, baseline)
+                            self.attempt(variant, self.measure_variant, network, method, variant,
+                                         baseline)
                             self._free()
                     del baseline
                     self._free()
@@ -371,20 +387,41 @@ class Bench:
                 method = a.seed_method
                 if (network, method) not in self.reference:
                     self._progress(f"{network} {method}: ours and reference (for seed batches)")
-                    self.measure_pair(network, method)
+                    if self.attempt("default", self.measure_pair, network, method) is None:
+                        continue
                     self._free()
                 baseline = ours_trainer(network, method, self.device, self.data, self.budget)
                 baseline.train_epoch()
                 for mode in a.seed_modes:
                     for k in (a.seed_batches if mode != "grouped" else a.grouped_seed_batches):
                         self._progress(f"{network} {method}: {k} seeds batched ({mode})")
-                        self.measure_seed_batch(network, method, k, mode, baseline)
+                        self.attempt("default", self.measure_seed_batch, network, method, k, mode,
+                                     baseline, seeds_batched=k, seed_batch_mode=mode)
                         self._free()
                 del baseline
                 self._free()
         finally:
             self.close()
         return self.report()
+
+    def attempt(self, variant: str, measure: Callable[..., Any], network: str, method: str,
+                *args: Any, seeds_batched: int | None = None,
+                seed_batch_mode: str | None = None) -> Any:
+        """What ``measure(network, method, *args)`` returns; if it raises, a row that says so
+        (``error``) instead, and None: one row that fails (a method that does not compile, memory)
+        never loses the others. The variants of a failed default row are not measured (they are
+        timed against it)."""
+        try:
+            return measure(network, method, *args)
+        except Exception as error:  # noqa: BLE001 - recorded in the row, the study goes on
+            self.rows.append({
+                "network": network, "method": method, "device": self.device.type,
+                "variant": variant, "seeds_batched": seeds_batched,
+                "seed_batch_mode": seed_batch_mode, "error": f"{type(error).__name__}: "
+                                                            f"{' '.join(str(error).split())}"})
+            self._progress(f"{network} {method} {variant}: FAILED ({type(error).__name__})")
+            self._free()
+            return None
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
@@ -411,6 +448,7 @@ class Bench:
             "peak_memory_kind": self.memory_kind,
             "ours_data_bytes": self.data_bytes,
             "rows": self.rows,
+            "failed_rows": sum("error" in r for r in self.rows),
             "eval": self.eval_rows,
             "dataset": self.dataset,
             # The grid is CIFAR's (45,000 + 5,000 images of 3 x 32 x 32 per epoch).

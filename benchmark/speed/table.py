@@ -18,6 +18,10 @@ def format_table(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         k = "" if r["seeds_batched"] is None else str(r["seeds_batched"])
         variant = r["variant"] if r["seed_batch_mode"] is None else f"seeds:{r['seed_batch_mode']}"
+        if "error" in r:
+            lines.append(f"{r['network']:<7} {r['method']:<{method_width}} {variant:<13} {k:>2} "
+                         f"FAILED: {r['error']}")
+            continue
         ref_ips = r["reference_images_per_s"]
         speedup = r.get("speedup_vs_default")
         ref_peak = r["reference_peak_memory_bytes"]
@@ -33,7 +37,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"(peak memory: {result['peak_memory_kind']})")
     if result["eval"]:
         lines += ["", "validation (forward only): " + ", ".join(
-            f"{e['network']} ours {e['ours_images_per_s']:.0f} img/s, reference "
+            f"{e['network']} {e.get('method', '')} ours {e['ours_images_per_s']:.0f} img/s, reference "
             f"{e['reference_images_per_s']:.0f} img/s" for e in result["eval"])]
     g = result["grid_estimate"] or {"runs": 0, "cells": [], "missing": []}
     if result["grid_estimate"] is not None:
