@@ -2,10 +2,15 @@
 with the step's place in the round's budget, continued by a resumed run."""
 from __future__ import annotations
 
+import json
+
+import pytest
 import torch
 
+from subnetbench.benchmark import training
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
 from subnetbench.benchmark.recipe import Recipe
+from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer
 from subnetbench.methods.edge_popup import EdgePopup
 from tests.helpers import (
@@ -61,3 +66,35 @@ def test_a_resumed_run_continues_the_step_count():
     resumed.load_state_dict(checkpoint)
     resumed.fit()
     assert [call[1] for call in resumed.method.calls if call[0] == "begin"] == list(range(3, 9))
+
+
+# -- real runs: the schedules of probmask and iterand survive an interruption -------------------------
+RESUMABLE = {"epochs": "4", "patience": "0", "checkpoint_interval": "1"}
+OUTCOME_KEYS = ("metrics", "curves", "layer_kept_fraction")
+
+
+@pytest.mark.parametrize("method, options", [
+    ("probmask", {}), ("iterand", {"iterand.rerand_period": "7"}),
+], ids=["probmask", "iterand"])
+def test_an_interrupted_run_resumes_its_schedule_to_the_uninterrupted_result(method, options, tmp_path,
+                                                                            monkeypatch):
+    """Temperature, budget and projection (probmask) and the re-randomisations and their stream
+    (iterand) continue from the checkpoint exactly: the same curves, metrics and masks."""
+    config = make_config("digits-conv2", method, 0, {**RESUMABLE, **options}, [method])
+    reference = execute(config, tmp_path / "whole", device="cpu", progress=False)
+    original, calls = training.train_epoch, []
+
+    def interrupted(trainers, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # two epochs finish, the third is interrupted
+            raise KeyboardInterrupt
+        return original(trainers, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        execute(config, tmp_path / "resumed", device="cpu", progress=False)
+    monkeypatch.setattr(training, "train_epoch", original)
+    resumed = execute(config, tmp_path / "resumed", device="cpu", progress=False)
+    outcome = lambda result: json.loads(json.dumps({k: result[k] for k in OUTCOME_KEYS}))  # noqa: E731
+    assert resumed["status"] == reference["status"] == "completed"
+    assert outcome(resumed) == outcome(reference)
