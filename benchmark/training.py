@@ -43,6 +43,7 @@ from subnetbench.benchmark.data import DeviceData, Preprocess, Split
 from subnetbench.benchmark.recipe import Recipe
 from subnetbench.errors import OptionError, RunFailed
 from subnetbench.methods import Method, noise_drawn_ahead, set_mask_sampling
+from subnetbench.methods.base import StepProgress
 
 # The random streams a trainer draws from (benchmark/seeding.py derives each from the root seed).
 TRAINING_STREAMS = ("order", "augmentation", "mask-sampling", "validation-sampling")
@@ -226,7 +227,7 @@ class Trainer:
 
     @property
     def validates_on_sampled_masks(self) -> bool:
-        return self.method.stochastic and self.recipe.validation_masks == "sampled"
+        return self.method.sampled_validation and self.recipe.validation_masks == "sampled"
 
     def validate(self) -> float:
         """Validation accuracy: on masks sampled at every forward pass (one sample per batch and
@@ -355,7 +356,12 @@ def train_epoch(trainers: Sequence[Trainer],
     corrects = [torch.zeros((), dtype=torch.long, device=device) for _ in trainers]
     batch = recipe.batch_size
     passes = first.method.update_passes() or (None,)  # None: one pass stepping every optimiser
-    for start in range(0, n, batch):
+    steps_per_epoch = -(-n // batch)
+    for batch_index, start in enumerate(range(0, n, batch)):
+        progresses = [StepProgress(t.state.epoch_in_round * steps_per_epoch + batch_index,
+                                   steps_per_epoch, recipe.epochs) for t in trainers]
+        for trainer, progress in zip(trainers, progresses):
+            trainer.method.begin_step(trainer.model, progress)
         images, labels = [], []
         for trainer, order in zip(trainers, orders):
             index = order[start:start + batch]
@@ -378,6 +384,8 @@ def train_epoch(trainers: Sequence[Trainer],
                 for i, (loss, out, y) in enumerate(zip(losses, logits, labels)):
                     loss_sums[i] += loss.detach() * y.shape[0]
                     corrects[i] += (out.detach().argmax(1) == y).sum()
+        for trainer, progress in zip(trainers, progresses):
+            trainer.method.end_step(trainer.model, progress)
     for trainer in trainers:
         for scheduler in trainer.schedulers:
             scheduler.step()

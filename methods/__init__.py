@@ -1,8 +1,9 @@
 """subnetbench methods: a registry of subnetwork-extraction methods.
 
 >>> from subnetbench import methods
->>> methods.names()
-['aslp', 'dense', 'edge_popup', 'magnitude_pruning', 'random_pruning', 'supermask']
+>>> methods.names()  # doctest: +NORMALIZE_WHITESPACE
+['aslp', 'biprop', 'dense', 'edge_popup', 'iterand', 'magnitude_pruning', 'probmask',
+ 'random_pruning', 'supermask']
 >>> Method = methods.get("aslp")
 >>> method = Method(smart_rescale=True)
 
@@ -16,6 +17,7 @@ from subnetbench.methods.base import (
                           OptimizerSpec,
                           OptionError,
                           SparsityStats,
+                          StepProgress,
                           count_nonzero_weights,
                           masked_layers,
                           noise_drawn_ahead,
@@ -33,6 +35,6 @@ from subnetbench.methods.registry import (
 )
 
 __all__ = ["ENTRY_POINT_GROUP", "FAMILIES", "MASK_ONLY", "WEIGHT_TRAINING", "Method", "OptimizerSpec",
-           "OptionError", "RegistryError", "SparsityStats", "UnknownMethodError",
+           "OptionError", "RegistryError", "SparsityStats", "StepProgress", "UnknownMethodError",
            "count_nonzero_weights", "get", "masked_layers", "names", "noise_drawn_ahead", "origin", "refresh",
            "set_mask_sampling", "trainable_tensor_names"]

@@ -124,6 +124,28 @@ class SparsityStats:
         return {name: self.layer_kept[name] / self.layer_total[name] for name in self.layer_total}
 
 
+@dataclass(frozen=True)
+class StepProgress:
+    """Where a training step stands in its round's budget, for schedules in steps or epochs.
+
+    ``step`` counts the round's steps before this one (0-based); the budget is the recipe's
+    ``epochs`` of ``steps_per_epoch`` steps each, whether or not early stopping ends it sooner. It
+    is computed from the loop's state, so a resumed run continues the same schedule."""
+
+    step: int
+    steps_per_epoch: int
+    epochs: int
+
+    @property
+    def epoch(self) -> int:
+        """The 0-based epoch of the round this step belongs to."""
+        return self.step // self.steps_per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+
 class MaskedLayer:
     """Mixin of the masked layers: the weight used in forward comes from the method.
 
@@ -329,6 +351,14 @@ class Method:
     def begin_round(self, model: nn.Module, round_index: int) -> None:
         """Called before training round ``round_index`` (0-based); the optimiser is rebuilt after."""
 
+    def begin_step(self, model: nn.Module, progress: StepProgress) -> None:
+        """Called before the forward pass of each training step (a schedule's temperature or
+        budget, a periodic re-randomisation). Default: nothing."""
+
+    def end_step(self, model: nn.Module, progress: StepProgress) -> None:
+        """Called after each training step's optimiser steps (a projection of what they moved).
+        Default: nothing."""
+
     # -- declarations: what the engine, the speed study and the report read -----------------------
     @property
     def rounds(self) -> int:
@@ -340,6 +370,14 @@ class Method:
         """Sampled masks whose test accuracies are averaged into ``test_acc`` (the stochastic
         evaluation of a ``stochastic`` method); 1 for a method evaluated deterministically."""
         return 1
+
+    @property
+    def sampled_validation(self) -> bool:
+        """Whether the recipe's ``validation_masks=sampled`` applies: early stopping and the best
+        checkpoint then follow sampled masks. False for a method whose extracted network is not
+        what its samples concentrate on (it is then validated on that deterministic network).
+        Default: :attr:`stochastic`."""
+        return type(self).stochastic
 
     def keep_probability(self, layer: MaskedLayer) -> Tensor | None:
         """The learned probability of keeping each weight of ``layer``, or None when the method

@@ -22,6 +22,12 @@ FAMILY_TITLES = {
     MASK_ONLY: "Mask-only methods (frozen random weights; a mask is learned)",
     WEIGHT_TRAINING: "Weight-training methods (the surviving weights are trained)",
 }
+# The strong-lottery-ticket methods published since the paper (issue 25) get a table of their own,
+# after the paper's, so that the paper's tables hold the paper's methods only.
+SINCE_PAPER = "since-paper"
+SINCE_PAPER_METHODS = ("probmask", "iterand", "biprop")
+SINCE_PAPER_TITLE = ("Strong-lottery-ticket methods since the paper (frozen random weights; a mask is "
+                     "learned), beside the paper's methods above")
 KNOWN_ORDER = ["aslp", "supermask", "edge_popup", "random_pruning", "magnitude_pruning", "dense"]
 DATASET_ORDER = ["cifar10", "cifar100", "digits"]
 # Options that only set a variant axis (DA, SC, SR; supermask's DWR): the row's flags show them.
@@ -311,13 +317,21 @@ def compare_published(config: Config, reference: Reference) -> PublishedComparis
     return PublishedComparison(published, ours, difference, reproduction_verdict(published.value, ours))
 
 
+def table_of(config: Config) -> tuple[str, str]:
+    """The table a configuration is shown in, (key, title): its family's, or the one of the methods
+    since the paper."""
+    if config.method in SINCE_PAPER_METHODS:
+        return SINCE_PAPER, SINCE_PAPER_TITLE
+    family = config.family
+    return family, FAMILY_TITLES.get(family, f"Methods of family {family!r} (unknown family)")
+
+
 def build_tables(configs: list[Config], reference: Reference) -> list[FamilyTable]:
     tables: dict[str, FamilyTable] = {}
     rows: dict[tuple[str, str], Row] = {}
     for config in configs:
-        family = config.family
+        family, title = table_of(config)
         if family not in tables:
-            title = FAMILY_TITLES.get(family, f"Methods of family {family!r} (unknown family)")
             tables[family] = FamilyTable(family, title, [], [])
         table = tables[family]
         if config.method not in table.methods:

@@ -193,6 +193,7 @@ def test_the_declarations_the_engine_reads_are_consistent(config):
     samples = method.evaluation_samples
     assert isinstance(samples, int) and samples >= 1
     assert samples == 1 or type(method).stochastic  # only a sampling method averages samples
+    assert not method.sampled_validation or type(method).stochastic  # only a sampling one
     assert isinstance(method.rounds, int) and method.rounds >= 1
     assert method.rescaling is None or (isinstance(method.rescaling, str) and method.rescaling)
     refusal = method.seed_batch_refusal()

@@ -26,8 +26,9 @@ def test_list_json_is_valid_json(capsys):
     assert cli.main(["list", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     names = [m["name"] for m in info["methods"]]
-    assert names == methods.names() == ["aslp", "dense", "edge_popup", "magnitude_pruning",
-                                        "random_pruning", "supermask"]
+    assert names == methods.names() == ["aslp", "biprop", "dense", "edge_popup", "iterand",
+                                        "magnitude_pruning", "probmask", "random_pruning",
+                                        "supermask"]
     by_name = {p["name"]: p for p in info["protocols"]}
     assert set(by_name) == set(protocols.names())
     assert by_name["cifar10-conv6"]["needs_gpu"] is True and by_name["digits-conv2"]["needs_gpu"] is False
@@ -121,7 +122,8 @@ def test_method_all_expands_to_every_registered_method(monkeypatch, tmp_path, ca
                                      "--device", "cpu"])
     assert sorted(c.method for c in default) == methods.names()
     out = capsys.readouterr().out
-    assert "[12/12]" in out
+    runs = 2 * len(methods.names())
+    assert f"[{runs}/{runs}]" in out
 
 
 def test_a_run_named_twice_is_planned_once(monkeypatch, tmp_path, capsys):

@@ -56,8 +56,8 @@ def test_the_installed_package_finds_its_methods_and_published_values(wheel_inst
                           "published": len(reference.values), "problem": reference.problem}))
     ''', wheel_install))
     assert report["file"].startswith(str(wheel_install))
-    assert report["names"] == ["aslp", "dense", "edge_popup", "magnitude_pruning", "random_pruning",
-                               "supermask"]
+    assert report["names"] == ["aslp", "biprop", "dense", "edge_popup", "iterand",
+                               "magnitude_pruning", "probmask", "random_pruning", "supermask"]
     assert report["published"] > 0 and report["problem"] is None
 
 

@@ -159,8 +159,9 @@ RUN_THE_PLUGIN = '''
 
 def check_report(report: dict, module: str, origin: str) -> None:
     assert "threshold" in report["names"]
-    assert report["names"] == sorted(["aslp", "dense", "edge_popup", "magnitude_pruning",
-                                      "random_pruning", "supermask", "threshold"])
+    assert report["names"] == sorted(["aslp", "biprop", "dense", "edge_popup", "iterand",
+                                      "magnitude_pruning", "probmask", "random_pruning",
+                                      "supermask", "threshold"])
     assert report["origin"] == origin
     assert report["module"] == module
     assert report["loss"] == report["loss"] and report["loss"] > 0  # finite, not nan

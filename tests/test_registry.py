@@ -19,7 +19,9 @@ from tests.helpers import (
     write_distribution,
 )
 
-SIX = ["aslp", "dense", "edge_popup", "magnitude_pruning", "random_pruning", "supermask"]
+# The paper's six methods and the three since (issue 25).
+BUILT_IN = ["aslp", "biprop", "dense", "edge_popup", "iterand", "magnitude_pruning", "probmask",
+            "random_pruning", "supermask"]
 
 PLUGIN_SOURCE = textwrap.dedent('''
     from subnetbench.methods.base import WeightTrainingMethod
@@ -38,10 +40,10 @@ REPORT = '''
 '''
 
 
-def test_in_repo_discovery_finds_exactly_the_six_methods():
+def test_in_repo_discovery_finds_exactly_the_built_in_methods():
     methods.refresh()
-    assert methods.names() == SIX
-    for name in SIX:
+    assert methods.names() == BUILT_IN
+    for name in BUILT_IN:
         cls = methods.get(name)
         assert issubclass(cls, Method) and cls.name == name
         assert methods.origin(name) == f"class {cls.__qualname__} in module subnetbench.methods.{name}"
@@ -52,7 +54,7 @@ def test_an_unknown_name_lists_the_registered_ones_and_suggests_the_closest():
         methods.get("edge_pop")
     message = str(info.value)
     assert "'edge_pop'" in message
-    assert all(name in message for name in SIX)
+    assert all(name in message for name in BUILT_IN)
     assert message.endswith("did you mean 'edge_popup'?")
     assert isinstance(info.value, LookupError)
     # one vocabulary of bad options: a method name nobody registered is an OptionError like any other
@@ -101,7 +103,7 @@ def test_discovery_by_convention_of_a_new_module_in_methods(tmp_path):
     (package / "_private.py").write_text(PLUGIN_SOURCE.format(name="private"))
     result = run_python(REPORT, tmp_path)
     report = last_json_line(result)
-    assert report["names"] == sorted(SIX + ["frozen"])
+    assert report["names"] == sorted(BUILT_IN + ["frozen"])
     assert report["origins"]["frozen"] == "class Frozen in module subnetbench.methods.frozen"
 
 
@@ -118,7 +120,7 @@ def test_an_external_plugin_is_found_through_its_entry_point(tmp_path):
     ''', tmp_path)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     report, run = json.loads(lines[0]), json.loads(lines[1])
-    assert report["names"] == sorted(SIX + ["frozen"])
+    assert report["names"] == sorted(BUILT_IN + ["frozen"])
     origin = report["origins"]["frozen"]
     assert origin == ("entry point 'frozen' = subnetbench_frozen:Frozen "
                       "(distribution subnetbench-frozen)")
@@ -162,5 +164,5 @@ def test_refresh_discovers_a_distribution_installed_later(tmp_path):
     print(json.dumps({{"before": before, "cached": cached, "after": methods.names()}}))
     ''', tmp_path)
     report = last_json_line(result)
-    assert report["before"] == report["cached"] == SIX
-    assert report["after"] == sorted(SIX + ["late"])
+    assert report["before"] == report["cached"] == BUILT_IN
+    assert report["after"] == sorted(BUILT_IN + ["late"])
