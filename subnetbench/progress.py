@@ -16,6 +16,7 @@ training passes a batch.
 """
 from __future__ import annotations
 
+import io
 import os
 import queue
 import sys
@@ -201,6 +202,9 @@ class RunProgress:
         return self.work[run_id]
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("kind") == "message":  # a worker's standard error (QueuedLines)
+            self.message(event["text"])
+            return
         if not self.enabled:
             return
         with self.lock:
@@ -251,6 +255,14 @@ class RunProgress:
                 self.display.console.print(line, markup=False, highlight=False)
             else:
                 print(line, flush=True)
+
+    def message(self, text: str) -> None:
+        """A line for standard error, printed above the live display (never through it)."""
+        with self.lock:
+            if self.display is not None:
+                self.display.console.print(text, markup=False, highlight=False)
+            else:
+                print(text, file=self.stream, flush=True)
 
     # -- the time left -------------------------------------------------------------------------
     def _estimate(self, now: float) -> None:
@@ -320,9 +332,33 @@ Key = TypeVar("Key")
 
 def bind_worker_events(events: Any) -> None:
     """In a worker's initializer: send this process's progress events to the queue ``events``
-    (None: send none)."""
+    (None: send none), and its standard error too, line by line (:class:`QueuedLines`)."""
     global _worker_events
     _worker_events = events
+    if events is not None:
+        sys.stderr = QueuedLines(events)
+
+
+class QueuedLines(io.TextIOBase):
+    """A worker's standard error as ``message`` events: the parent prints each line through its
+    live display. A worker writing to the terminal behind the display's back moves the cursor the
+    display counts on, and its next refresh overwrote a finished run's line with a stale bar."""
+
+    def __init__(self, events: Any) -> None:
+        self.events, self.pending = events, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            self.events.put({"kind": "message", "text": line})
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing: only whole lines are sent (a put at interpreter exit could find the queue's
+        feeder thread gone)."""
 
 
 def worker_sink() -> Callable[[dict[str, Any]], None] | None:

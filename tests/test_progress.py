@@ -5,13 +5,17 @@ here on made-up timings: no test waits for a clock."""
 from __future__ import annotations
 
 import io
+import logging
+import queue
 import re
+import sys
 
 import pytest
 
-from subnetbench import cli
+from subnetbench import cli, progress
 from subnetbench.benchmark import grids
 from subnetbench.benchmark.runner import make_config, planned_run
+from subnetbench.console import show_warnings
 from subnetbench.progress import PlannedRun, RunProgress, RunWork, estimate_remaining
 from subnetbench.records import read_result_file
 from tests.helpers import (
@@ -231,3 +235,27 @@ def test_the_time_left_of_the_digits_grid_is_within_30_percent_after_a_tenth_of_
     ratios = [ratio for done, ratio in seen if 0.1 <= done <= 0.7]
     assert len(ratios) > 100 and None not in ratios
     assert 0.7 <= min(ratios) and max(ratios) <= 1.3, (min(ratios), max(ratios))
+
+
+# -- a worker's standard error ------------------------------------------------------------------
+def test_a_workers_standard_error_reaches_the_display_as_whole_lines(monkeypatch):
+    """Bound to a queue, a worker's stderr (a print, a library warning) becomes one event a line,
+    and the display prints each above itself, also with the live display off."""
+    events: queue.Queue = queue.Queue()
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # restored after the test
+    monkeypatch.setattr(progress, "_worker_events", None)
+    progress.bind_worker_events(events)
+    show_warnings()
+    print("first line\nsecond", file=sys.stderr, end="")
+    print(" line", file=sys.stderr)
+    logging.getLogger("subnetbench").warning("a damaged file was moved aside")
+    got = []
+    while not events.empty():
+        got.append(events.get())
+    assert got == [{"kind": "message", "text": "first line"}, {"kind": "message", "text": "second line"},
+                   {"kind": "message", "text": "subnetbench: warning: a damaged file was moved aside"}]
+    stream = io.StringIO()
+    display = RunProgress(1, stream=stream, interactive=False, enabled=False)
+    for event in got:
+        display(event)
+    assert stream.getvalue().splitlines() == [e["text"] for e in got]
