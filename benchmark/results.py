@@ -20,13 +20,8 @@ import torch
 from subnetbench.errors import IntegrityError, NewerFormatError, file_fault
 from subnetbench.files import atomic_write_bytes, check_writable_directory
 from subnetbench.integrity import read_verified, write_with_digest
-from subnetbench.records import (
-    InvalidRecord,
-    NewerFormat,
-    Provenance,
-    RunRecord,
-    read_result_file,
-)
+from subnetbench.record_reading import InvalidRecord, NewerFormat, read_result_file
+from subnetbench.records import Provenance, RunRecord
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

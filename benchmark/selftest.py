@@ -1,15 +1,11 @@
 """``subnetbench selftest``: before a long grid, check on the device that every part of a run works.
 
 Every registered method trains a few epochs of Conv2, Conv4 and Conv6 at CIFAR's shape through the
-real run lifecycle (result file, checkpoints, evaluation on sampled masks, extraction, the saved
-subnetwork read back after its SHA-256 check), on generated data: random uint8 images and labels,
-so that no data set is needed and the accuracies mean nothing. Then the fast-path options
-(channels_last, bf16 autocast, and torch.compile of every method, whose dynamo counters must show
-that it compiled: no frame fell back to eager), two seeds trained as one seed batch
-against the same seeds run one by one, a run interrupted after its first epoch and resumed from its
-checkpoint against the same run uninterrupted, and that run twice with ``--deterministic``. Each
-check says PASS, FAIL (with the error) or SKIP (with why); the verdict names the device, its
-driver and the versions. Everything is written to a temporary folder, removed at the end.
+real run lifecycle (result file, checkpoints, extraction, the saved subnetwork read back), on
+generated data, so that no data set is needed (the accuracies mean nothing). Then the fast paths
+(channels_last, bf16 autocast, torch.compile without falling back to eager), a seed batch against
+its seeds run alone, and a resumed and a repeated ``--deterministic`` run against the whole run.
+Each check says PASS, FAIL or SKIP, and why; everything is written to a temporary folder.
 """
 from __future__ import annotations
 
@@ -20,8 +16,9 @@ import subprocess
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -174,75 +171,92 @@ def check_result(result: dict[str, Any], folder: Path) -> None:
                              f"says {metrics['kept_fraction']}")
 
 
-def _checks(runner: _Runner, device: torch.device, networks: tuple[str, ...],
-            method_names: list[str]) -> Iterator[tuple[str, Callable[[], str]]]:
-    """(name, check) pairs; a check returns a detail, raises Skip, or raises on failure."""
-    for method in method_names:
-        for network in networks:
-            def train(method: str = method, network: str = network) -> str:
-                (result,) = runner.run([runner.config(network, method)])
-                m = result["metrics"]
-                return (f"{m['epochs_run']} epochs, kept {100 * m['kept_fraction']:.1f} %, "
-                        f"trained, evaluated, extracted, saved and read back")
-            yield f"{method} {network}", train
-
+def _checks(runner: _Runner, networks: tuple[str, ...],
+            method_names: list[str]) -> list[tuple[str, Callable[[], str]]]:
+    """(name, check) pairs in the order they run; a check returns a detail, raises Skip, or raises
+    on failure. Every method trains on every network, then is compiled on the first network, then
+    the probe checks run ``PROBE_METHOD`` on it."""
     probe = networks[0]
-    for method in method_names:
-        def compile_forward(method: str = method) -> str:
-            with counted_compiles() as counts:
-                runner.run([runner.config(probe, method, compile="true")])
-            if counts.problem():
-                raise AssertionError(f"torch.compile did not compile: {counts.problem()} ({counts})")
-            return str(counts)
-        yield f"torch.compile ({method} {probe})", compile_forward
+    return [
+        *((f"{method} {network}", partial(_train, runner, network, method))
+          for method in method_names for network in networks),
+        *((f"torch.compile ({method} {probe})", partial(_compile_forward, runner, probe, method))
+          for method in method_names),
+        *((f"{label} ({PROBE_METHOD} {probe})", partial(check, runner, probe))
+          for label, check in PROBE_CHECKS),
+    ]
 
-    def channels_last() -> str:
-        runner.run([runner.config(probe, PROBE_METHOD, channels_last="true")])
-        return "completed"
 
-    def bf16() -> str:
-        runner.run([runner.config(probe, PROBE_METHOD, autocast="bf16")])
-        return "completed"
+def _train(runner: _Runner, network: str, method: str) -> str:
+    (result,) = runner.run([runner.config(network, method)])
+    m = result["metrics"]
+    return (f"{m['epochs_run']} epochs, kept {100 * m['kept_fraction']:.1f} %, "
+            f"trained, evaluated, extracted, saved and read back")
 
-    def seed_batch() -> str:
-        configs = [runner.config(probe, PROBE_METHOD, seed=s) for s in (0, 1)]
-        together = runner.run(configs)
-        alone = [runner.run([c])[0] for c in configs]
-        mode = resolve_mode("auto", device)
-        differences = [_identical(a, b) for a, b in zip(together, alone)]
-        if mode == "loop":  # the same arithmetic: the same bits
-            for seed, difference in enumerate(differences):
-                if difference:
-                    raise AssertionError(f"seed {seed} trained in a batch and alone: {difference}")
-            return "2 seeds in one batch (loop): identical to separate runs"
-        gap = max(abs(a["metrics"]["final_test_acc"] - b["metrics"]["final_test_acc"])
-                  for a, b in zip(together, alone))
-        return (f"2 seeds in one batch ({mode}): completed; largest difference of extracted "
-                f"accuracy to separate runs {100 * gap:.2f} points (grouped convolutions sum in "
-                "another order)")
 
-    def resume() -> str:
-        config = runner.config(probe, PROBE_METHOD, epochs="3")
-        (whole,) = runner.run([config], deterministic=True)
-        difference = _identical(whole, runner.resumed(config))
-        if difference:
-            raise AssertionError(f"interrupted after epoch 1 and resumed: {difference}")
-        return "interrupted after epoch 1, resumed from its checkpoint: identical to the whole run"
+def _compile_forward(runner: _Runner, probe: str, method: str) -> str:
+    with counted_compiles() as counts:
+        runner.run([runner.config(probe, method, compile="true")])
+    if counts.problem():
+        raise AssertionError(f"torch.compile did not compile: {counts.problem()} ({counts})")
+    return str(counts)
 
-    def deterministic() -> str:
-        config = runner.config(probe, PROBE_METHOD)
-        (first,) = runner.run([config], deterministic=True)
-        (second,) = runner.run([config], deterministic=True)
-        difference = _identical(first, second)
-        if difference:
-            raise AssertionError(f"the same run twice with --deterministic: {difference}")
-        return "the same run twice: identical"
 
-    yield f"channels_last ({PROBE_METHOD} {probe})", channels_last
-    yield f"bf16 autocast ({PROBE_METHOD} {probe})", bf16
-    yield f"seed batch ({PROBE_METHOD} {probe})", seed_batch
-    yield f"resume ({PROBE_METHOD} {probe})", resume
-    yield f"--deterministic twice ({PROBE_METHOD} {probe})", deterministic
+def _channels_last(runner: _Runner, probe: str) -> str:
+    runner.run([runner.config(probe, PROBE_METHOD, channels_last="true")])
+    return "completed"
+
+
+def _bf16(runner: _Runner, probe: str) -> str:
+    runner.run([runner.config(probe, PROBE_METHOD, autocast="bf16")])
+    return "completed"
+
+
+def _seed_batch(runner: _Runner, probe: str) -> str:
+    configs = [runner.config(probe, PROBE_METHOD, seed=s) for s in (0, 1)]
+    together = runner.run(configs)
+    alone = [runner.run([c])[0] for c in configs]
+    mode = resolve_mode("auto", runner.device)
+    differences = [_identical(a, b) for a, b in zip(together, alone)]
+    if mode == "loop":  # the same arithmetic: the same bits
+        for seed, difference in enumerate(differences):
+            if difference:
+                raise AssertionError(f"seed {seed} trained in a batch and alone: {difference}")
+        return "2 seeds in one batch (loop): identical to separate runs"
+    gap = max(abs(a["metrics"]["final_test_acc"] - b["metrics"]["final_test_acc"])
+              for a, b in zip(together, alone))
+    return (f"2 seeds in one batch ({mode}): completed; largest difference of extracted "
+            f"accuracy to separate runs {100 * gap:.2f} points (grouped convolutions sum in "
+            "another order)")
+
+
+def _resume(runner: _Runner, probe: str) -> str:
+    config = runner.config(probe, PROBE_METHOD, epochs="3")
+    (whole,) = runner.run([config], deterministic=True)
+    difference = _identical(whole, runner.resumed(config))
+    if difference:
+        raise AssertionError(f"interrupted after epoch 1 and resumed: {difference}")
+    return "interrupted after epoch 1, resumed from its checkpoint: identical to the whole run"
+
+
+def _deterministic(runner: _Runner, probe: str) -> str:
+    config = runner.config(probe, PROBE_METHOD)
+    (first,) = runner.run([config], deterministic=True)
+    (second,) = runner.run([config], deterministic=True)
+    difference = _identical(first, second)
+    if difference:
+        raise AssertionError(f"the same run twice with --deterministic: {difference}")
+    return "the same run twice: identical"
+
+
+# The checks of the probe run, in the order they run, by the label their name starts with.
+PROBE_CHECKS: tuple[tuple[str, Callable[[_Runner, str], str]], ...] = (
+    ("channels_last", _channels_last),
+    ("bf16 autocast", _bf16),
+    ("seed batch", _seed_batch),
+    ("resume", _resume),
+    ("--deterministic twice", _deterministic),
+)
 
 
 def run_selftest(device: str | None = "auto", networks: tuple[str, ...] = NETWORKS,
@@ -256,7 +270,7 @@ def run_selftest(device: str | None = "auto", networks: tuple[str, ...] = NETWOR
     root = Path(tempfile.mkdtemp(prefix="subnetbench-selftest-"))
     runner = _Runner(root, torch_device, generated_raw())
     try:
-        for name, check in _checks(runner, torch_device, networks, method_names or methods.names()):
+        for name, check in _checks(runner, networks, method_names or methods.names()):
             started = time.perf_counter()
             try:
                 result = Check(name, "pass", check())

@@ -14,7 +14,7 @@ from pathlib import Path
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.data import DataUnavailableError, load_raw
 from subnetbench.benchmark.runner import make_config, resolve_device
-from subnetbench.records import read_result_file
+from subnetbench.record_reading import read_result_file
 
 SUITE_GRIDS = ("digits-full", "cifar10", "cifar100")
 DATASETS = ("digits", "cifar10", "cifar100")  # the data sets of SUITE_GRIDS, in order

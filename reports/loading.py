@@ -16,16 +16,8 @@ from typing import Any
 from subnetbench.describe import FAST_PATH_OPTIONS, VARIANT_SHORT
 from subnetbench.errors import NotARegularFile, PathNotFound, describe_os_error
 from subnetbench.files import TooLarge, read_regular_file, strict_loads
-from subnetbench.records import (
-    MAX_RESULT_BYTES,
-    RESCALING_KEY,
-    VARIANT_AXES,
-    InvalidRecord,
-    Metrics,
-    RunRecord,
-    is_number,
-    read_result_file,
-)
+from subnetbench.record_reading import MAX_RESULT_BYTES, InvalidRecord, read_result_file
+from subnetbench.records import RESCALING_KEY, VARIANT_AXES, Metrics, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
 
 REFERENCE_FORMAT = "subnetbench.reference"

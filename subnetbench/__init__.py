@@ -10,11 +10,11 @@ Everything installs under this one name, so nothing generic (``methods``, ``benc
   checks a user runs on a GPU before a long grid;
 - ``subnetbench.reports`` (``reports/``): the HTML report (imports no torch);
 - this folder: the command line (``subnetbench.cli``) and what the engine and the report share:
-  the result-file records (``subnetbench.records``), atomic file writes (``subnetbench.files``),
-  SHA-256 checks of the files the suite trusts (``subnetbench.integrity``) and the errors a user
-  sees as one paragraph (``subnetbench.errors``, ``subnetbench.console``); the lock of each run
-  (``subnetbench.locks``), the plans and ``subnetbench status`` (``subnetbench.plans``,
-  ``subnetbench.status``);
+  the result-file records (``subnetbench.records``, read by ``subnetbench.record_reading``),
+  atomic file writes (``subnetbench.files``), SHA-256 checks of the files the suite trusts
+  (``subnetbench.integrity``) and the errors a user sees as one paragraph (``subnetbench.errors``,
+  ``subnetbench.console``); the lock of each run (``subnetbench.locks``), the plans and
+  ``subnetbench status`` (``subnetbench.plans``, ``subnetbench.status``);
 - ``subnetbench.launch``: how ``run`` launches its runs (inline, the worker pool of ``--jobs`` and
   ``--devices``, submitit jobs), behind one executor interface.
 """

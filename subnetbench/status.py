@@ -26,7 +26,8 @@ from typing import Any
 from subnetbench import locks, plans
 from subnetbench.errors import PathNotFound, describe_os_error
 from subnetbench.files import strict_json
-from subnetbench.records import InvalidRecord, NewerFormat, RunRecord, read_result_file
+from subnetbench.record_reading import InvalidRecord, NewerFormat, read_result_file
+from subnetbench.records import RunRecord
 
 STATES = ("completed", "running", "failed", "interrupted", "missing", "unreadable")
 MAX_LISTED = 20  # runs listed per state in the text output (--json lists all)
@@ -47,7 +48,7 @@ INACCESSIBLE_HINT = "a run command stops on it too: fix this first"
 
 def _read_record(path: Path) -> tuple[RunRecord | None, str | None, str | None]:
     """A result file as status sees it: the record, or None, why it cannot be used and what to do
-    about it. It is read as the engine reads it (:func:`~subnetbench.records.read_result_file`: a
+    about it. It is read as the engine reads it (:func:`~subnetbench.record_reading.read_result_file`: a
     FIFO is never opened, a huge file never read), so what status calls unreadable is what a run
     would not use."""
     try:

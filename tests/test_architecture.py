@@ -19,7 +19,9 @@ MAX_MODULE_LINES = 500
 # The modules held to the limits here (the others are being reshaped by other issues).
 SIZED = ("subnetbench/cli.py", "subnetbench/console.py", "subnetbench/commands.py",
          "subnetbench/run_command.py", "subnetbench/devices.py", "subnetbench/plans.py",
-         "subnetbench/files.py", "subnetbench/status.py", "subnetbench/launch", "reports/build.py")
+         "subnetbench/files.py", "subnetbench/status.py", "subnetbench/launch", "reports/build.py",
+         "subnetbench/records.py", "subnetbench/record_reading.py", "benchmark/selftest.py",
+         "benchmark/speed/cli.py")
 
 
 def module_files() -> dict[str, Path]:

@@ -22,7 +22,8 @@ from subnetbench.benchmark.results import (
 )
 from subnetbench.benchmark.runner import execute, load_subnetwork, make_config
 from subnetbench.files import atomic_write_text
-from subnetbench.records import FORMAT_VERSION, RunRecord
+from subnetbench.record_reading import record_from_json
+from subnetbench.records import FORMAT_VERSION
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
 # -- atomic writes -----------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ def aslp_run(tmp_path_factory):
 def test_the_result_file_is_a_valid_record(aslp_run):
     config, directory, result = aslp_run
     text = run_path(directory, config.run_id).read_text()
-    record, warnings = RunRecord.from_json(json.loads(text))
+    record, warnings = record_from_json(json.loads(text))
     assert warnings == [] and record.dumps() == text  # read back, written again: the same bytes
     assert json.loads(text) == result
 

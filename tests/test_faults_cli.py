@@ -31,7 +31,8 @@ from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.errors import OptionError
 from subnetbench.integrity import QUARANTINE_MARK, digest_path
 from subnetbench.methods.base import FLOAT32_MAX, FLOAT32_SMALLEST_NORMAL, ScoredMaskOptions
-from subnetbench.records import FORMAT_VERSION, MAX_RESULT_BYTES, seal
+from subnetbench.record_reading import MAX_RESULT_BYTES
+from subnetbench.records import FORMAT_VERSION, seal
 from tests.fault_injection import (
     FAULTS,
     NOT_REGULAR,

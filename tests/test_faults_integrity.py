@@ -42,7 +42,8 @@ from subnetbench.integrity import (
     write_with_digest,
 )
 from subnetbench.methods.base import OptimizerSpec
-from subnetbench.records import FORMAT_VERSION, InvalidRecord, RunRecord, seal
+from subnetbench.record_reading import InvalidRecord, record_from_json
+from subnetbench.records import FORMAT_VERSION, seal
 from tests.fault_injection import (
     FAULTS,
     NOT_REGULAR,
@@ -345,10 +346,10 @@ def test_a_version_1_result_without_digest_is_still_read(clean, tmp_path):
     data = json.loads(run_path(directory, cfg.run_id).read_text())
     del data["sha256"]
     data["format_version"] = 1
-    record, _ = RunRecord.from_json(data)
+    record, _ = record_from_json(data)
     assert record.format_version == 1 and record.to_json()["metrics"] == result["metrics"]
     with pytest.raises(InvalidRecord, match="sha256"):  # version 2 needs the digest
-        RunRecord.from_json(dict(data, format_version=2))
+        record_from_json(dict(data, format_version=2))
 
 
 # -- 3. the central property, through real runs ------------------------------------------------------
@@ -551,8 +552,8 @@ def test_a_sealed_result_with_other_content_is_a_different_result_not_a_corrupt_
     data = json.loads(run_path(directory, cfg.run_id).read_text())
     data["metrics"]["final_test_acc"] = 0.5
     with pytest.raises(InvalidRecord, match="does not match its SHA-256"):
-        RunRecord.from_json(data)
-    record, _ = RunRecord.from_json(seal(data))
+        record_from_json(data)
+    record, _ = record_from_json(seal(data))
     assert record.metrics.final_test_acc == 0.5
 
 

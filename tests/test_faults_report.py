@@ -275,6 +275,11 @@ def _replace(argv: list[str], option: str, value: str) -> list[str]:
     ("--epochs-to-best", "1001", "--epochs-to-best 1001"),
     ("--threads", "0", "--threads 0"),
     ("--threads", "1000000", "--threads 1000000"),
+    ("--seed-batches", "1,two", "--seed-batches '1,two' is not allowed; expected comma-separated "
+                                "integers such as 1,2,4,8"),
+    ("--seed-batches", "2,0", "--seed-batches: every k must be >= 1"),
+    ("--grouped-seed-batches", "x", "--grouped-seed-batches 'x' is not allowed"),
+    ("--grouped-seed-batches", "1,-2", "--grouped-seed-batches: every k must be >= 1"),
 ])
 def test_a_speed_option_that_measures_nothing_or_nonsense_is_refused_before_measuring(
         capsys, monkeypatch, option, value, named):

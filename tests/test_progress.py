@@ -17,7 +17,7 @@ from subnetbench.benchmark import grids
 from subnetbench.benchmark.runner import make_config, planned_run
 from subnetbench.console import show_warnings
 from subnetbench.progress import PlannedRun, RunProgress, RunWork, estimate_remaining
-from subnetbench.records import read_result_file
+from subnetbench.record_reading import read_result_file
 from tests.helpers import (
     REPO,
     single_torch_thread,  # noqa: F401  (autouse fixture)

@@ -1,6 +1,6 @@
-"""The result-file records (subnetbench/records.py): the one definition of the format, checked
-against docs/results-format.md, round-tripped through JSON, and strict where a conclusion depends
-on it."""
+"""The result-file records (subnetbench/records.py, read by subnetbench/record_reading.py): the one
+definition of the format, checked against docs/results-format.md, round-tripped through JSON, and
+strict where a conclusion depends on it."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from subnetbench.record_reading import InvalidRecord, record_from_json
 from subnetbench.records import (
     DIGEST_KEY,
     FORMAT,
@@ -20,7 +21,6 @@ from subnetbench.records import (
     VARIANT_KEYS,
     Curves,
     Histogram,
-    InvalidRecord,
     Metrics,
     Provenance,
     RescalingOverhead,
@@ -112,7 +112,7 @@ def completed_records(draw) -> RunRecord:
 @given(completed_records())
 def test_a_record_survives_json_unchanged(record):
     text = record.dumps()
-    again, warnings = RunRecord.from_json(json.loads(text))
+    again, warnings = record_from_json(json.loads(text))
     assert warnings == []
     assert again == record and again.dumps() == text
 
@@ -162,7 +162,7 @@ def test_a_completed_record_that_would_mislead_is_refused(change, message):
     if data.get("format_version") == FORMAT_VERSION:
         data = seal(data)  # refused for the change itself, not for a stale digest
     with pytest.raises(InvalidRecord) as info:
-        RunRecord.from_json(data)
+        record_from_json(data)
     assert message in str(info.value)
 
 
@@ -171,7 +171,7 @@ def test_malformed_optional_sections_are_dropped_with_a_warning():
     data.update(curves={"val_acc": "high"}, keep_probabilities={"bin_edges": [1, 0], "counts": [1]},
                 layer_kept_fraction={"features.0": 2.0}, timings=[1, 2])
     data["metrics"]["epochs_to_best"] = -1
-    record, warnings = RunRecord.from_json(seal(data))
+    record, warnings = record_from_json(seal(data))
     assert record.curves is None and record.keep_probabilities is None
     assert record.layer_kept_fraction is None and record.timings is None
     assert record.metrics.epochs_to_best is None
@@ -179,7 +179,7 @@ def test_malformed_optional_sections_are_dropped_with_a_warning():
 
 
 def test_an_unfinished_record_keeps_what_identifies_it():
-    record, _ = RunRecord.from_json(seal({"format": FORMAT, "format_version": FORMAT_VERSION,
+    record, _ = record_from_json(seal({"format": FORMAT, "format_version": FORMAT_VERSION,
                                           "status": "failed", "run_id": "r", "method": "aslp",
                                           "seed": 2, "error": {"not": "text"}}))
     assert (record.method, record.seed, record.protocol) == ("aslp", 2, None)
@@ -196,5 +196,5 @@ def test_a_file_written_before_variants_named_their_rescaling_gets_it_from_its_o
     data = valid_completed()
     data["variant"] = {**dict.fromkeys(VARIANT_AXES, False), "smart_rescale": True}
     data["options"] = {"recipe": {}, "method": method_options}
-    again, _ = RunRecord.from_json(seal(data))
+    again, _ = record_from_json(seal(data))
     assert again.variant["rescaling"] == rescaling

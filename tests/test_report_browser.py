@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from subnetbench import reports
-from subnetbench.records import READABLE_VERSIONS
+from subnetbench.record_reading import READABLE_VERSIONS
 from tests.report_fixtures import (
     XSS_METHOD,
     XSS_OPTION,

@@ -64,7 +64,7 @@ def test_the_resume_check_catches_a_resume_that_loses_a_random_stream(monkeypatc
     monkeypatch.setattr(training.Trainer, "load_state_dict", forgetful)
     device = torch.device("cpu")
     runner = selftest._Runner(tmp_path, device, selftest.generated_raw())
-    checks = dict(selftest._checks(runner, device, ("conv2",), []))
+    checks = dict(selftest._checks(runner, ("conv2",), []))
     with pytest.raises(AssertionError, match="interrupted after epoch 1 and resumed: metrics differ"):
         checks["resume (aslp conv2)"]()
 

@@ -131,8 +131,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with every option checked and its device-dependent default filled in, in place;
+    the first bad option raises OptionError, before anything is measured."""
     device = resolve_device(args.device)
     cpu_quick = args.quick and device.type != "cuda"
+    _resolve_rows(args, device, cpu_quick)
+    _resolve_seed_rows(args, device, cpu_quick)
+    _check_counts(args, device)
+    return args
+
+
+def _resolve_rows(args: argparse.Namespace, device: torch.device, cpu_quick: bool) -> None:
+    """The networks and methods measured, and the fast-path variants and the methods that get them."""
     given = {"networks": args.networks, "methods": args.methods}
     args.networks = _csv(args.networks, NETWORKS + ("conv8",), "networks")
     args.methods = _method_csv(args.methods, "methods")
@@ -146,23 +156,14 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     default_variant_methods = "aslp" if cpu_quick else ",".join(args.methods)
     args.variant_methods = _method_csv(args.variant_methods or default_variant_methods,
                                        "variant-methods")
-    try:
-        args.seed_batches = ([] if args.seed_batches.strip() == "none" else
-                             [int(k) for k in args.seed_batches.split(",") if k.strip()])
-    except ValueError:
-        raise OptionError(f"--seed-batches {args.seed_batches!r} is not allowed; expected "
-                          "comma-separated integers such as 1,2,4,8") from None
-    if any(k < 1 for k in args.seed_batches):
-        raise OptionError("--seed-batches: every k must be >= 1")
+
+
+def _resolve_seed_rows(args: argparse.Namespace, device: torch.device, cpu_quick: bool) -> None:
+    """The seed-batched rows: their k (all modes, and the grouped mode's), networks, method, modes."""
+    args.seed_batches = ([] if args.seed_batches.strip() == "none" else
+                         _seed_counts(args.seed_batches, "seed-batches", "such as 1,2,4,8"))
     if args.grouped_seed_batches:
-        try:
-            args.grouped_seed_batches = [int(k) for k in args.grouped_seed_batches.split(",")
-                                         if k.strip()]
-        except ValueError:
-            raise OptionError(f"--grouped-seed-batches {args.grouped_seed_batches!r} is not "
-                              "allowed; expected comma-separated integers") from None
-        if any(k < 1 for k in args.grouped_seed_batches):
-            raise OptionError("--grouped-seed-batches: every k must be >= 1")
+        args.grouped_seed_batches = _seed_counts(args.grouped_seed_batches, "grouped-seed-batches")
     else:
         args.grouped_seed_batches = ([k for k in args.seed_batches if k <= 2] if cpu_quick
                                      else args.seed_batches)
@@ -175,6 +176,22 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
     modes = args.seed_modes or ("grouped" if device.type == "cuda" else "loop,grouped")
     args.seed_modes = [resolve_mode(m, device) for m in _csv(modes, ("auto", "grouped", "loop"),
                                                                "seed-modes")]
+
+
+def _seed_counts(text: str, option: str, example: str = "") -> list[int]:
+    """The k of a comma-separated list of seed-batch sizes, each >= 1."""
+    try:
+        counts = [int(k) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise OptionError(f"--{option} {text!r} is not allowed; expected comma-separated integers"
+                          + (f" {example}" if example else "")) from None
+    if any(k < 1 for k in counts):
+        raise OptionError(f"--{option}: every k must be >= 1")
+    return counts
+
+
+def _check_counts(args: argparse.Namespace, device: torch.device) -> None:
+    """The sizes, repeats and thread counts (threads default to 1 on a CPU, as run trains there)."""
     for name in ("batch_size", "batches", "repeats", "eval_images"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -194,7 +211,6 @@ def _resolve(args: argparse.Namespace) -> argparse.Namespace:
         raise OptionError(f"--epochs-to-best {args.epochs_to_best} is not allowed; expected an "
                           f"integer in [1, {MAX_EPOCHS}] (the assumed epoch of the best validation "
                           "accuracy, 1-based)")
-    return args
 
 
 def main(argv: list[str] | None = None) -> int:
