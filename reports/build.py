@@ -25,7 +25,7 @@ from subnetbench.reports.provenance import (
     unidentified_runs,
     versions_text,
 )
-from subnetbench.reports.reproduction import reproduction, view
+from subnetbench.reports.reproduction import missing_rows, reproduction, view
 from subnetbench.reports.scope import paper_test
 from subnetbench.reports.tables import Config, build_tables, dataset_sort_key, group_configs, natural_key
 from subnetbench.reports.timing import load_studies
@@ -197,7 +197,7 @@ def _write(results: ResultSet, ref: Any, shown_reference: str, results_dir: Path
     all_runs = sorted(results.completed, key=lambda r: r.run_id) + \
         sorted(results.failed + results.running, key=lambda r: r.run_id)
     rows = reproduction(ref, configs, tables)
-    repro = view(rows)
+    repro = view(rows, missing_rows(ref, configs))
     say("report: CSV and LaTeX tables")
     exports = write_tables(out_dir, tables, claims, all_runs, rows)
 

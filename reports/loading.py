@@ -19,6 +19,7 @@ from subnetbench.files import TooLarge, read_regular_file, strict_loads
 from subnetbench.record_reading import MAX_RESULT_BYTES, InvalidRecord, read_result_file
 from subnetbench.records import RESCALING_KEY, VARIANT_AXES, Metrics, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
+from subnetbench.reports.missing_values import MissingValue, parse_all
 
 REFERENCE_FORMAT = "subnetbench.reference"
 REFERENCE_FORMAT_VERSION = 3
@@ -182,6 +183,7 @@ class Reference:
     values: list[Published] = field(default_factory=list)
     problem: str | None = None
     readable: bool = True  # False: the file itself is missing or unusable (not just some entries)
+    missing: list[MissingValue] = field(default_factory=list)  # results known but not entered
 
     def lookup(self, dataset: str, network: str, method: str, variant: dict[str, bool]) -> list[Published]:
         """Matching published values, primary before secondary."""
@@ -251,6 +253,9 @@ def load_reference(path: str | Path | None = None) -> Reference:
                 ref.values.append(_entry(entry))
             except (KeyError, TypeError, AttributeError, InvalidReference) as error:
                 ref.problem = (ref.problem + "; " if ref.problem else "") + f"entry {i} ignored: {error}"
+        ref.missing, problems = parse_all(data.get("missing_values"))
+        if problems:
+            ref.problem = "; ".join(([ref.problem] if ref.problem else []) + problems)
         ids = [p.id for p in ref.values]
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:

@@ -20,6 +20,7 @@ from subnetbench.benchmark import grids  # torch-free: the grids' names only
 from subnetbench.describe import variant_label
 from subnetbench.records import VARIANT_AXES
 from subnetbench.reports.loading import Published, Reference
+from subnetbench.reports.missing_values import DEFAULT_SEEDS, MissingValue, grid_run_command
 from subnetbench.reports.stats import INCONCLUSIVE, NOT_REPRODUCED, OTHER_OPTIONS, REPRODUCED
 from subnetbench.reports.tables import (
     CellEntry,
@@ -32,7 +33,6 @@ from subnetbench.reports.tables import (
 
 NOT_RUN = "not run here"
 SUPERSEDED = "superseded by a primary value"
-DEFAULT_SEEDS = "0,1,2,3,4"
 # The metric of a published value in two words (the full wording is Metrics.ACCURACIES).
 METRIC_SHORT = {"final_test_acc": "extracted", "test_acc": "sampled masks",
                 "deterministic_test_acc": "deterministic mask"}
@@ -48,8 +48,7 @@ def grid_command(dataset: str) -> str | None:
     """The command that runs every published value of ``dataset`` (None: no grid of that name)."""
     if dataset not in grids.GRIDS:
         return None
-    return (f"subnetbench run --grid {dataset} --seeds {DEFAULT_SEEDS} --results "
-            f"{results_folder(dataset)} --report report/{dataset}")
+    return grid_run_command(dataset, dataset)
 
 
 @dataclass
@@ -125,6 +124,24 @@ def ran(row: ReproductionRow) -> bool:
 
 
 @dataclass
+class MissingRow:
+    """A method's results that the reference file knows of but holds no number for, and the
+    networks of them that ran here (shown without a verdict: there is nothing to compare with)."""
+
+    missing: MissingValue
+    run_here: list[str]
+
+
+def missing_rows(reference: Reference, configs: list[Config]) -> list[MissingRow]:
+    rows = []
+    for missing in reference.missing:
+        ran_networks = {c.network for c in configs
+                        if (c.dataset, c.method) == (missing.dataset, missing.method)}
+        rows.append(MissingRow(missing, [n for n in missing.networks if n in ran_networks]))
+    return rows
+
+
+@dataclass
 class DatasetGroup:
     dataset: str
     rows: list[ReproductionRow]
@@ -188,6 +205,7 @@ class ReproductionView:
     rows: list[ReproductionRow]
     groups: list[DatasetGroup]
     footnotes: Footnotes
+    missing: list[MissingRow] = field(default_factory=list)
 
     @property
     def any_run(self) -> bool:
@@ -213,8 +231,8 @@ class ReproductionView:
             order.index(item[0]) if item[0] in order else len(order) - 2, item[0]))
 
 
-def view(rows: list[ReproductionRow]) -> ReproductionView:
-    return ReproductionView(rows, by_dataset(rows), Footnotes.of(rows))
+def view(rows: list[ReproductionRow], missing: list[MissingRow] | None = None) -> ReproductionView:
+    return ReproductionView(rows, by_dataset(rows), Footnotes.of(rows), missing or [])
 
 
 def _letter(index: int) -> str:
