@@ -18,7 +18,7 @@ from subnetbench.methods.aslp import (
     logistic_noise,
     two_logit_gumbel_softmax,
 )
-from subnetbench.methods.base import masked_layers
+from subnetbench.methods.layers import masked_layers
 from tests.helpers import (
     binomial_tolerance,
     digits_batch,
