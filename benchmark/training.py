@@ -340,7 +340,7 @@ def train_epoch(trainers: Sequence[Trainer],
     Every trainer must train the same recipe on training sets of one size on one device. Random
     streams are drawn per run, each in the order a run trained alone draws them; metrics stay on the
     device until the epoch's end (one host synchronisation per epoch for all runs). A method with
-    several update passes (:meth:`Method.update_passes`) runs each pass on the same batch with its
+    several update passes (``MethodTraits.update_passes``) runs each pass on the same batch with its
     own sampled masks; the epoch's loss and accuracy are those of each batch's first pass.
     """
     first = trainers[0]
