@@ -117,7 +117,8 @@ def _update_passes(value: Any) -> tuple[tuple[str, ...], ...] | None:
     """``value`` as a tuple of tuples of optimiser labels (None: one pass stepping every optimiser)."""
     if value is None:
         return None
-    passes = tuple(tuple(labels) for labels in value) if isinstance(value, (list, tuple)) else ()
+    sequences = isinstance(value, (list, tuple)) and all(isinstance(x, (list, tuple)) for x in value)
+    passes = tuple(tuple(labels) for labels in value) if sequences else ()
     check_option(bool(passes) and all(labels and all(_text(x) for x in labels) for labels in passes),
                  "MethodTraits", "update_passes", value,
                  "None or a non-empty sequence of non-empty sequences of OptimizerSpec labels")

@@ -33,6 +33,7 @@ def mask_only(**values) -> MethodTraits:
     ({"rescaling": ""}, "rescaling"),
     ({"update_passes": ()}, "update_passes"),
     ({"update_passes": (("scores",), ())}, "update_passes"),
+    ({"update_passes": ("scores", "scale")}, "update_passes"),  # labels of passes, not a pass
     ({"test_options": ({"smart_rescale": True},)}, "test_options"),  # the defaults come first
     ({"test_options": ()}, "test_options"),
 ])
