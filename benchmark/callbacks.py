@@ -68,7 +68,7 @@ class Progress(Callback):
         self.run_id, self.label, self.sink = run_id, label, sink
 
     def _epochs(self, trainer: Trainer) -> int:
-        return trainer.recipe.epochs * trainer.method.rounds
+        return trainer.recipe.epochs * trainer.method.traits().rounds
 
     def on_run_start(self, trainer: Trainer) -> None:
         self.sink({"kind": "start", "run_id": self.run_id, "label": self.label,

@@ -29,7 +29,8 @@ from subnetbench.benchmark import protocols
 from subnetbench.benchmark.data import check_split
 from subnetbench.benchmark.protocols import Protocol
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
-from subnetbench.methods.base import Method, OptionError, float32_problem
+from subnetbench.methods.base import Method
+from subnetbench.methods.options import OptionError, float32_problem
 
 # Recipe keys added after results of format version 1 were first written. At their defaults they are
 # left out of a result's "options" (runner.stored_result compares stored options with the current
@@ -103,8 +104,8 @@ class RunConfig:
         SR column is its dynamic weight rescaling), and which rescaling that is (``rescaling``)."""
         return {"data_augmentation": self.recipe.augmentation,
                 "signed_constant": self.recipe.init in ("signed_constant", "scaled_signed_constant"),
-                "smart_rescale": self.declared.rescaling is not None,
-                "rescaling": self.declared.rescaling}
+                "smart_rescale": self.declared.traits().rescaling is not None,
+                "rescaling": self.declared.traits().rescaling}
 
 
 def _diff(value: Any, default: Any) -> dict[str, Any]:

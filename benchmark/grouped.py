@@ -17,7 +17,8 @@ from torch.nn import functional as F
 
 from subnetbench.benchmark.networks import ConvNet
 from subnetbench.benchmark.training import Trainer
-from subnetbench.methods.base import MaskedLayer, OptionError
+from subnetbench.methods.layers import MaskedLayer
+from subnetbench.methods.options import OptionError
 
 MODES = ("auto", "grouped", "loop")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from subnetbench.methods.base import check_option
 from subnetbench.methods.initialisation import INITIALISATIONS, SIGNED_CONSTANT_LAYERS
+from subnetbench.methods.options import check_option
 
 SCHEDULES = ("constant", "cosine")
 AUTOCAST_MODES = ("none", "bf16")

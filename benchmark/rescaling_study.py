@@ -39,28 +39,35 @@ FORMAT_VERSION = 1
 STUDY = "rescaling-overhead"
 STUDY_STREAMS = ("timing-study",)
 DEFAULT_REPEATS = 15
-# The rescaled configurations timed: (arm name, method, --set overrides). Each brings its baseline,
-# the method's own twin without the rescaling (Method.without_rescaling, arm named by the method),
-# and, where it updates in several passes a batch, its one-pass twin (Method.single_pass, "NAME
-# joint").
-RESCALED: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("aslp SR", "aslp", {"method.smart_rescale": "true"}),
-    ("supermask DWR", "supermask", {"method.dynamic_weight_rescale": "true"}),
+# The rescaled configurations timed: (arm name, method, --set overrides, the option values that
+# turn the rescaling off, the option values that update it in one pass a batch or None). Each
+# brings its baseline, the same options with the rescaling off (arm named by the method), and,
+# where it updates in several passes a batch, its one-pass twin ("NAME joint"): the SR variants
+# are built here, from the method's options, and nowhere else.
+RESCALED: tuple[tuple[str, str, dict[str, str], dict[str, Any], dict[str, Any] | None], ...] = (
+    ("aslp SR", "aslp", {"method.smart_rescale": "true"}, {"smart_rescale": False},
+     {"smart_rescale_update": "joint"}),
+    ("supermask DWR", "supermask", {"method.dynamic_weight_rescale": "true"},
+     {"dynamic_weight_rescale": False, "smart_rescale": False}, None),
 )
+
+
+def _with_options(config: RunConfig, values: dict[str, Any]) -> RunConfig:
+    """``config`` with some of its method's options replaced (validated again by the dataclass)."""
+    return dataclasses.replace(config, method_options=dataclasses.replace(config.method_options,
+                                                                          **values))
 
 
 def arm_configs(protocol: str, seed: int) -> list[tuple[str, RunConfig]]:
     """The study's arms in order: per rescaled configuration, its baseline, itself, its one-pass twin."""
     arms = []
-    for name, method, overrides in RESCALED:
+    for name, method, overrides, off, one_pass in RESCALED:
         config = make_config(protocol, method, seed, overrides)
-        declared = config.declared
-        twin, one_pass = declared.without_rescaling(), declared.single_pass()
-        if twin is None:
-            raise OptionError(f"{name}: {method} declares no rescaling to turn off")
-        arms += [(method, dataclasses.replace(config, method_options=twin.options)), (name, config)]
-        if one_pass is not None:
-            arms.append((f"{name} joint", dataclasses.replace(config, method_options=one_pass.options)))
+        if config.declared.traits().rescaling is None:
+            raise OptionError(f"{name}: {method} with {overrides} declares no rescaling to turn off")
+        arms += [(method, _with_options(config, off)), (name, config)]
+        if one_pass is not None and config.declared.traits().update_pass_count > 1:
+            arms.append((f"{name} joint", _with_options(config, one_pass)))
     return arms
 
 

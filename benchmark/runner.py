@@ -147,7 +147,7 @@ def check_batchable(configs: Sequence[RunConfig]) -> None:
     seeds = [c.seed for c in configs]
     if len(set(seeds)) != len(seeds):
         raise OptionError(f"a seed batch needs distinct seeds, got {seeds}")
-    refusal = first.declared.seed_batch_refusal()
+    refusal = first.declared.traits().seed_batch_refusal
     if refusal:
         raise OptionError(f"--seed-batch cannot train {first.method!r} ({first.run_id}): {refusal}; "
                           "run it without --seed-batch")
@@ -183,7 +183,7 @@ def base_record(config: RunConfig, device: torch.device) -> RunRecord:
     return RunRecord(
         status="running", run_id=config.run_id, config_hash=config.config_hash,
         protocol=config.protocol, dataset=config.spec.dataset, network=config.spec.network,
-        method=config.method, family=config.method_class.family, seed=config.seed,
+        method=config.method, family=config.declared.traits().family, seed=config.seed,
         variant=config.variant(), options=config.options_dict(),
         non_default_options=config.non_default_options(), provenance=origin)
 
@@ -211,7 +211,7 @@ def planned_run(config: RunConfig) -> PlannedRun:
     declared = config.declared
     group = f"{config.protocol}.{config.method}"
     return PlannedRun(config.run_id, run_label(config), f"{group}.{config.config_hash}", group,
-                      config.recipe.epochs * declared.rounds, len(declared.update_passes() or ((),)))
+                      config.recipe.epochs * declared.traits().rounds, declared.traits().update_pass_count)
 
 
 def execute(config: RunConfig, results_dir: str | Path, **options: Any) -> dict[str, Any]:
@@ -309,7 +309,7 @@ def run_identity(config: RunConfig, status: str) -> dict[str, Any]:
     """The identifying fields of a result file, for a run that has none to show (yet)."""
     return {"status": status, "run_id": config.run_id, "protocol": config.protocol,
             "dataset": config.spec.dataset, "network": config.spec.network, "method": config.method,
-            "family": config.method_class.family, "seed": config.seed,
+            "family": config.declared.traits().family, "seed": config.seed,
             "config_hash": config.config_hash, "variant": config.variant(),
             "options": config.options_dict(), "non_default_options": config.non_default_options()}
 
@@ -608,7 +608,7 @@ def build_run(config: RunConfig, device: torch.device, data: DeviceData | None =
     model = build_network(config.spec.network, info.in_channels, info.image_size, info.num_classes,
                           bias=recipe.bias)
     method = config.new_method()
-    keep_fraction = method.fixed_keep_fraction
+    keep_fraction = method.traits().fixed_keep_fraction
     initialise(model, recipe.init, make_generator(seed, "init"),
                keep_fraction=1.0 if keep_fraction is None else keep_fraction,
                signed_constant_layers=recipe.signed_constant_layers)
@@ -631,9 +631,9 @@ def evaluate_run(config: RunConfig, record: RunRecord, trainer: Trainer, started
     device = data.test.labels.device
     model.eval()
     batch = recipe.eval_batch_size
-    if method.stochastic:
+    if method.traits().stochastic:
         test_acc = sampled_accuracy(model, method, data.test, trainer.preprocess, batch,
-                                    method.evaluation_samples,
+                                    method.traits().evaluation_samples,
                                     make_generator(config.seed, "test-sampling", device=device))
     else:
         test_acc = accuracy(model, data.test, trainer.preprocess, batch)

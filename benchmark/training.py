@@ -227,7 +227,7 @@ class Trainer:
 
     @property
     def validates_on_sampled_masks(self) -> bool:
-        return self.method.sampled_validation and self.recipe.validation_masks == "sampled"
+        return self.method.traits().sampled_validation and self.recipe.validation_masks == "sampled"
 
     def validate(self) -> float:
         """Validation accuracy: on masks sampled at every forward pass (one sample per batch and
@@ -288,7 +288,7 @@ class Trainer:
         """Back to the round's best-validation checkpoint; the next round (if any) starts there."""
         s = self.state
         self.model.load_state_dict(s.best_state)
-        if s.round_index + 1 < self.method.rounds:
+        if s.round_index + 1 < self.method.traits().rounds:
             s.round_index += 1
             s.epoch_in_round = 0
         else:
@@ -340,7 +340,7 @@ def train_epoch(trainers: Sequence[Trainer],
     Every trainer must train the same recipe on training sets of one size on one device. Random
     streams are drawn per run, each in the order a run trained alone draws them; metrics stay on the
     device until the epoch's end (one host synchronisation per epoch for all runs). A method with
-    several update passes (:meth:`Method.update_passes`) runs each pass on the same batch with its
+    several update passes (``MethodTraits.update_passes``) runs each pass on the same batch with its
     own sampled masks; the epoch's loss and accuracy are those of each batch's first pass.
     """
     first = trainers[0]
@@ -355,7 +355,7 @@ def train_epoch(trainers: Sequence[Trainer],
     loss_sums = [torch.zeros((), device=device) for _ in trainers]
     corrects = [torch.zeros((), dtype=torch.long, device=device) for _ in trainers]
     batch = recipe.batch_size
-    passes = first.method.update_passes() or (None,)  # None: one pass stepping every optimiser
+    passes = first.method.traits().update_passes or (None,)  # None: one pass stepping every optimiser
     steps_per_epoch = -(-n // batch)
     for batch_index, start in enumerate(range(0, n, batch)):
         progresses = [StepProgress(t.state.epoch_in_round * steps_per_epoch + batch_index,

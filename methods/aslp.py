@@ -15,18 +15,16 @@ Two estimators compute the same thing:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from subnetbench.methods.base import (
-    MaskedLayer,
-    ScoredMaskMethod,
-    ScoredMaskOptions,
-    check_eval_samples,
-    check_option,
-)
+from subnetbench.methods.base import MethodTraits
+from subnetbench.methods.layers import MaskedLayer
+from subnetbench.methods.options import check_eval_samples, check_option
+from subnetbench.methods.scored import ScoredMaskMethod, ScoredMaskOptions
 
 ESTIMATORS = ("logistic", "gumbel_pair")
 _TINY = 1e-20
@@ -119,7 +117,6 @@ class ASLP(ScoredMaskMethod):
 
     name = "aslp"
     Options = ASLPOptions
-    stochastic = True
 
     def initial_scores(self, layer: MaskedLayer, generator: torch.Generator | None) -> Tensor:
         return torch.zeros_like(layer.weight)
@@ -127,14 +124,13 @@ class ASLP(ScoredMaskMethod):
     def keep_probability(self, layer: MaskedLayer) -> Tensor:
         return torch.sigmoid(layer.scores)
 
-    @property
-    def evaluation_samples(self) -> int:
-        return self.options.eval_samples
-
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"smart_rescale": True}, {"smart_rescale": True, "smart_rescale_update": "joint"},
-                {"estimator": "gumbel_pair"}]
+    def traits(self) -> MethodTraits:
+        return dataclasses.replace(
+            super().traits(), stochastic=True, sampled_validation=True,
+            evaluation_samples=self.options.eval_samples,
+            test_options=({}, {"smart_rescale": True},
+                          {"smart_rescale": True, "smart_rescale_update": "joint"},
+                          {"estimator": "gumbel_pair"}))
 
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.scores >= 0

@@ -10,13 +10,15 @@ backward pass, and the scores receive the gradient the kept weight w itself woul
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from subnetbench.methods.base import MaskedLayer
+from subnetbench.methods.base import MethodTraits
 from subnetbench.methods.edge_popup import SELECTIONS, EdgePopup, EdgePopupOptions
+from subnetbench.methods.layers import MaskedLayer
 
 
 def binary_gain(weight: Tensor, keep: Tensor) -> Tensor:
@@ -56,9 +58,9 @@ class Biprop(EdgePopup):
     name = "biprop"
     Options = BipropOptions
 
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"keep_fraction": 0.3, "selection": "percentile"}]
+    def traits(self) -> MethodTraits:
+        return dataclasses.replace(super().traits(), test_options=(
+            {}, {"keep_fraction": 0.3, "selection": "percentile"}))
 
     def gain(self, layer: MaskedLayer) -> Tensor:
         return binary_gain(layer.weight.detach(), self.keep_mask(layer).to(layer.weight.dtype))

@@ -1,7 +1,7 @@
 """Dense baseline (docs/methods.md): every weight trained, nothing pruned."""
 from __future__ import annotations
 
-from subnetbench.methods.base import WeightTrainingMethod
+from subnetbench.methods.weight_training import WeightTrainingMethod
 
 
 class Dense(WeightTrainingMethod):

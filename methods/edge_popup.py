@@ -20,20 +20,17 @@ Two codes define the rule, and both are offered (docs/released-code.md):
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from subnetbench.methods.base import (
-    MaskedLayer,
-    ScoredMaskMethod,
-    ScoredMaskOptions,
-    check_keep_fraction,
-    check_option,
-    kept_count,
-)
+from subnetbench.methods.base import MethodTraits
+from subnetbench.methods.layers import MaskedLayer, kept_count
+from subnetbench.methods.options import check_keep_fraction, check_option
+from subnetbench.methods.scored import ScoredMaskMethod, ScoredMaskOptions
 
 
 def top_k_mask(values: Tensor, keep_fraction: float) -> Tensor:
@@ -120,15 +117,12 @@ class EdgePopup(ScoredMaskMethod):
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return SELECTIONS[self.options.selection](self.ranked(layer.scores), self.options.keep_fraction)
 
-    @property
-    def fixed_keep_fraction(self) -> float | None:
-        return self.options.keep_fraction
-
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"smart_rescale": True}, {"keep_fraction": 0.9},
-                {"selection": "percentile", "mask_lr": 50.0, "mask_weight_decay": 0.0},
-                {"score_ranking": "raw"}]
+    def traits(self) -> MethodTraits:
+        return dataclasses.replace(
+            super().traits(), fixed_keep_fraction=self.options.keep_fraction,
+            test_options=({}, {"smart_rescale": True}, {"keep_fraction": 0.9},
+                          {"selection": "percentile", "mask_lr": 50.0, "mask_weight_decay": 0.0},
+                          {"score_ranking": "raw"}))
 
     def deterministic_weight(self, layer: MaskedLayer) -> Tensor:
         # The forward pass is deterministic but must route gradients to the scores in training.

@@ -19,7 +19,8 @@ import math
 import torch
 from torch import nn
 
-from subnetbench.methods.base import OptionError, prunable_layers
+from subnetbench.methods.layers import prunable_layers
+from subnetbench.methods.options import OptionError
 
 INITIALISATIONS = ("kaiming_normal", "signed_constant", "scaled_signed_constant", "pytorch_default")
 SIGNED_CONSTANT_LAYERS = ("conv", "all")

@@ -11,6 +11,7 @@ generator, and the event's index, hashed (stateless, so a resumed run draws the 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -18,13 +19,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from subnetbench.methods.base import (
-    MaskedLayer,
-    StepProgress,
-    check_option,
-    masked_layers,
-)
+from subnetbench.methods.base import MethodTraits, StepProgress
 from subnetbench.methods.edge_popup import SELECTIONS, EdgePopup, EdgePopupOptions
+from subnetbench.methods.layers import MaskedLayer, masked_layers
+from subnetbench.methods.options import check_option
 
 REDRAWS = ("auto", "kaiming_normal", "signed_constant")
 # The paper's CIFAR-10 recipe re-randomises every 300 of 100 epochs x 352 steps (45 000 images in
@@ -109,9 +107,9 @@ class IteRand(EdgePopup):
         layer.register_buffer("redraw_constant", torch.tensor(
             constant if signed else float(magnitudes.std()), device=layer.weight.device))
 
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"redraw": "signed_constant", "rerand_rate": 0.5}, {"smart_rescale": True}]
+    def traits(self) -> MethodTraits:
+        return dataclasses.replace(super().traits(), test_options=(
+            {}, {"redraw": "signed_constant", "rerand_rate": 0.5}, {"smart_rescale": True}))
 
     def period(self, progress: StepProgress) -> int:
         """Steps between re-randomisations: the option, or its fraction of the round's budget."""

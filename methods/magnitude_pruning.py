@@ -12,20 +12,16 @@ defaults to R = 3 with rewinding.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from subnetbench.methods.base import (
-    FixedMaskWeightTrainingMethod,
-    MaskedLayer,
-    WeightTrainingOptions,
-    check_keep_fraction,
-    check_option,
-    kept_count,
-    masked_layers,
-)
+from subnetbench.methods.base import MethodTraits
+from subnetbench.methods.layers import MaskedLayer, kept_count, masked_layers
+from subnetbench.methods.options import check_keep_fraction, check_option
+from subnetbench.methods.weight_training import FixedMaskWeightTrainingMethod, WeightTrainingOptions
 
 SCOPES = ("global", "layer")
 SCHEDULES = ("one_shot", "iterative")
@@ -93,13 +89,12 @@ class MagnitudePruning(FixedMaskWeightTrainingMethod):
     def rounds(self) -> int:
         return 1 + self.prune_rounds
 
-    @property
-    def fixed_keep_fraction(self) -> float | None:
-        return self.options.keep_fraction
-
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"schedule": "iterative", "scope": "layer", "prune_rounds": 2}]
+    def traits(self) -> MethodTraits:
+        return dataclasses.replace(
+            super().traits(), rounds=self.rounds, fixed_keep_fraction=self.options.keep_fraction,
+            seed_batch_refusal=(f"{self.name} trains in {self.rounds} rounds, and seeds trained "
+                                "together share one round"),
+            test_options=({}, {"schedule": "iterative", "scope": "layer", "prune_rounds": 2}))
 
     def kept_fraction_after(self, prune_round: int) -> float:
         return self.options.keep_fraction ** (prune_round / self.prune_rounds)

@@ -17,18 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from subnetbench.methods.base import (
-    MASK_ONLY,
-    MaskedLayer,
-    Method,
-    OptimizerSpec,
-    StepProgress,
-    check_eval_samples,
-    check_keep_fraction,
-    check_option,
-    masked_layers,
-)
+from subnetbench.methods.base import MASK_ONLY, Method, MethodTraits, OptimizerSpec, StepProgress
 from subnetbench.methods.edge_popup import top_k_mask
+from subnetbench.methods.layers import MaskedLayer, masked_layers
+from subnetbench.methods.options import check_eval_samples, check_keep_fraction, check_option
 
 _EPS = 1e-20  # the released code's guard of log(p) and log(1 - p)
 _BISECTION_STEPS = 60  # halvings of the shift's bracket (float64) before the exact linear solve
@@ -127,9 +119,7 @@ class ProbMask(Method):
     """Trains ``scores`` (the keep probabilities) with Adam; weights and biases stay frozen."""
 
     name = "probmask"
-    family = MASK_ONLY
     Options = ProbMaskOptions
-    stochastic = True
 
     def init_layer(self, layer: MaskedLayer, generator: torch.Generator | None) -> None:
         layer.scores = nn.Parameter(torch.full_like(layer.weight, self.options.initial_probability))
@@ -138,16 +128,18 @@ class ProbMask(Method):
                                                           device=layer.weight.device,
                                                           dtype=layer.weight.dtype))
 
-    def trainable_tensors(self) -> frozenset[str]:
-        return frozenset({"scores"})
+    def traits(self) -> MethodTraits:
+        # Not sampled_validation: the extracted network is the global top-k of p, which samples at a
+        # budget above the target (the ramp) or a high temperature do not resemble, so the best
+        # checkpoint and early stopping follow the network that is extracted.
+        # evaluation_samples and fixed_keep_fraction keep their defaults (1, None) as on main:
+        # declaring eval_samples and keep_fraction would move probmask's numbers.
+        return MethodTraits(family=MASK_ONLY, trainable_tensors=frozenset({"scores"}), stochastic=True,
+                            test_options=({}, {"ramp": False, "keep_fraction": 0.3}))
 
     def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:
         scores = [layer.scores for _, layer in masked_layers(model)]
         return [OptimizerSpec("scores", scores, "adam", self.options.lr, 0.0, self.options.weight_decay)]
-
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"ramp": False, "keep_fraction": 0.3}]
 
     # -- masks --------------------------------------------------------------------------------------
     def after_prepare(self, model: nn.Module, generator: torch.Generator | None) -> None:
@@ -173,13 +165,6 @@ class ProbMask(Method):
         return tuple(torch.rand(layer.scores.shape, generator=self.sample_generator,
                                 device=layer.scores.device, dtype=layer.scores.dtype)
                      for _ in range(2))
-
-    @property
-    def sampled_validation(self) -> bool:
-        # The extracted network is the global top-k of p, which samples at a budget above the
-        # target (the ramp) or a high temperature do not resemble: the best checkpoint and early
-        # stopping follow the network that is extracted.
-        return False
 
     def sampled_weight(self, layer: MaskedLayer) -> Tensor:
         """Training: the relaxed sample at the current temperature. Evaluation on sampled masks:

@@ -9,19 +9,16 @@ positions drawn uniformly without replacement.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from subnetbench.methods.base import (
-    FixedMaskWeightTrainingMethod,
-    WeightTrainingOptions,
-    check_keep_fraction,
-    check_option,
-    kept_count,
-    masked_layers,
-)
+from subnetbench.methods.base import MethodTraits
+from subnetbench.methods.layers import kept_count, masked_layers
+from subnetbench.methods.options import check_keep_fraction, check_option
+from subnetbench.methods.weight_training import FixedMaskWeightTrainingMethod, WeightTrainingOptions
 
 DISTRIBUTIONS = ("uniform", "erk")
 
@@ -71,13 +68,9 @@ class RandomPruning(FixedMaskWeightTrainingMethod):
     name = "random_pruning"
     Options = RandomPruningOptions
 
-    @property
-    def fixed_keep_fraction(self) -> float | None:
-        return self.options.keep_fraction
-
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"distribution": "erk", "keep_fraction": 0.2}]
+    def traits(self) -> MethodTraits:
+        return dataclasses.replace(super().traits(), fixed_keep_fraction=self.options.keep_fraction,
+                                   test_options=({}, {"distribution": "erk", "keep_fraction": 0.2}))
 
     def layer_densities(self, model: nn.Module) -> list[float]:
         shapes = [tuple(layer.weight.shape) for _, layer in masked_layers(model)]

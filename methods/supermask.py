@@ -12,18 +12,16 @@ default, docs/released-code.md); ``detached`` makes it a constant of the backwar
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from subnetbench.methods.base import (
-    MaskedLayer,
-    ScoredMaskMethod,
-    ScoredMaskOptions,
-    check_eval_samples,
-    check_option,
-)
+from subnetbench.methods.base import MethodTraits
+from subnetbench.methods.layers import MaskedLayer
+from subnetbench.methods.options import check_eval_samples, check_option
+from subnetbench.methods.scored import ScoredMaskMethod, ScoredMaskOptions
 
 
 class BernoulliStraightThrough(torch.autograd.Function):
@@ -77,7 +75,6 @@ class Supermask(ScoredMaskMethod):
 
     name = "supermask"
     Options = SupermaskOptions
-    stochastic = True
 
     def initial_scores(self, layer: MaskedLayer, generator: torch.Generator | None) -> Tensor:
         return torch.zeros_like(layer.weight)  # P(keep) = 0.5, as ASLP's logits
@@ -85,27 +82,19 @@ class Supermask(ScoredMaskMethod):
     def keep_probability(self, layer: MaskedLayer) -> Tensor:
         return torch.sigmoid(layer.scores)
 
-    @property
-    def evaluation_samples(self) -> int:
-        return self.options.eval_samples
-
-    @property
-    def rescaling(self) -> str | None:
+    def traits(self) -> MethodTraits:
+        inherited = super().traits()
         names = ["dynamic_weight_rescale"] if self.options.dynamic_weight_rescale else []
-        names += [super().rescaling] if super().rescaling else []
-        return "+".join(names) or None
-
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"smart_rescale": True}, {"dynamic_weight_rescale": True},
-                {"dynamic_weight_rescale": True, "dwr_gradient": "detached"},
-                {"dynamic_weight_rescale": True, "smart_rescale": True}]
+        names += [inherited.rescaling] if inherited.rescaling else []
+        return dataclasses.replace(
+            inherited, stochastic=True, sampled_validation=True,
+            evaluation_samples=self.options.eval_samples, rescaling="+".join(names) or None,
+            test_options=({}, {"smart_rescale": True}, {"dynamic_weight_rescale": True},
+                          {"dynamic_weight_rescale": True, "dwr_gradient": "detached"},
+                          {"dynamic_weight_rescale": True, "smart_rescale": True}))
 
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.scores >= 0
-
-    def rescaling_options(self) -> dict:
-        return {**super().rescaling_options(), "dynamic_weight_rescale": False}
 
     def _dwr(self, keep: Tensor) -> Tensor | float:
         if not self.options.dynamic_weight_rescale:

@@ -22,11 +22,11 @@ from subnetbench.launch.options import check_path_option
 
 def _method_info(name: str) -> dict[str, Any]:
     cls = methods.get(name)
-    method = cls()
-    declared = {"stochastic": cls.stochastic, "evaluation_samples": method.evaluation_samples,
-                "fixed_keep_fraction": method.fixed_keep_fraction, "rescaling": method.rescaling,
-                "rounds": method.rounds, "seed_batch_refusal": method.seed_batch_refusal()}
-    return {"name": name, "family": cls.family, "origin": methods.origin(name),
+    traits = cls().traits()
+    declared = {"stochastic": traits.stochastic, "evaluation_samples": traits.evaluation_samples,
+                "fixed_keep_fraction": traits.fixed_keep_fraction, "rescaling": traits.rescaling,
+                "rounds": traits.rounds, "seed_batch_refusal": traits.seed_batch_refusal}
+    return {"name": name, "family": traits.family, "origin": methods.origin(name),
             "options": dataclasses.asdict(cls.Options()), "declared": declared,
             "doc": (cls.__doc__ or "").strip()}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 VARIANT_SHORT = {"data_augmentation": "DA", "signed_constant": "SC", "smart_rescale": "SR"}
-# The names a method declares for its rescaling (Method.rescaling), in the paper's words; the paper's
+# The names a method declares for its rescaling (MethodTraits.rescaling), in the paper's words; the paper's
 # SR column holds each method's own: smart rescale for ASLP and edge-popup, DWR for supermask.
 RESCALING_SHORT = {"smart_rescale": "SR", "dynamic_weight_rescale": "DWR"}
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}

@@ -58,7 +58,7 @@ class PlannedRun:
     key: str  # its configuration: the seeds of one configuration cost about the same an epoch
     group: str  # its protocol and method: a configuration not yet timed is costed as its group
     epochs: int | None  # the most epochs it may train (the recipe's epochs times the method's rounds)
-    passes: int = 1  # training passes a batch (Method.update_passes): the released code's SR makes two
+    passes: int = 1  # training passes a batch (MethodTraits.update_passes): the released code's SR makes two
 
 
 @dataclass(frozen=True)

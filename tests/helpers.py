@@ -21,7 +21,7 @@ from torch import nn
 
 from subnetbench import methods
 from subnetbench.benchmark.networks import ConvNet
-from subnetbench.methods.base import masked_layers
+from subnetbench.methods.layers import masked_layers
 
 REPO = Path(__file__).resolve().parents[1]
 

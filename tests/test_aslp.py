@@ -18,7 +18,7 @@ from subnetbench.methods.aslp import (
     logistic_noise,
     two_logit_gumbel_softmax,
 )
-from subnetbench.methods.base import masked_layers
+from subnetbench.methods.layers import masked_layers
 from tests.helpers import (
     binomial_tolerance,
     digits_batch,
@@ -358,7 +358,7 @@ def test_initial_logits_are_zero_so_every_weight_starts_at_probability_one_half(
     for _, layer in masked_layers(model):
         assert torch.equal(layer.scores, torch.zeros_like(layer.weight))
         assert torch.equal(method.keep_probability(layer), torch.full_like(layer.weight, 0.5))
-    assert methods.get("aslp") is ASLP and ASLP.stochastic
+    assert methods.get("aslp") is ASLP and ASLP().traits().stochastic
 
 
 def test_removed_weights_are_exact_zeros_even_with_a_non_finite_scale():

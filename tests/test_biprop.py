@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from subnetbench.methods.base import kept_count, masked_layers
 from subnetbench.methods.biprop import binary_gain
 from subnetbench.methods.edge_popup import top_k_mask
+from subnetbench.methods.layers import kept_count, masked_layers
 from tests.helpers import (
     digits_batch,
     prepared,

@@ -3,9 +3,10 @@
 It runs over ``methods.names()`` (so an installed plugin is tested too: ``pytest
 tests/test_conformance.py -k NAME``) and the plugin guide's examples (one of them learns nothing),
 each method with the option sets it declares in
-``test_options()``: what trains and what stays frozen, what extraction yields, that preparation is
-seeded, that the declarations the engine reads are consistent, and that seeds of the method can be
-trained together in one grouped step unless the method says why not.
+``traits().test_options``: what trains and what stays frozen, what extraction yields, that
+preparation is seeded, that the traits the engine reads are well formed and agree with the
+method's behaviour, and that seeds of the method can be trained together in one grouped step unless
+the method says why not.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
 from subnetbench.benchmark.grouped import grouped_forward
 from subnetbench.benchmark.recipe import Recipe
 from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer, separate_forward
-from subnetbench.methods.base import FAMILIES, MASK_ONLY, WEIGHT_TRAINING, MaskedLayer, masked_layers
+from subnetbench.methods.base import FAMILIES, MASK_ONLY, WEIGHT_TRAINING, MethodTraits
+from subnetbench.methods.layers import MaskedLayer, masked_layers
 from tests.helpers import (
     digits_batch,
     example_methods,
@@ -31,7 +33,7 @@ from tests.helpers import (
 
 # Every registered method, and the plugin guide's examples (one of which learns nothing).
 CLASSES = [methods.get(name) for name in methods.names()] + example_methods()
-CONFIGS = [(cls, options) for cls in CLASSES for options in cls.test_options()]
+CONFIGS = [(cls, options) for cls in CLASSES for options in cls().traits().test_options]
 
 
 def config_id(config: tuple[type[methods.Method], dict]) -> str:
@@ -44,7 +46,7 @@ def make_nontrivial(model: nn.Module, method: methods.Method, seed: int = 0) -> 
     """Random values for the per-layer tensors a mask-only method learns (positive for scalars,
     such as smart rescale's scale), then every training round's start (pruning rounds)."""
     generator = torch.Generator().manual_seed(seed)
-    learned = method.trainable_tensors() - {"weight", "bias"}
+    learned = method.traits().trainable_tensors - {"weight", "bias"}
     for _, layer in masked_layers(model):
         for name in learned:
             tensor = getattr(layer, name)
@@ -52,12 +54,12 @@ def make_nontrivial(model: nn.Module, method: methods.Method, seed: int = 0) -> 
                 tensor.copy_(0.5 + torch.rand((), generator=generator))
             else:
                 tensor.copy_(torch.randn(tensor.shape, generator=generator))
-    for round_index in range(method.rounds):
+    for round_index in range(method.traits().rounds):
         method.begin_round(model, round_index)
 
 
-MASK_ONLY_CONFIGS = [c for c in CONFIGS if c[0].family == MASK_ONLY]
-WEIGHT_TRAINING_CONFIGS = [c for c in CONFIGS if c[0].family == WEIGHT_TRAINING]
+MASK_ONLY_CONFIGS = [c for c in CONFIGS if c[0](**c[1]).traits().family == MASK_ONLY]
+WEIGHT_TRAINING_CONFIGS = [c for c in CONFIGS if c[0](**c[1]).traits().family == WEIGHT_TRAINING]
 
 
 def one_step(model: nn.Module, method: methods.Method, seed: int = 0) -> None:
@@ -78,13 +80,14 @@ def one_step(model: nn.Module, method: methods.Method, seed: int = 0) -> None:
 def test_trainable_tensors_are_exactly_the_declared_ones(config):
     cls, options = config
     model, method = prepared(cls, options)
-    assert methods.trainable_tensor_names(model) == set(method.trainable_tensors())
+    traits = method.traits()
+    assert methods.trainable_tensor_names(model) == traits.trainable_tensors
     # and the optimiser groups hold exactly the tensors that require gradients, each once
     in_specs = [id(p) for spec in method.optimizer_specs(model) for p in spec.params]
     assert sorted(in_specs) == sorted(id(p) for p in model.parameters() if p.requires_grad)
-    assert method.family in FAMILIES
-    if method.family == MASK_ONLY:
-        assert not {"weight", "bias"} & method.trainable_tensors()
+    assert traits.family in FAMILIES
+    if traits.family == MASK_ONLY:
+        assert not {"weight", "bias"} & traits.trainable_tensors
 
 
 @pytest.mark.parametrize("config", MASK_ONLY_CONFIGS, ids=config_id)
@@ -104,7 +107,7 @@ def test_an_optimiser_step_leaves_weights_and_biases_bit_identical(config):
     # not vacuous: every kind of tensor the method learns did move
     moved = {n.rpartition(".")[2] for n, p in model.named_parameters()
              if n in learned and not torch.equal(p, learned[n])}
-    assert moved == set(method.trainable_tensors())
+    assert moved == method.traits().trainable_tensors
 
 
 @pytest.mark.parametrize("config", WEIGHT_TRAINING_CONFIGS, ids=config_id)
@@ -142,7 +145,7 @@ def test_extraction_reports_its_nonzeros_and_computes_the_deterministic_forward(
     for layer_name, layer in masked_layers(model):
         assert stats.layer_kept[layer_name] == int(method.keep_mask(layer).sum())
         assert stats.layer_total[layer_name] == layer.weight.numel()
-    if method.fixed_keep_fraction != 1.0:
+    if method.traits().fixed_keep_fraction != 1.0:
         assert 0 < stats.kept < stats.total  # the mask is not trivial
     # the extracted network computes the deterministic (evaluation) forward
     x = digits_batch(seed=3)
@@ -182,7 +185,7 @@ def test_stochastic_methods_sample_and_deterministic_ones_do_not(config):
         deterministic = model(x)
         methods.set_mask_sampling(model, True)
         sampled = model(x)
-    assert torch.equal(sampled, deterministic) != type(method).stochastic
+    assert torch.equal(sampled, deterministic) != method.traits().stochastic
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)
@@ -190,14 +193,22 @@ def test_the_declarations_the_engine_reads_are_consistent(config):
     cls, options = config
     model, method = prepared(cls, options)
     make_nontrivial(model, method, seed=3)
-    samples = method.evaluation_samples
+    traits = method.traits()
+    assert isinstance(traits, MethodTraits)
+    assert traits == MethodTraits(**vars(traits))  # what construction checks holds (types, ranges)
+    samples = traits.evaluation_samples
     assert isinstance(samples, int) and samples >= 1
-    assert samples == 1 or type(method).stochastic  # only a sampling method averages samples
-    assert not method.sampled_validation or type(method).stochastic  # only a sampling one
-    assert isinstance(method.rounds, int) and method.rounds >= 1
-    assert method.rescaling is None or (isinstance(method.rescaling, str) and method.rescaling)
-    refusal = method.seed_batch_refusal()
+    assert samples == 1 or traits.stochastic  # only a sampling method averages samples
+    assert not traits.sampled_validation or traits.stochastic  # only a sampling one
+    assert isinstance(traits.rounds, int) and traits.rounds >= 1
+    assert traits.rescaling is None or (isinstance(traits.rescaling, str) and traits.rescaling)
+    refusal = traits.seed_batch_refusal
     assert refusal is None or (isinstance(refusal, str) and refusal)
+    assert traits.rounds == 1 or refusal  # seeds trained together share one round
+    assert traits.test_options[0] == {} and cls(**options).traits().test_options == traits.test_options
+    labels = {spec.label for spec in method.optimizer_specs(model)}
+    for labels_of_pass in traits.update_passes or ():  # each pass steps optimisers the method has
+        assert labels_of_pass and set(labels_of_pass) <= labels
     for _, layer in masked_layers(model):
         probability = method.keep_probability(layer)
         if probability is not None:
@@ -205,7 +216,7 @@ def test_the_declarations_the_engine_reads_are_consistent(config):
             assert torch.all((0 <= probability) & (probability <= 1))
             # the extraction keeps the weights whose keep probability is at least one half
             assert torch.equal(method.keep_mask(layer), probability >= 0.5)
-    fixed = method.fixed_keep_fraction
+    fixed = traits.fixed_keep_fraction
     if fixed is not None:
         assert 0 < fixed <= 1
         _, stats = method.extract(model)
@@ -221,7 +232,7 @@ def _digits_trainer(cls: type[methods.Method], options: dict, seed: int) -> Trai
                      torch.randint(0, 10, (n,), generator=generator))
 
     model, method = prepared(cls, options, seed=seed)
-    for round_index in range(method.rounds):
+    for round_index in range(method.traits().rounds):
         method.begin_round(model, round_index)
     generators = {stream: torch.Generator().manual_seed(10 * seed + i)
                   for i, stream in enumerate(TRAINING_STREAMS)}
@@ -235,7 +246,7 @@ def test_seeds_train_together_in_one_grouped_step_unless_the_method_refuses(conf
     """What --seed-batch on a GPU computes (one grouped forward for k seeds) is what the seeds
     compute alone: same logits and same gradients, for every method that can be seed-batched."""
     cls, options = config
-    if cls(**options).seed_batch_refusal() is not None:
+    if cls(**options).traits().seed_batch_refusal is not None:
         pytest.skip(f"{cls.name} declares it cannot be seed-batched")
     together = [_digits_trainer(cls, options, seed) for seed in range(3)]
     alone = [_digits_trainer(cls, options, seed) for seed in range(3)]  # identical twins

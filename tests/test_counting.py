@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subnetbench.methods.base import kept_count
+from subnetbench.methods.layers import kept_count
 
 
 def test_the_documented_example_keeps_the_half():

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from subnetbench.methods.base import kept_count, masked_layers
 from subnetbench.methods.edge_popup import EdgePopup, SubnetStraightThrough, top_k_mask
+from subnetbench.methods.layers import kept_count, masked_layers
 from tests.helpers import (
     digits_batch,
     prepared,

@@ -16,8 +16,8 @@ from subnetbench.benchmark.config import (
     parse_assignments,
 )
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
-from subnetbench.methods.base import OptionError
 from subnetbench.methods.initialisation import INITIALISATIONS
+from subnetbench.methods.options import OptionError
 
 # A non-default value of every recipe key and how it is written on the command line.
 RECIPE_VALUES = {

@@ -20,7 +20,7 @@ from subnetbench import locks, status
 from subnetbench.benchmark import runner, training
 from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
-from subnetbench.methods.base import OptionError
+from subnetbench.methods.options import OptionError
 from subnetbench.records import seal
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 

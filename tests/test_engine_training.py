@@ -119,7 +119,7 @@ def test_model_ends_with_the_best_validation_weights(monkeypatch):
 def test_epochs_to_best_is_global_over_rounds(monkeypatch):
     # magnitude pruning one-shot: round 0 dense, round 1 pruned; 3 epochs each
     trainer = _trainer("magnitude_pruning", epochs=3)
-    assert trainer.method.rounds == 2
+    assert trainer.method.traits().rounds == 2
     seen = _script_validation(monkeypatch, trainer, [0.1, 0.9, 0.2, 0.3, 0.5, 0.4])
     state = trainer.fit()
     assert [h["round"] for h in state.history] == [0, 0, 0, 1, 1, 1]
@@ -292,7 +292,7 @@ def test_smart_rescale_steps_the_scores_then_the_scale_each_with_its_own_sample(
     per batch one pass (sample, forward, backward) that steps the mask logits, then a pass with a
     fresh sample that steps the scales; ``joint``: one pass steps both."""
     trainer, manual = _one_batch_trainer(update), _one_batch_trainer(update)
-    assert trainer.method.update_passes() == (None if update == "joint" else (("scores",), ("scale",)))
+    assert trainer.method.traits().update_passes == (None if update == "joint" else (("scores",), ("scale",)))
     for t in (trainer, manual):
         t.begin_epoch()
         t.model.train()

@@ -30,7 +30,8 @@ from subnetbench.benchmark.results import checkpoint_path, run_path
 from subnetbench.benchmark.runner import execute, make_config
 from subnetbench.errors import OptionError
 from subnetbench.integrity import QUARANTINE_MARK, digest_path
-from subnetbench.methods.base import FLOAT32_MAX, FLOAT32_SMALLEST_NORMAL, ScoredMaskOptions
+from subnetbench.methods.options import FLOAT32_MAX, FLOAT32_SMALLEST_NORMAL
+from subnetbench.methods.scored import ScoredMaskOptions
 from subnetbench.record_reading import MAX_RESULT_BYTES
 from subnetbench.records import FORMAT_VERSION, seal
 from tests.fault_injection import (

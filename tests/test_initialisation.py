@@ -12,8 +12,8 @@ from torch import nn
 
 from subnetbench import methods
 from subnetbench.benchmark.networks import ConvNet
-from subnetbench.methods.base import prunable_layers
 from subnetbench.methods.initialisation import INITIALISATIONS, initialise
+from subnetbench.methods.layers import prunable_layers
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 GAIN = math.sqrt(2.0)  # ReLU

@@ -9,10 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subnetbench.methods.base import OptionError, StepProgress, masked_layers
+from subnetbench.methods.base import StepProgress
 from subnetbench.methods.edge_popup import percentile_mask
 from subnetbench.methods.initialisation import initialise
 from subnetbench.methods.iterand import PAPER_PERIOD_FRACTION, IteRand, rerandomise
+from subnetbench.methods.layers import masked_layers
+from subnetbench.methods.options import OptionError
 from tests.helpers import (
     binomial_tolerance,
     digits_net,

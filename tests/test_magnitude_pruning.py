@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from subnetbench.methods.base import kept_count, masked_layers
+from subnetbench.methods.layers import kept_count, masked_layers
 from subnetbench.methods.magnitude_pruning import MagnitudePruning, magnitude_mask
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 

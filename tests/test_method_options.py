@@ -25,8 +25,8 @@ def test_each_builtin_trains_what_the_paper_says(name, smart_rescale):
     method = methods.get(name)(**({"smart_rescale": True} if smart_rescale else {}))
     model = method.prepare(digits_net(), torch.Generator().manual_seed(0))
     expected = TRAINED[name] | ({"scale"} if smart_rescale else set())
-    assert methods.trainable_tensor_names(model) == set(method.trainable_tensors()) == expected
-    assert method.family == (methods.MASK_ONLY if name in MASK_ONLY else methods.WEIGHT_TRAINING)
+    assert methods.trainable_tensor_names(model) == method.traits().trainable_tensors == expected
+    assert method.traits().family == (methods.MASK_ONLY if name in MASK_ONLY else methods.WEIGHT_TRAINING)
 
 
 BAD_OPTIONS = [

@@ -7,7 +7,7 @@ from torch import nn
 
 from subnetbench import methods
 from subnetbench.benchmark.networks import ARCHITECTURES, ConvNet, build_network
-from subnetbench.methods.base import prunable_layers
+from subnetbench.methods.layers import prunable_layers
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 SPEC = {  # conv widths and the fully connected input on 3x32x32 images

@@ -82,12 +82,13 @@ def test_the_old_top_level_names_are_not_aliased(tmp_path):
     assert report == {"missing": ["methods", "methods.base", "benchmark", "reports"], "hooks": []}
 
 
-def test_a_method_that_declares_nothing_gets_the_neutral_declarations():
-    """The declarations are the method's own: option fields that happen to be called
-    ``eval_samples``, ``keep_fraction`` or ``smart_rescale`` mean nothing to the engine."""
+def test_the_traits_are_the_methods_own_declaration():
+    """The traits are the method's own: option fields that happen to be called ``eval_samples``,
+    ``keep_fraction`` or ``smart_rescale`` change nothing the engine reads, and a method that
+    declares no traits is refused by name."""
     from dataclasses import dataclass
 
-    from subnetbench.methods import Method
+    from subnetbench.methods import MASK_ONLY, Method, MethodTraits
 
     @dataclass(frozen=True)
     class Options:
@@ -97,8 +98,14 @@ def test_a_method_that_declares_nothing_gets_the_neutral_declarations():
         dynamic_weight_rescale: bool = True
 
     class Quiet(Method):
+        def traits(self) -> MethodTraits:
+            return MethodTraits(family=MASK_ONLY, trainable_tensors=frozenset())
+
+    class Silent(Method):
         pass
 
     Quiet.Options = Options
-    quiet = Quiet()
-    assert (quiet.evaluation_samples, quiet.fixed_keep_fraction, quiet.rescaling) == (1, None, None)
+    traits = Quiet().traits()
+    assert (traits.evaluation_samples, traits.fixed_keep_fraction, traits.rescaling) == (1, None, None)
+    with pytest.raises(NotImplementedError, match="Silent must define traits"):
+        Silent().traits()

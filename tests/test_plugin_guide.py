@@ -2,6 +2,7 @@
 really works as an external plugin (a real entry point, read by a fresh interpreter)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -17,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from subnetbench import methods
-from subnetbench.methods.base import MaskedLayer, masked_layers
+from subnetbench.methods.layers import MaskedLayer, masked_layers
 from tests.helpers import (
     REPO,
     digits_batch,
@@ -92,7 +93,7 @@ def test_the_example_meets_the_common_method_properties():
     example = load_example()
     method = example.ThresholdMask(smart_rescale=True, threshold=0.002)
     model = method.prepare(digits_net(), torch.Generator().manual_seed(0))
-    assert methods.trainable_tensor_names(model) == set(method.trainable_tensors()) == \
+    assert methods.trainable_tensor_names(model) == method.traits().trainable_tensors == \
         {"scores", "scale"}
     frozen = {n: p.detach().clone() for n, p in model.named_parameters()
               if n.rpartition(".")[2] in ("weight", "bias")}
@@ -269,11 +270,14 @@ def test_the_example_works_as_an_in_repo_module(tmp_path):
 
 
 def test_the_guide_describes_every_interface_method():
-    """Every public attribute of the Method interface (hooks, declarations) is in the guide."""
+    """Every public attribute of the Method interface (hooks) and every field of the traits it
+    declares is in the guide."""
     text = GUIDE.read_text()
     public = [name for name in vars(methods.Method) if not name.startswith("_")]
-    assert {"prepare", "keep_mask", "evaluation_samples", "seed_batch_refusal"} <= set(public)
-    for hook in public:
+    assert {"prepare", "keep_mask", "traits", "optimizer_specs"} <= set(public)
+    fields = [f.name for f in dataclasses.fields(methods.MethodTraits)]
+    assert {"evaluation_samples", "seed_batch_refusal", "test_options"} <= set(fields)
+    for hook in public + fields:
         assert f"`{hook}" in text, hook
     assert Path(REPO / "docs" / "examples" / "example_plugin.py").exists()
 

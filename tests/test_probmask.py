@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from subnetbench.methods.base import OptionError, StepProgress, kept_count, masked_layers
+from subnetbench.methods.base import StepProgress
+from subnetbench.methods.layers import kept_count, masked_layers
+from subnetbench.methods.options import OptionError
 from subnetbench.methods.probmask import (
     ProbMask,
     annealed_temperature,
@@ -164,7 +166,7 @@ def test_evaluation_on_sampled_masks_takes_the_zero_temperature_limit_a_bernoull
     kept = weight != 0
     assert torch.equal(weight[kept], layer.weight[kept])
     assert abs(float(kept.float().mean()) - 0.3) < binomial_tolerance(0.3, kept.numel())
-    assert method.sampled_validation is False and method.stochastic
+    assert method.traits().sampled_validation is False and method.traits().stochastic
 
 
 def test_the_noise_of_a_forward_is_two_uniforms_per_weight_from_the_sample_stream():

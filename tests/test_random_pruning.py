@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from subnetbench.methods.base import kept_count, masked_layers
+from subnetbench.methods.layers import kept_count, masked_layers
 from subnetbench.methods.random_pruning import RandomPruning, erk_densities, random_mask
 from tests.helpers import (
     chi_square_sf,

@@ -24,7 +24,7 @@ BUILT_IN = ["aslp", "biprop", "dense", "edge_popup", "iterand", "magnitude_pruni
             "random_pruning", "supermask"]
 
 PLUGIN_SOURCE = textwrap.dedent('''
-    from subnetbench.methods.base import WeightTrainingMethod
+    from subnetbench.methods.weight_training import WeightTrainingMethod
 
 
     class Frozen(WeightTrainingMethod):

@@ -30,7 +30,7 @@ from subnetbench.benchmark.runner import execute, execute_runs, make_config
 from subnetbench.benchmark.speed import cli as speed_cli
 from subnetbench.benchmark.speed import study
 from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer, fit
-from subnetbench.methods.base import OptionError
+from subnetbench.methods.options import OptionError
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse: one torch thread per module)
 
 PROTOCOL = "digits-conv2"
@@ -431,10 +431,10 @@ def test_plus_sr_gives_both_pipelines_the_smart_rescale():
 
 @pytest.mark.parametrize("option, value, reason", [
     ("--methods", "no_such_method", "unknown method 'no_such_method'"),
-    ("--methods", "dense+sr", "dense declares no smart rescale"),
-    ("--variant-methods", "dense+sr", "dense declares no smart rescale"),
+    ("--methods", "dense+sr", "dense has no smart rescale"),
+    ("--variant-methods", "dense+sr", "dense has no smart rescale"),
     ("--seed-method", "no_such_method", "unknown method 'no_such_method'"),
-    ("--seed-method", "magnitude_pruning", methods.get("magnitude_pruning")().seed_batch_refusal()),
+    ("--seed-method", "magnitude_pruning", methods.get("magnitude_pruning")().traits().seed_batch_refusal),
 ])
 def test_speed_benchmark_refuses_what_is_not_a_method_of_the_study(option, value, reason, capsys):
     assert cli.main(["speed", *TINY_BUDGET, option, value]) == 2

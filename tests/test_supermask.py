@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from subnetbench.methods.base import masked_layers
+from subnetbench.methods.layers import masked_layers
 from subnetbench.methods.supermask import Supermask, dwr_factor
 from tests.helpers import (
     binomial_tolerance,

@@ -17,8 +17,8 @@ For every network and method it times training epochs of two pipelines in one pr
   (``cudnn.benchmark`` on).
 
 A method is any registered method (``--methods``, default the paper's comparison aslp, supermask,
-edge_popup, dense), or ``NAME+sr`` for it with the smart rescale where it declares one
-(:meth:`Method.smart_rescale_options`: ``smart_rescale=true`` for the built-in methods); the
+edge_popup, dense), or ``NAME+sr`` for it with the smart rescale where it has one
+(``smart_rescale=true``, for a method whose options have that boolean); the
 options are validated as ``subnetbench run`` validates them. With more than one optimiser (``+sr``)
 the reference steps once per optimiser and batch, as Lightning 1.x does.
 

@@ -36,8 +36,9 @@ from subnetbench.benchmark.data import DatasetInfo
 from subnetbench.benchmark.networks import build_network
 from subnetbench.methods import masked_layers, set_mask_sampling
 from subnetbench.methods.aslp import ASLP
-from subnetbench.methods.base import MaskedLayer, Method
+from subnetbench.methods.base import Method
 from subnetbench.methods.initialisation import initialise
+from subnetbench.methods.layers import MaskedLayer
 from subnetbench.methods.registry import get as get_method
 
 

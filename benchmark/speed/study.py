@@ -2,7 +2,7 @@
 pipeline, the fast-path variant rows and the seed-batch rows (:class:`Bench`).
 
 A method of the study is any registered method, by name, or ``NAME+sr`` (the paper's smart rescale,
-as the method declares it: :meth:`Method.smart_rescale_options`); its options are validated
+``method.smart_rescale=true`` for a method whose options have that boolean); its options are validated
 by the engine (:func:`subnetbench.benchmark.config.make_config`), as for ``subnetbench run``.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import json
 import math
 import os
 import platform
@@ -89,13 +88,12 @@ def generated_data(n_train: int, n_val: int, device: torch.device, seed: int = 0
 
 
 def _smart_rescale_overrides(name: str) -> dict[str, str] | None:
-    """The ``--set`` overrides of ``NAME+sr``: the options the method declares for smart rescale
-    (:meth:`Method.smart_rescale_options`), or None when it has none."""
-    options = methods.get(name).smart_rescale_options()
-    if options is None:
+    """The ``--set`` overrides of ``NAME+sr``: ``method.smart_rescale=true`` where the method's
+    options have the paper's boolean ``smart_rescale``, else None (the method has no SR)."""
+    option = {f.name: f for f in dataclasses.fields(methods.get(name).Options)}.get("smart_rescale")
+    if option is None or not isinstance(option.default, bool):
         return None
-    return {f"method.{key}": json.dumps(value) if not isinstance(value, str) else value
-            for key, value in options.items()}
+    return {"method.smart_rescale": "true"}
 
 
 def method_choices() -> list[str]:
@@ -121,7 +119,7 @@ def method_spec(value: str) -> tuple[str, dict[str, str]]:
         return name, {}
     overrides = _smart_rescale_overrides(name)
     if overrides is None:
-        raise OptionError(f"{name} declares no smart rescale (Method.smart_rescale_options), so "
+        raise OptionError(f"{name} has no smart rescale (no boolean option smart_rescale), so "
                           f"{value!r} is not a method value; {allowed}")
     return name, overrides
 
@@ -136,7 +134,7 @@ def method_config(protocol: str, method: str, seed: int,
 def seed_batch_refusal(method: str, dataset: str) -> str | None:
     """Why the method value cannot train several seeds of one configuration together, or None: the
     method declares it (any network of the data set would do)."""
-    return method_config(f"{dataset}-conv2", method, 0).declared.seed_batch_refusal()
+    return method_config(f"{dataset}-conv2", method, 0).declared.traits().seed_batch_refusal
 
 
 def ours_trainer(network: str, method: str, device: torch.device, data: DeviceData, budget: Budget,
@@ -233,7 +231,7 @@ class Bench:
                                              "peak": reference_memory.bytes}
         row = self._row(network, method, "default", ours_s, ours_memory.bytes)
         row["checkpoint_s"] = self.checkpoint_seconds(trainer)
-        row["evaluation_samples"] = trainer.method.evaluation_samples
+        row["evaluation_samples"] = trainer.method.traits().evaluation_samples
         self.rows.append(row)
         self.measure_eval(network, method, trainer, run)
         return trainer
@@ -325,8 +323,7 @@ class Bench:
         ours_ips = _rate(images * images_factor, _median(ours_s))
         reference_ips = _rate(images, _median(reference["epoch_s"])) if reference else None
         # Every update pass a batch (alternating smart rescale: two) is a forward and a backward.
-        passes = len(method_config(f"{self.dataset}-{network}", method, 0).declared.update_passes()
-                     or (None,))
+        passes = method_config(f"{self.dataset}-{network}", method, 0).declared.traits().update_pass_count
         flop = passes * train_flop_per_image(network, self.dataset)
         row = {
             "network": network, "method": method, "device": self.device.type, "variant": variant,

@@ -100,7 +100,7 @@ def assert_invariants(result: dict, results_dir: Path) -> None:
         weight = network.get_submodule(name).weight
         assert int(torch.count_nonzero(weight)) == round(fraction * weight.numel()), name
     cls = methods.get(result["method"])
-    fixed = cls(cls.Options(**result["options"]["method"])).fixed_keep_fraction
+    fixed = cls(cls.Options(**result["options"]["method"])).traits().fixed_keep_fraction
     if fixed is not None:  # what the method declares it keeps, up to one weight per layer
         assert abs(nonzero - fixed * total) <= len(result["layer_kept_fraction"])
 
@@ -112,7 +112,7 @@ def test_smoke_digits_conv2(method, tmp_path):
     result = execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
     assert_invariants(result, tmp_path)
     assert result["metrics"]["epochs_run"] == int(SMOKE_EPOCHS) * methods.get(method)(
-        config.method_options).rounds
+        config.method_options).traits().rounds
 
 
 # -- full protocols ----------------------------------------------------------------------------------

@@ -6,12 +6,16 @@ hands the mask's gradient to the scores unchanged (straight-through), so the pru
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from subnetbench.methods.base import MaskedLayer, ScoredMaskMethod, ScoredMaskOptions, check_option
+from subnetbench.methods.base import MethodTraits
+from subnetbench.methods.layers import MaskedLayer
+from subnetbench.methods.options import check_option
+from subnetbench.methods.scored import ScoredMaskMethod, ScoredMaskOptions
 
 
 class ThresholdStraightThrough(torch.autograd.Function):
@@ -47,10 +51,10 @@ class ThresholdMask(ScoredMaskMethod):
     name = "threshold"
     Options = ThresholdOptions
 
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        """The option sets of the conformance suite (declarations: docs/plugins.md, section 2)."""
-        return [{}, {"smart_rescale": True}]
+    def traits(self) -> MethodTraits:
+        """The base's traits (mask-only, ``scores``, smart rescale), plus the option sets of the
+        conformance suite (every trait: docs/plugins.md, section 2)."""
+        return dataclasses.replace(super().traits(), test_options=({}, {"smart_rescale": True}))
 
     def initial_scores(self, layer: MaskedLayer, generator: torch.Generator | None) -> Tensor:
         uniform = torch.rand(layer.weight.shape, generator=generator, dtype=layer.weight.dtype)

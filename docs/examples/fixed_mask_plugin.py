@@ -12,14 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from subnetbench.methods.base import (
-    MASK_ONLY,
-    MaskedLayer,
-    Method,
-    OptimizerSpec,
-    check_keep_fraction,
-    kept_count,
-)
+from subnetbench.methods.base import MASK_ONLY, Method, MethodTraits, OptimizerSpec
+from subnetbench.methods.layers import MaskedLayer, kept_count
+from subnetbench.methods.options import check_keep_fraction
 
 
 @dataclass(frozen=True)
@@ -34,8 +29,12 @@ class FixedRandomMask(Method):
     """Trains nothing; keeps the ``mask`` buffer drawn at preparation."""
 
     name = "fixed_random_mask"
-    family = MASK_ONLY
     Options = FixedMaskOptions
+
+    def traits(self) -> MethodTraits:
+        return MethodTraits(family=MASK_ONLY, trainable_tensors=frozenset(),
+                            fixed_keep_fraction=self.options.keep_fraction,
+                            test_options=({}, {"keep_fraction": 0.9}))
 
     def init_layer(self, layer: MaskedLayer, generator: torch.Generator | None) -> None:
         n = layer.weight.numel()
@@ -47,13 +46,5 @@ class FixedRandomMask(Method):
     def keep_mask(self, layer: MaskedLayer) -> Tensor:
         return layer.mask
 
-    @property
-    def fixed_keep_fraction(self) -> float | None:
-        return self.options.keep_fraction
-
     def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:
         return []  # nothing to learn: no optimiser, no backward pass
-
-    @classmethod
-    def test_options(cls) -> list[dict]:
-        return [{}, {"keep_fraction": 0.9}]
