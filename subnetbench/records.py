@@ -19,7 +19,7 @@ FORMAT_VERSION = 2  # the version written; subnetbench.record_reading lists thos
 DIGEST_KEY = "sha256"
 STATUSES = ("completed", "running", "failed")
 VARIANT_AXES = ("data_augmentation", "signed_constant", "smart_rescale")
-# Beside the three axes, a variant names the rescaling its SR axis stands for (Method.rescaling:
+# Beside the three axes, a variant names the rescaling its SR axis stands for (MethodTraits.rescaling:
 # "smart_rescale", "dynamic_weight_rescale", both joined by "+", a plugin's own, or None), so that
 # supermask's DWR and a smart rescale added to supermask are never taken for one another.
 RESCALING_KEY = "rescaling"
@@ -129,7 +129,7 @@ class RescalingOverhead(Section):
     with_rescaling_s: list[float]
     without_rescaling_s: list[float]
     ratio: float  # median with / median without: 1.13 is 13 % more time per epoch
-    update_passes: int = 1  # training passes a batch of the configuration (Method.update_passes)
+    update_passes: int = 1  # training passes a batch of the configuration (MethodTraits.update_passes)
     one_pass_s: list[float] | None = None  # the same with its rescaling updated in one pass
     one_pass_ratio: float | None = None  # median one-pass / median without
 
