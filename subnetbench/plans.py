@@ -95,7 +95,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 def record(results_dir: str | Path, run_ids: list[str], command: dict[str, Any]) -> Path | None:
     """Write (or update) the plan of ``run_ids`` with ``command`` (from :func:`new_command`): a
     command of the same ``id`` is replaced, another one added. A plan file that is not one (garbage,
-    a FIFO) is moved aside as ``<name>.corrupt-<UTC timestamp>`` with a warning and written anew;
+    a FIFO) is moved aside (docs/faults.md) and written anew;
     one of a newer format version, or one that cannot be read, is left as it is (a warning says
     so, and returns None): a plan only serves ``status``, never worth overwriting what another
     subnetbench wrote or stopping the runs."""

@@ -19,7 +19,13 @@ MAX_MODULE_LINES = 500
 # The modules held to the limits here (the others are being reshaped by other issues).
 SIZED = ("subnetbench/cli.py", "subnetbench/console.py", "subnetbench/commands.py",
          "subnetbench/run_command.py", "subnetbench/devices.py", "subnetbench/plans.py",
-         "subnetbench/files.py", "subnetbench/status.py", "subnetbench/launch", "reports/build.py")
+         "subnetbench/files.py", "subnetbench/status.py", "subnetbench/launch", "reports/build.py",
+         "subnetbench/layout.py", "subnetbench/locks.py", "subnetbench/integrity.py",
+         "subnetbench/progress.py", "benchmark/runner.py", "benchmark/stored_result.py",
+         "benchmark/build_run.py", "benchmark/evaluation.py", "benchmark/subnetworks.py",
+         "benchmark/run_record.py", "benchmark/seed_batch.py", "benchmark/device.py",
+         "benchmark/summary.py", "benchmark/results.py", "benchmark/suite_plan.py",
+         "reports/loading.py")
 
 
 def module_files() -> dict[str, Path]:
