@@ -79,6 +79,7 @@ def execute_runs(configs: Sequence[RunConfig], results_dir: str | Path, *,
 
     ``force`` trains completed runs again, from scratch (their checkpoints removed, unless
     ``keep_checkpoints``: a requeued cluster job's, see :func:`subnetbench.launch.job.requeued`).
+    ``save_subnetwork`` also writes each extracted network (:mod:`benchmark.subnetworks`).
     ``progress`` receives the runs' progress events; ``tensorboard`` is a folder for each run's
     curves; ``raw`` replaces the protocol's data set (as :func:`benchmark.data.load_raw` returns
     it), e.g. generated data for :mod:`benchmark.selftest`.
