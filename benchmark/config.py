@@ -33,7 +33,7 @@ from subnetbench.methods.base import Method
 from subnetbench.methods.options import OptionError, float32_problem
 
 # Recipe keys added after results of format version 1 were first written. At their defaults they are
-# left out of a result's "options" (runner.stored_result compares stored options with the current
+# left out of a result's "options" (stored_result.judge compares stored options with the current
 # ones, so results written before these keys existed stay reusable, and a run's file does not change).
 LATER_RECIPE_KEYS = ("channels_last", "autocast", "compile", "tf32")
 # Recipe keys that change how a run is carried out, never its numbers: in no hash, no result file.

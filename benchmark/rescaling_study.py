@@ -23,9 +23,10 @@ from typing import Any
 import torch
 
 from subnetbench.benchmark import protocols
+from subnetbench.benchmark.build_run import build_run
 from subnetbench.benchmark.config import RunConfig, make_config
+from subnetbench.benchmark.device import resolve_device
 from subnetbench.benchmark.results import provenance
-from subnetbench.benchmark.runner import build_run, resolve_device
 from subnetbench.benchmark.timing import timed
 from subnetbench.benchmark.training import Trainer
 from subnetbench.devices import max_threads

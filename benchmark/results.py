@@ -1,9 +1,9 @@
 """The engine's side of result files (docs/results-format.md, defined in subnetbench/records.py):
-where a run's files live, writing and reading them, and the run's provenance.
+writing and reading them, checking their folders, and the run's provenance.
 
 Every file the engine writes and later trusts is checked when it is read back: result files by
 their embedded SHA-256 (``subnetbench.records``), checkpoints and saved subnetworks by their digest
-files (``subnetbench.integrity``). A file that fails is never used; the runner moves it aside.
+files (``subnetbench.integrity``); docs/faults.md says what happens to one that fails.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import torch
 from subnetbench.errors import IntegrityError, NewerFormatError, file_fault
 from subnetbench.files import atomic_write_bytes, check_writable_directory
 from subnetbench.integrity import read_verified, write_with_digest
+from subnetbench.layout import ResultsLayout
 from subnetbench.record_reading import InvalidRecord, NewerFormat, read_result_file
 from subnetbench.records import Provenance, RunRecord
 
@@ -63,21 +64,11 @@ def load_verified(path: Path, map_location: Any = "cpu") -> Any:
 
 
 def prepare_results_dir(results_dir: Path, subnetworks: bool) -> None:
-    """Check, before a run starts, that its files can be written: RESULTS, runs/, checkpoints/,
-    locks/ (and subnetworks/) are directories this user can write into. FileFault naming the path
-    otherwise."""
+    """Check, before a run starts, that its files can be written: RESULTS and the folders a run
+    writes into are directories this user can write into. FileFault naming the path otherwise."""
     check_writable_directory(results_dir, "results directory")
-    folders = ["runs", "checkpoints", "locks"] + (["subnetworks"] if subnetworks else [])
-    for folder in folders:
-        check_writable_directory(Path(results_dir) / folder, f"{folder}/ folder of the results")
-
-
-def run_path(results_dir: Path, run_id: str) -> Path:
-    return Path(results_dir) / "runs" / f"{run_id}.json"
-
-
-def checkpoint_path(results_dir: Path, run_id: str) -> Path:
-    return Path(results_dir) / "checkpoints" / f"{run_id}.pt"
+    for folder in ResultsLayout(results_dir).run_folders(subnetworks):
+        check_writable_directory(folder, f"{folder.name}/ folder of the results")
 
 
 def read_result(path: Path) -> RunRecord | None:

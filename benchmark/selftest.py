@@ -26,10 +26,13 @@ import torch
 
 from subnetbench import methods
 from subnetbench.benchmark.compile_counts import counted_compiles
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.data import DATASET_INFO, Split
+from subnetbench.benchmark.device import resolve_device
 from subnetbench.benchmark.grouped import resolve_mode
 from subnetbench.benchmark.results import cpu_model
-from subnetbench.benchmark.runner import execute_runs, load_subnetwork, make_config, resolve_device
+from subnetbench.benchmark.runner import execute_runs
+from subnetbench.benchmark.subnetworks import load_subnetwork
 
 NETWORKS = ("conv2", "conv4", "conv6")
 # A few steps, not a protocol: 2 epochs of 7 batches, evaluation in 2 batches.

@@ -12,8 +12,10 @@ import statistics
 from pathlib import Path
 
 from subnetbench.benchmark import grids, protocols
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.data import DataUnavailableError, load_raw
-from subnetbench.benchmark.runner import make_config, resolve_device
+from subnetbench.benchmark.device import resolve_device
+from subnetbench.layout import ResultsLayout
 from subnetbench.record_reading import read_result_file
 
 SUITE_GRIDS = ("digits-full", "cifar10", "cifar100")
@@ -45,7 +47,7 @@ def skip_reason(dataset: str, device: str) -> str | None:
 
 def _finished(folder: Path, run_id: str) -> float | None:
     """The wall time of the completed run ``run_id`` stored in ``folder``; None if there is none."""
-    path = folder / "runs" / f"{run_id}.json"
+    path = ResultsLayout(folder).run_file(run_id)
     if not path.is_file():
         return None
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from subnetbench.describe import FAST_PATH_OPTIONS, VARIANT_SHORT
 from subnetbench.errors import NotARegularFile, PathNotFound, describe_os_error
 from subnetbench.files import TooLarge, read_regular_file, strict_loads
+from subnetbench.layout import ResultsLayout
 from subnetbench.record_reading import MAX_RESULT_BYTES, InvalidRecord, read_result_file
 from subnetbench.records import RESCALING_KEY, VARIANT_AXES, Metrics, RunRecord, is_number
 from subnetbench.reference_results import PUBLISHED
@@ -82,7 +83,8 @@ def load_results(results_dir: str | Path) -> ResultSet:
     if not results_dir.is_dir():
         raise PathNotFound(f"results directory {str(results_dir)!r} does not exist or is not a "
                            "directory; give the --results directory of subnetbench run")
-    runs_dir = results_dir / "runs" if (results_dir / "runs").is_dir() else results_dir
+    runs_dir = ResultsLayout(results_dir).runs
+    runs_dir = runs_dir if runs_dir.is_dir() else results_dir
     out = ResultSet(results_dir=results_dir, runs_dir=runs_dir)
     parsed: list[tuple[str, Run, list[str]]] = []
     for path in sorted(runs_dir.glob("*.json")):

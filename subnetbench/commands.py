@@ -12,8 +12,8 @@ import torch
 
 from subnetbench import methods, reports
 from subnetbench.benchmark import grids, protocols, rescaling_study, selftest
+from subnetbench.benchmark.device import resolve_device
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
-from subnetbench.benchmark.runner import resolve_device
 from subnetbench.benchmark.speed import cli as speed_cli
 from subnetbench.devices import max_threads
 from subnetbench.errors import OptionError

@@ -1,22 +1,10 @@
 """SHA-256 checks of the files the suite writes and later trusts, and moving bad files aside.
 
-Binary files (checkpoints, saved subnetworks: ``.pt`` files that plain ``torch.load(path,
-weights_only=True)`` still reads) get a digest file beside them, ``<name>.sha256``:
-
-    {"format": "subnetbench.digest", "format_version": 1, "file": "<name>",
-     "sha256": "<hex digest of the file's bytes>", "previous_sha256": "<hex>" or null}
-
-:func:`write_with_digest` writes the digest file first and the data file second, each atomically;
-the digest file keeps the digest of the file it replaces as ``previous_sha256``. A crash between the
-two writes leaves the previous file, intact, under a digest file that names it as previous: it is
-accepted (it is the last good state, e.g. the checkpoint one epoch earlier) and the digest file is
-repaired. Anything else that does not match (a truncated, garbled or replaced file) is refused with
-an :class:`~subnetbench.errors.IntegrityError`, as is a data file without a digest file. The digest
-detects damage, not tampering: anyone can compute a SHA-256.
-
-Result files (JSON) carry their digest inside (``subnetbench.records``). :func:`quarantine` moves a
-bad file aside as ``<name>.corrupt-<UTC timestamp>`` (its digest file with it); nothing is deleted.
-Nothing here imports torch.
+Checkpoints and saved subnetworks get a digest file beside them, ``<name>.sha256``, written before
+the data file; a crash between the two writes leaves the previous file, which is accepted and its
+digest file repaired (docs/results-format.md#integrity gives the format and the rule). Result files
+carry their digest inside (``subnetbench.records``). :func:`quarantine` carries out the quarantine
+rule of docs/faults.md. Nothing here imports torch.
 """
 from __future__ import annotations
 

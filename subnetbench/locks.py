@@ -1,12 +1,13 @@
 """One lock per run in the results directory, so that no run is trained twice, whatever launches it
 (two commands, two pytest-xdist workers, two SLURM array tasks, a requeued job beside its old one).
 
-``RESULTS/locks/<run_id>.lock`` is held with ``flock(LOCK_EX)`` on an open descriptor. The kernel
-releases it when the holder's process ends in any way (exit, crash, SIGKILL, a job killed at its time
-limit), so a dead holder never leaves a run locked: the next process that reaches the run takes the
-lock and resumes the run from its checkpoint. Lock files are never deleted (deleting one races with a
-process that has it open: two holders of two inodes); each holds the JSON of its last holder (pid,
-host, since when, SLURM job, xdist worker), which ``subnetbench status`` shows.
+A run's lock file (:class:`~subnetbench.layout.ResultsLayout`) is held with ``flock(LOCK_EX)`` on
+an open descriptor. The kernel releases it when the holder's process ends in any way (exit, crash,
+SIGKILL, a job killed at its time limit), so a dead holder never leaves a run locked: the next
+process that reaches the run takes the lock and resumes the run from its checkpoint. Lock files are
+never deleted (deleting one races with a process that has it open: two holders of two inodes); each
+holds the JSON of its last holder (pid, host, since when, SLURM job, xdist worker), which
+``subnetbench status`` shows.
 
 Whether a lock is held is asked by taking a shared lock without blocking and dropping it at once
 (:func:`holder`). A runner that finds a run locked asks again a few times over half a second (so that
@@ -40,14 +41,13 @@ from typing import Any
 
 from subnetbench.errors import FileFault, file_fault
 from subnetbench.files import ensure_directory
+from subnetbench.layout import LOCK_SUFFIX, ResultsLayout
 
 try:
     import fcntl
 except ImportError:  # not POSIX (Windows): no locks; one process per results directory there
     fcntl = None  # type: ignore[assignment]
 
-LOCKS_FOLDER = "locks"
-SUFFIX = ".lock"
 PROBE_ATTEMPTS = 5  # a runner's tries before it treats a run as held elsewhere
 PROBE_PAUSE_S = 0.1
 HOLDER_BYTES = 4096
@@ -57,10 +57,6 @@ _UNSUPPORTED = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}
 # second descriptor of the same process would neither see nor be refused; so this process never
 # opens a lock file it holds again.
 _held: dict[str, RunLock] = {}
-
-
-def lock_path(results_dir: str | Path, run_id: str) -> Path:
-    return Path(results_dir) / LOCKS_FOLDER / f"{run_id}{SUFFIX}"
 
 
 def holder_info(run_id: str) -> dict[str, Any]:
@@ -138,7 +134,7 @@ def acquire(results_dir: str | Path, run_id: str, wait: bool = False) -> RunLock
     """The lock of run ``run_id``, or None when another process holds it (``wait=False``). With
     ``wait=True`` this blocks until the holder is done. FileFault when the lock file cannot be
     created or the file system has no locks."""
-    path = lock_path(results_dir, run_id)
+    path = ResultsLayout(results_dir).lock(run_id)
     if str(path) in _held:
         if wait:
             raise RuntimeError(f"this process already holds the lock of {run_id} and would wait for "
@@ -146,7 +142,7 @@ def acquire(results_dir: str | Path, run_id: str, wait: bool = False) -> RunLock
         return None
     if fcntl is None:
         return RunLock(path, None)
-    ensure_directory(path.parent, "locks/ folder of the results")
+    ensure_directory(path.parent, f"{path.parent.name}/ folder of the results")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
@@ -181,7 +177,7 @@ def _write_info(fd: int, info: dict[str, Any]) -> None:
 def holder(results_dir: str | Path, run_id: str) -> dict[str, Any] | None:
     """The holder of run ``run_id``'s lock (its recorded JSON; ``{}`` when unreadable), or None when
     nobody holds it."""
-    path = lock_path(results_dir, run_id)
+    path = ResultsLayout(results_dir).lock(run_id)
     own = _held.get(str(path))
     if own is not None:
         return dict(own.info)
@@ -217,12 +213,12 @@ def _read_info(fd: int) -> dict[str, Any]:
 
 def locked_runs(results_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Every run whose lock is held now, with its holder."""
-    folder = Path(results_dir) / LOCKS_FOLDER
+    folder = ResultsLayout(results_dir).locks
     if not folder.is_dir():
         return {}
     out = {}
-    for path in sorted(folder.glob(f"*{SUFFIX}")):
-        run_id = path.name[:-len(SUFFIX)]
+    for path in sorted(folder.glob(f"*{LOCK_SUFFIX}")):
+        run_id = path.name[:-len(LOCK_SUFFIX)]
         found = holder(results_dir, run_id)
         if found is not None:
             out[run_id] = found

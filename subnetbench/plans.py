@@ -1,8 +1,8 @@
 """What ``subnetbench run`` was asked to run, kept in the results directory, so that ``subnetbench
 status`` can tell the planned runs that are missing from those that are done, running or failed.
 
-Each distinct set of runs has its own file, ``RESULTS/plans/<16 hex digits of the SHA-256 of its
-sorted run ids>.json``, written atomically::
+Each distinct set of runs has its own file in the plans folder (:mod:`subnetbench.layout`), named by
+16 hex digits of the SHA-256 of its sorted run ids, written atomically::
 
     {"format": "subnetbench.plan", "format_version": 1, "runs": ["<run id>", ...],
      "commands": [{"id": "<hex>", "argv": [...], "cwd": "...", "host": "...", "created": "<UTC>",
@@ -16,9 +16,9 @@ command write at the same instant, one entry of the list can be lost, never a ru
 
 A plan file is read like a result file (regular files only, strict JSON, nesting refused, not
 parsed recursively into a crash). One that is not a plan (garbage, a FIFO) is shown by ``status``
-and, when a run command would write it, moved aside as ``<name>.corrupt-<UTC timestamp>`` with a
-warning; one of a newer format version, or one that cannot be read, is shown and left as it is,
-never overwritten. Nothing here imports torch.
+and, when a run command would write it, moved aside (the quarantine rule, docs/faults.md); one of a
+newer format version, or one that cannot be read, is shown and left as it is, never overwritten.
+Nothing here imports torch.
 """
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ from typing import Any
 from subnetbench.errors import NotARegularFile, describe_os_error
 from subnetbench.files import atomic_write_text, read_regular_file, strict_json, strict_loads
 from subnetbench.integrity import quarantine
+from subnetbench.layout import ResultsLayout
 
 FORMAT = "subnetbench.plan"
 FORMAT_VERSION = 1
-PLANS_FOLDER = "plans"
 MAX_COMMANDS = 20
 MAX_PLAN_BYTES = 64 * 1024 * 1024  # a plan is a few kB per thousand runs
 log = logging.getLogger("subnetbench")
@@ -45,7 +45,7 @@ log = logging.getLogger("subnetbench")
 
 def plan_path(results_dir: str | Path, run_ids: list[str]) -> Path:
     digest = hashlib.sha256("\n".join(sorted(set(run_ids))).encode()).hexdigest()[:16]
-    return Path(results_dir) / PLANS_FOLDER / f"{digest}.json"
+    return ResultsLayout(results_dir).plan(digest)
 
 
 def new_command(argv: list[str], executor: str) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 def record(results_dir: str | Path, run_ids: list[str], command: dict[str, Any]) -> Path | None:
     """Write (or update) the plan of ``run_ids`` with ``command`` (from :func:`new_command`): a
     command of the same ``id`` is replaced, another one added. A plan file that is not one (garbage,
-    a FIFO) is moved aside as ``<name>.corrupt-<UTC timestamp>`` with a warning and written anew;
+    a FIFO) is moved aside (docs/faults.md) and written anew;
     one of a newer format version, or one that cannot be read, is left as it is (a warning says
     so, and returns None): a plan only serves ``status``, never worth overwriting what another
     subnetbench wrote or stopping the runs."""
@@ -130,7 +130,7 @@ def read_plans(results_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]
 def inspect_plans(results_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Every plan of the results directory, and why each plan file that cannot be used cannot be
     (by path). Nothing is moved: ``status`` only looks."""
-    folder = Path(results_dir) / PLANS_FOLDER
+    folder = ResultsLayout(results_dir).plans
     plans, problems = [], {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:

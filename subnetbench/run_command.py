@@ -9,22 +9,18 @@ from pathlib import Path
 from subnetbench import methods
 from subnetbench.benchmark import grids, protocols
 from subnetbench.benchmark.callbacks import tensorboard_missing
-from subnetbench.benchmark.config import parse_assignments
+from subnetbench.benchmark.config import make_config, parse_assignments
 from subnetbench.benchmark.recipe import RECIPE_PRESETS
-from subnetbench.benchmark.runner import (
-    finished_result,
-    make_config,
-    planned_run,
-    run_label,
-    seed_batches,
-    summarise,
-)
+from subnetbench.benchmark.seed_batch import seed_batches
+from subnetbench.benchmark.stored_result import judge
+from subnetbench.benchmark.summary import planned_run, run_label, summarise
 from subnetbench.console import exit_code, say
 from subnetbench.errors import OptionError
 from subnetbench.launch.executors import choose_executor
 from subnetbench.launch.options import ClusterOptions, RunOptions, RunSettings, parse_seeds
 from subnetbench.launch.outcome import RunOutcome, closing_note, worker_failures
 from subnetbench.launch.prepare import prepare
+from subnetbench.layout import ResultsLayout
 from subnetbench.progress import RunProgress
 from subnetbench.reports import build_report
 
@@ -137,8 +133,10 @@ def _already_finished(units: list, options: RunOptions) -> tuple[list[RunOutcome
     if options.force:
         return [], units
     done, left = [], []
+    layout = ResultsLayout(options.results)
     for unit in units:
-        stored = [finished_result(config, options.results) for config in unit]
+        # Read only, so no lock is needed: a completed result is only replaced by another one.
+        stored = [judge(config, layout).reusable() for config in unit]
         if None in stored:
             left.append(unit)
         else:

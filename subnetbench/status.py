@@ -26,6 +26,7 @@ from typing import Any
 from subnetbench import locks, plans
 from subnetbench.errors import PathNotFound, describe_os_error
 from subnetbench.files import strict_json
+from subnetbench.layout import ResultsLayout
 from subnetbench.record_reading import InvalidRecord, NewerFormat, read_result_file
 from subnetbench.records import RunRecord
 
@@ -81,7 +82,7 @@ def collect(results_dir: str | Path) -> dict[str, Any]:
                            "directory; give the --results directory of subnetbench run")
     found_plans, plan_problems = plans.inspect_plans(results_dir)
     planned = {run_id for plan in found_plans for run_id in plan["runs"] if isinstance(run_id, str)}
-    runs_dir = results_dir / "runs"
+    runs_dir = ResultsLayout(results_dir).runs
     files = {path.name[:-len(".json")]: path for path in sorted(runs_dir.glob("*.json"))} \
         if runs_dir.is_dir() else {}
     held = locks.locked_runs(results_dir)

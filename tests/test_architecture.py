@@ -21,7 +21,13 @@ SIZED = ("subnetbench/cli.py", "subnetbench/console.py", "subnetbench/commands.p
          "subnetbench/run_command.py", "subnetbench/devices.py", "subnetbench/plans.py",
          "subnetbench/files.py", "subnetbench/status.py", "subnetbench/launch", "reports/build.py",
          "subnetbench/records.py", "subnetbench/record_reading.py", "benchmark/selftest.py",
-         "benchmark/speed/cli.py")
+         "benchmark/speed/cli.py",
+         "subnetbench/layout.py", "subnetbench/locks.py", "subnetbench/integrity.py",
+         "subnetbench/progress.py", "benchmark/runner.py", "benchmark/stored_result.py",
+         "benchmark/build_run.py", "benchmark/evaluation.py", "benchmark/subnetworks.py",
+         "benchmark/run_record.py", "benchmark/seed_batch.py", "benchmark/device.py",
+         "benchmark/summary.py", "benchmark/results.py", "benchmark/suite_plan.py",
+         "reports/loading.py")
 
 
 def module_files() -> dict[str, Path]:

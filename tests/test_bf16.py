@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import statistics
 
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 SEEDS = (0, 1, 2)

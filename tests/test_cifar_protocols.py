@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from subnetbench.benchmark import grids
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.data import CIFAR10_MEAN, CIFAR100_MEAN, CIFAR100_STD
-from subnetbench.benchmark.runner import execute, load_subnetwork, make_config
+from subnetbench.benchmark.runner import execute
+from subnetbench.benchmark.subnetworks import load_subnetwork
 from subnetbench.describe import FAST_PATH_OPTIONS
 from subnetbench.reports.loading import load_reference
 from tests.helpers import fake_cifar, single_torch_thread  # noqa: F401  (autouse fixture)

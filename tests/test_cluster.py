@@ -19,10 +19,11 @@ from submitit.local.local import LocalJobEnvironment
 
 from subnetbench import cli, locks, status
 from subnetbench.benchmark import runner
-from subnetbench.benchmark.results import checkpoint_path, run_path
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
 from subnetbench.launch import cluster, job
 from subnetbench.launch.options import ClusterOptions, RunSettings
+from subnetbench.layout import ResultsLayout
 from subnetbench.methods.base import OptionError
 from tests.helpers import REPO, child_env, interruptible, single_torch_thread  # noqa: F401
 
@@ -39,7 +40,7 @@ def outcome(result: dict) -> dict:
 
 
 def stored(results_dir, config) -> dict:
-    return json.loads(run_path(results_dir, config.run_id).read_text())
+    return json.loads(ResultsLayout(results_dir).run_file(config.run_id).read_text())
 
 
 @pytest.mark.parametrize("text, minutes", [
@@ -179,7 +180,8 @@ def test_an_interrupted_submitit_local_command_stops_its_jobs(tmp_path):
                                preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 300
-        while not (locks.holder(results, config.run_id) and run_path(results, config.run_id).exists()) \
+        run_file = ResultsLayout(results).run_file(config.run_id)
+        while not (locks.holder(results, config.run_id) and run_file.exists()) \
                 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert locks.holder(results, config.run_id), "the job never started training"
@@ -211,7 +213,7 @@ def test_a_job_whose_run_fails_fails_with_its_log(tmp_path, capsys):
     path before the run): the job fails, the command says so with the job's log, and the run is
     recorded as failed with the error."""
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
-    checkpoint_path(tmp_path, config.run_id).mkdir(parents=True)
+    ResultsLayout(tmp_path).checkpoint(config.run_id).mkdir(parents=True)
     assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 1
     captured = capsys.readouterr()
     failed = [line for line in captured.out.splitlines() if ": failed: FileFault: " in line]
@@ -219,12 +221,12 @@ def test_a_job_whose_run_fails_fails_with_its_log(tmp_path, capsys):
     assert "failed (" in captured.err and "its log: " in captured.err
     assert "is a directory" in captured.err
     assert stored(tmp_path, config)["status"] == "failed"
-    assert checkpoint_path(tmp_path, config.run_id).is_dir()  # left as it is
+    assert ResultsLayout(tmp_path).checkpoint(config.run_id).is_dir()  # left as it is
 
 
 def test_a_newer_result_file_stops_the_command_before_anything_is_submitted(tmp_path, capsys):
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
-    path = run_path(tmp_path, config.run_id)
+    path = ResultsLayout(tmp_path).run_file(config.run_id)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"format": "subnetbench.result", "format_version": 99}))
     assert cli.main(RUN + ["--results", str(tmp_path), "--executor", "submitit-local"]) == 2
@@ -280,7 +282,7 @@ def test_an_interrupt_or_submitits_end_of_the_job_stops_it_at_once(tmp_path, mon
     with pytest.raises(type(stop)):
         job.run_task(_task(tmp_path, [first, second]))
     assert stored(tmp_path, first)["status"] == left  # "running": resumed by the next attempt
-    assert not run_path(tmp_path, second.run_id).exists()  # the next unit never started
+    assert not ResultsLayout(tmp_path).run_file(second.run_id).exists()  # the next unit never started
 
 
 def test_a_requeued_task_forces_again_only_what_its_stopped_attempts_did_not_do(tmp_path):
@@ -307,7 +309,7 @@ def test_a_requeued_forced_seed_batch_trains_only_its_unfinished_seeds_from_thei
     seeds = [make_config("digits-conv2", "aslp", seed, {"epochs": "1"}) for seed in (0, 1)]
     for config in seeds:
         execute(config, tmp_path, device="cpu", progress=False)
-    ckpt = checkpoint_path(tmp_path, seeds[1].run_id)
+    ckpt = ResultsLayout(tmp_path).checkpoint(seeds[1].run_id)
     ckpt.write_bytes(b"the checkpoint the stopped attempt wrote")
     seen = {}
     real_resume = runner.resume
@@ -353,7 +355,7 @@ def test_a_job_signalled_before_its_time_limit_is_requeued_and_resumes(tmp_path)
     config = make_config("digits-conv2", "dense", 0, {"epochs": "6", "patience": "0"})
     settings = RunSettings(device="cpu", save_subnetwork=False)
     (submitted,) = cluster.submit(wanted, [[config]], settings, tmp_path / "jobs").jobs
-    ckpt = checkpoint_path(tmp_path / "jobs", config.run_id)
+    ckpt = ResultsLayout(tmp_path / "jobs").checkpoint(config.run_id)
     deadline = time.monotonic() + 120
     while not ckpt.exists() and not submitted.done() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -382,13 +384,13 @@ def test_a_forced_job_signalled_before_its_time_limit_does_not_force_again(tmp_p
     wanted = ClusterOptions(executor="submitit-local", runs_per_job=2)
     settings = RunSettings(device="cpu", force=True, save_subnetwork=False)
     (submitted,) = cluster.submit(wanted, [[first], [second]], settings, results).jobs
-    ckpt = checkpoint_path(results, second.run_id)
+    ckpt = ResultsLayout(results).checkpoint(second.run_id)
     deadline = time.monotonic() + 120
     while not ckpt.exists() and not submitted.done() and time.monotonic() < deadline:
         time.sleep(0.02)
     tasks = _children(int(submitted.job_id))
     assert ckpt.exists() and len(tasks) == 1, "the job ended before it could be signalled"
-    first_forced = run_path(results, first.run_id).read_bytes()  # the stopped attempt's result
+    first_forced = ResultsLayout(results).run_file(first.run_id).read_bytes()  # the stopped attempt's result
     assert json.loads(first_forced)["timings"] != before[first.run_id]["timings"]
     os.kill(tasks[0], LocalJobEnvironment._usr_sig())
     done = submitted.result()
@@ -396,5 +398,5 @@ def test_a_forced_job_signalled_before_its_time_limit_does_not_force_again(tmp_p
     log = Path(submitted.paths.stdout).read_text()
     assert "Requeued job" in log and log.count("Starting with JobEnvironment") == 2
     assert f"{second.run_id}: resumes from its checkpoint after epoch " in log
-    assert run_path(results, first.run_id).read_bytes() == first_forced  # not trained again
+    assert ResultsLayout(results).run_file(first.run_id).read_bytes() == first_forced  # not trained again
     assert outcome(stored(results, second)) == outcome(before[second.run_id])

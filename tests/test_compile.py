@@ -17,8 +17,9 @@ import torch
 from subnetbench import methods
 from subnetbench.benchmark import training
 from subnetbench.benchmark.compile_counts import counted_compiles
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.data import Split
-from subnetbench.benchmark.runner import execute_runs, make_config
+from subnetbench.benchmark.runner import execute_runs
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 
 # Every registered method at its defaults, then variants whose code paths differ (two update passes

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from subnetbench import reports
-from subnetbench.benchmark.runner import execute, make_config, summarise
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
+from subnetbench.benchmark.summary import summarise
 from subnetbench.describe import at_chance, chance_cause, configuration_label
 from tests.helpers import single_torch_thread  # noqa: F401  (autouse fixture)
 from tests.report_fixtures import make_result, write_result

@@ -8,11 +8,12 @@ import json
 import pytest
 
 from subnetbench import cli, devices
-from subnetbench.benchmark.results import checkpoint_path, run_path
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
 from subnetbench.errors import NewerFormatError
 from subnetbench.launch import pool
 from subnetbench.launch.options import RunSettings
+from subnetbench.layout import ResultsLayout
 from subnetbench.methods.base import OptionError
 from tests.helpers import hold_lock, single_torch_thread  # noqa: F401
 
@@ -89,7 +90,7 @@ def test_the_device_pool_binds_one_device_to_each_worker_and_changes_no_result(t
 
 def _newer_format(results_dir, config) -> None:
     """A result file of a newer format version: the run raises NewerFormatError at once."""
-    path = run_path(results_dir, config.run_id)
+    path = ResultsLayout(results_dir).run_file(config.run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"format": "subnetbench.result", "format_version": 99}))
 
@@ -119,7 +120,7 @@ def test_jobs_print_a_failed_run_and_the_others_and_exit_with_its_code(tmp_path,
     """A fault only the run meets once it starts (a directory where its checkpoint goes; a newer-format
     result file would stop the command before any run starts): the other run still trains."""
     failing = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
-    checkpoint_path(tmp_path, failing.run_id).mkdir(parents=True)
+    ResultsLayout(tmp_path).checkpoint(failing.run_id).mkdir(parents=True)
     code = cli.main(["run", "digits-conv2", "--method", "dense", "--seeds", "0,1", "--set", "epochs=1",
                      "--device", "cpu", "--no-progress", "--results", str(tmp_path), "--jobs", "2"])
     captured = capsys.readouterr()

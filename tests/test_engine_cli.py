@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from subnetbench import cli, methods
-from subnetbench.benchmark import grids, protocols, runner
+from subnetbench.benchmark import grids, protocols, subnetworks
 from subnetbench.launch import executors
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
 
@@ -193,7 +193,7 @@ def test_a_real_run_prints_the_summary_and_writes_two_run_files(tmp_path, capsys
     assert "[1/2]" in again and again.count("skipped (done)") == 2
     # the extracted subnetworks were saved (the default) and hold what the result files say
     for result in results:
-        network = runner.load_subnetwork(tmp_path, result)
+        network = subnetworks.load_subnetwork(tmp_path, result)
         nonzero, total = methods.count_nonzero_weights(network)
         assert nonzero == round(result["metrics"]["kept_fraction"] * total)
 

@@ -12,16 +12,13 @@ from torch import nn
 
 from subnetbench.benchmark import rescaling_study, runner
 from subnetbench.benchmark import results as results_module
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.data import DATASET_INFO, load_raw
-from subnetbench.benchmark.results import (
-    atomic_torch_save,
-    checkpoint_path,
-    load_verified,
-    read_result,
-    run_path,
-)
-from subnetbench.benchmark.runner import execute, load_subnetwork, make_config
+from subnetbench.benchmark.results import atomic_torch_save, load_verified, read_result
+from subnetbench.benchmark.runner import execute
+from subnetbench.benchmark.subnetworks import load_subnetwork
 from subnetbench.files import atomic_write_text
+from subnetbench.layout import ResultsLayout
 from subnetbench.record_reading import record_from_json
 from subnetbench.records import FORMAT_VERSION
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
@@ -99,7 +96,7 @@ def aslp_run(tmp_path_factory):
 
 def test_the_result_file_is_a_valid_record(aslp_run):
     config, directory, result = aslp_run
-    text = run_path(directory, config.run_id).read_text()
+    text = ResultsLayout(directory).run_file(config.run_id).read_text()
     record, warnings = record_from_json(json.loads(text))
     assert warnings == [] and record.dumps() == text  # read back, written again: the same bytes
     assert json.loads(text) == result
@@ -123,7 +120,7 @@ def test_the_result_describes_its_run(aslp_run):
     if head.returncode == 0:
         assert result["provenance"]["git_commit"] == head.stdout.strip()
     assert result["provenance"]["versions"]["torch"] == importlib.metadata.version("torch")
-    assert not checkpoint_path(directory, config.run_id).exists()
+    assert not ResultsLayout(directory).checkpoint(config.run_id).exists()
 
 
 def test_metrics_agree_with_the_curves(aslp_run):
@@ -184,7 +181,7 @@ def test_a_failing_run_writes_status_failed_with_the_error(tmp_path, monkeypatch
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
     with pytest.raises(RuntimeError, match="NaN"):
         execute(config, tmp_path, device="cpu", progress=False)
-    record = json.loads(run_path(tmp_path, config.run_id).read_text())
+    record = json.loads(ResultsLayout(tmp_path).run_file(config.run_id).read_text())
     assert record["status"] == "failed"
     assert record["error"] == "RuntimeError: the loss is NaN at epoch 3"
     assert record["run_id"] == config.run_id and "metrics" not in record
@@ -198,7 +195,7 @@ def test_an_interrupted_run_stays_running(tmp_path, monkeypatch):
     config = make_config("digits-conv2", "dense", 0, {"epochs": "1"})
     with pytest.raises(KeyboardInterrupt):
         execute(config, tmp_path, device="cpu", progress=False)
-    record = json.loads(run_path(tmp_path, config.run_id).read_text())
+    record = json.loads(ResultsLayout(tmp_path).run_file(config.run_id).read_text())
     assert record["status"] == "running" and record["error"] is None
 
 

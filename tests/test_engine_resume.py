@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from subnetbench import locks, status
-from subnetbench.benchmark import runner, training
-from subnetbench.benchmark.results import checkpoint_path, run_path
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark import evaluation, summary, training
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
+from subnetbench.layout import ResultsLayout
 from subnetbench.methods.options import OptionError
 from subnetbench.records import seal
 from tests.helpers import REPO, single_torch_thread  # noqa: F401
@@ -37,7 +38,7 @@ def outcome(result: dict) -> dict:
 
 
 def stored(results_dir, config) -> dict:
-    return json.loads(run_path(results_dir, config.run_id).read_text())
+    return json.loads(ResultsLayout(results_dir).run_file(config.run_id).read_text())
 
 
 def run(config, results_dir, **options):
@@ -83,7 +84,7 @@ def test_reference_run_is_complete(aslp_reference):
     assert result["curves"]["epoch"] == [1, 2, 3, 4, 5, 6]
     assert result["metrics"]["epochs_run"] == 6
     assert stored(directory, config)["metrics"] == result["metrics"]
-    assert not checkpoint_path(directory, config.run_id).exists()  # deleted once completed
+    assert not ResultsLayout(directory).checkpoint(config.run_id).exists()  # deleted once completed
 
 
 def test_same_run_twice_gives_identical_results(aslp_reference, tmp_path):
@@ -110,7 +111,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(aslp_reference, tmp
     with pytest.raises(KeyboardInterrupt):
         run(config, tmp_path)
     assert stored(tmp_path, config)["status"] == "running"
-    ckpt = checkpoint_path(tmp_path, config.run_id)
+    ckpt = ResultsLayout(tmp_path).checkpoint(config.run_id)
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)  # plain tensors and containers
     assert checkpoint["loop"]["epoch_in_round"] == 2 and len(checkpoint["loop"]["history"]) == 2
     assert not checkpoint["loop"]["finished"]
@@ -133,7 +134,7 @@ def test_multi_round_run_interrupted_in_round_1_resumes_exactly(magnitude_refere
     CountEpochs(monkeypatch, interrupt_at=interrupt_at)
     with pytest.raises(KeyboardInterrupt):
         run(config, tmp_path)
-    loop = torch.load(checkpoint_path(tmp_path, config.run_id), weights_only=True)["loop"]
+    loop = torch.load(ResultsLayout(tmp_path).checkpoint(config.run_id), weights_only=True)["loop"]
     assert loop["round_index"] == 1 and loop["epoch_in_round"] == interrupt_at - 3
     resumed = CountEpochs(monkeypatch)
     result = run(config, tmp_path)
@@ -147,7 +148,7 @@ def test_killed_after_the_last_epoch_resumes_to_the_same_result(magnitude_refere
                                                                monkeypatch):
     """Interrupted after training ended but before the result was written: nothing is trained again."""
     config, _, reference = magnitude_reference
-    real = runner.accuracy
+    real = evaluation.accuracy
     calls = []
 
     def interrupted_evaluation(*args, **kwargs):
@@ -156,10 +157,10 @@ def test_killed_after_the_last_epoch_resumes_to_the_same_result(magnitude_refere
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "accuracy", interrupted_evaluation)
+    monkeypatch.setattr(evaluation, "accuracy", interrupted_evaluation)
     with pytest.raises(KeyboardInterrupt):
         run(config, tmp_path)
-    loop = torch.load(checkpoint_path(tmp_path, config.run_id), weights_only=True)["loop"]
+    loop = torch.load(ResultsLayout(tmp_path).checkpoint(config.run_id), weights_only=True)["loop"]
     assert loop["finished"] and len(loop["history"]) == 4
     counter = CountEpochs(monkeypatch)
     result = run(config, tmp_path)
@@ -181,7 +182,7 @@ def test_finished_run_is_skipped_and_rerun_when_forced(magnitude_reference, monk
 
 def test_a_stored_run_with_other_options_is_not_reused(magnitude_reference, tmp_path, monkeypatch):
     config, directory, _ = magnitude_reference
-    path = run_path(tmp_path, config.run_id)
+    path = ResultsLayout(tmp_path).run_file(config.run_id)
     path.parent.mkdir(parents=True)
     record = stored(directory, config)
     record["options"]["method"]["lr"] = 0.5  # as if a default had changed since the run
@@ -204,7 +205,7 @@ def test_a_resumed_run_ignores_a_checkpoint_when_forced(magnitude_reference, tmp
     CountEpochs(monkeypatch, interrupt_at=2)
     with pytest.raises(KeyboardInterrupt):
         run(config, tmp_path)
-    assert checkpoint_path(tmp_path, config.run_id).exists()
+    assert ResultsLayout(tmp_path).checkpoint(config.run_id).exists()
     counter = CountEpochs(monkeypatch)
     result = run(config, tmp_path, force=True)
     assert counter.calls == 4 and outcome(result) == outcome(reference)
@@ -233,7 +234,7 @@ def _epochs_in(ckpt) -> int:
 
 def test_killed_command_resumes_to_the_uninterrupted_result(aslp_reference, tmp_path):
     config, _, reference = aslp_reference
-    ckpt = checkpoint_path(tmp_path, config.run_id)
+    ckpt = ResultsLayout(tmp_path).checkpoint(config.run_id)
     process = subprocess.Popen(_command(tmp_path), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     try:
@@ -262,7 +263,7 @@ def test_killed_command_resumes_to_the_uninterrupted_result(aslp_reference, tmp_
     finished = subprocess.run(_command(tmp_path), cwd=REPO, env=_env(), capture_output=True,
                               text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
-    assert f"{runner.run_label(config)}: done" in finished.stdout
+    assert f"{summary.run_label(config)}: done" in finished.stdout
     result = stored(tmp_path, config)
     assert result["status"] == "completed"
     assert outcome(result) == outcome(reference)
@@ -286,7 +287,7 @@ def test_a_checkpoint_interval_of_epochs_resumes_from_its_last_checkpoint_exactl
     CountEpochs(monkeypatch, interrupt_at=6)
     with pytest.raises(KeyboardInterrupt):
         run(every_three, tmp_path)
-    loop = torch.load(checkpoint_path(tmp_path, config.run_id), weights_only=True)["loop"]
+    loop = torch.load(ResultsLayout(tmp_path).checkpoint(config.run_id), weights_only=True)["loop"]
     assert loop["epoch_in_round"] == 4
     resumed = CountEpochs(monkeypatch)
     result = run(every_three, tmp_path)

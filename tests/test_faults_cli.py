@@ -25,11 +25,12 @@ import pytest
 import torch
 
 from subnetbench import cli, commands
-from subnetbench.benchmark import runner, training
-from subnetbench.benchmark.results import checkpoint_path, run_path
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark import runner, summary, training
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
 from subnetbench.errors import OptionError
 from subnetbench.integrity import QUARANTINE_MARK, digest_path
+from subnetbench.layout import ResultsLayout
 from subnetbench.methods.options import FLOAT32_MAX, FLOAT32_SMALLEST_NORMAL
 from subnetbench.methods.scored import ScoredMaskOptions
 from subnetbench.record_reading import MAX_RESULT_BYTES
@@ -67,8 +68,8 @@ def run_id(seed: int = 0) -> str:
 
 
 def run_label(seed: int = 0) -> str:
-    """How ``run`` names the run in its line (runner.run_label)."""
-    return runner.run_label(make_config(PROTOCOL, "dense", seed, CONFIG))
+    """How ``run`` names the run in its line (summary.run_label)."""
+    return summary.run_label(make_config(PROTOCOL, "dense", seed, CONFIG))
 
 
 def main(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -116,10 +117,10 @@ def test_a_results_path_that_cannot_be_used_is_one_paragraph(tmp_path, capsys, n
 
 
 def test_a_checkpoint_path_that_is_a_directory_is_one_paragraph(tmp_path, capsys):
-    checkpoint_path(tmp_path, run_id()).mkdir(parents=True)
+    ResultsLayout(tmp_path).checkpoint(run_id()).mkdir(parents=True)
     code, _, err = main(RUN + ["--results", str(tmp_path)], capsys)
     assert code == 2
-    assert_one_paragraph_error(err, checkpoint_path(tmp_path, run_id()), "directory")
+    assert_one_paragraph_error(err, ResultsLayout(tmp_path).checkpoint(run_id()), "directory")
 
 
 @pytest.mark.parametrize("code, words", [(errno.EACCES, "permission denied"),
@@ -172,8 +173,8 @@ def test_a_full_disk_during_a_run_keeps_the_finished_runs_and_resumes(clean, tmp
     assert code == 2
     assert_one_paragraph_error(err, run_id(1), "disk is full")
     assert f"{run_label(0)}: done" in out
-    assert json.loads(run_path(tmp_path, run_id(0)).read_text())["status"] == "completed"
-    assert json.loads(run_path(tmp_path, run_id(1)).read_text())["status"] == "failed"
+    assert json.loads(ResultsLayout(tmp_path).run_file(run_id(0)).read_text())["status"] == "completed"
+    assert json.loads(ResultsLayout(tmp_path).run_file(run_id(1)).read_text())["status"] == "failed"
     monkeypatch.undo()
     epochs = []
     real = training.train_epoch
@@ -182,7 +183,7 @@ def test_a_full_disk_during_a_run_keeps_the_finished_runs_and_resumes(clean, tmp
     assert code == 0, err
     assert f"{run_label(0)}: skipped (done)" in out and len(epochs) == 1  # seed 1 resumed at epoch 2
     for seed in (0, 1):
-        stored = json.loads(run_path(tmp_path, run_id(seed)).read_text())
+        stored = json.loads(ResultsLayout(tmp_path).run_file(run_id(seed)).read_text())
         assert stored["metrics"] == clean[seed]["metrics"]
 
 
@@ -192,12 +193,13 @@ def test_a_full_disk_at_the_result_write_loses_no_training(clean, tmp_path, caps
     assert code == 2
     assert_one_paragraph_error(err, run_id(), "disk is full")
     assert "could not record run" in err  # the failed record could not be written either: said so
-    assert checkpoint_path(tmp_path, run_id()).exists()  # the finished training is kept
+    assert ResultsLayout(tmp_path).checkpoint(run_id()).exists()  # the finished training is kept
     monkeypatch.undo()
     monkeypatch.setattr(training, "train_epoch", _no_epoch)
     code, _, err = main(RUN + ["--results", str(tmp_path)], capsys)
     assert code == 0, err
-    assert json.loads(run_path(tmp_path, run_id()).read_text())["metrics"] == clean[0]["metrics"]
+    stored = json.loads(ResultsLayout(tmp_path).run_file(run_id()).read_text())
+    assert stored["metrics"] == clean[0]["metrics"]
 
 
 def _no_epoch(*args, **kwargs):
@@ -207,7 +209,7 @@ def _no_epoch(*args, **kwargs):
 # -- files of a newer format, damaged files ----------------------------------------------------------
 
 def test_a_result_of_a_newer_format_is_refused_and_left_as_it_is(clean, tmp_path, capsys, no_training):
-    path = run_path(tmp_path, run_id())
+    path = ResultsLayout(tmp_path).run_file(run_id())
     path.parent.mkdir(parents=True)
     data = dict(clean[0], format_version=FORMAT_VERSION + 1, status="running")
     path.write_text(json.dumps(data))
@@ -219,7 +221,7 @@ def test_a_result_of_a_newer_format_is_refused_and_left_as_it_is(clean, tmp_path
 
 
 def _newer(clean, directory: Path, seed: int) -> Path:
-    path = run_path(directory, run_id(seed))
+    path = ResultsLayout(directory).run_file(run_id(seed))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(clean[seed % 2], run_id=run_id(seed),
                                     format_version=FORMAT_VERSION + 1)))
@@ -242,16 +244,16 @@ def test_a_newer_result_amid_planned_runs_stops_the_command_before_any_training(
 
 def test_several_unusable_results_are_listed_in_one_paragraph(clean, tmp_path, capsys, no_training):
     paths = [_newer(clean, tmp_path, seed) for seed in (1, 3, 4, 5, 6, 7)]
-    (run_path(tmp_path, run_id(2))).mkdir()  # a directory where seed 2's result file goes
+    (ResultsLayout(tmp_path).run_file(run_id(2))).mkdir()  # a directory where seed 2's result file goes
     code, _, err = main(RUN + ["--seeds", "0,1,2,3,4,5,6,7", "--results", str(tmp_path)], capsys)
     assert code == 2
     line = assert_one_paragraph_error(err, "7 result files of the planned runs", "no run was started",
-                                      paths[0], run_path(tmp_path, run_id(2)), "and 2 more")
+                                      paths[0], ResultsLayout(tmp_path).run_file(run_id(2)), "and 2 more")
     assert "pip install -U subnetbench" in line
 
 
 def test_a_stored_result_with_other_options_is_still_refused(clean, tmp_path, capsys, no_training):
-    path = run_path(tmp_path, run_id())
+    path = ResultsLayout(tmp_path).run_file(run_id())
     path.parent.mkdir(parents=True)
     data = json.loads(json.dumps(clean[0]))
     data["options"]["recipe"]["batch_size"] = 64
@@ -267,7 +269,7 @@ def test_the_real_command_moves_a_garbled_checkpoint_aside_and_says_so(clean, tm
     interrupt_after_epochs(monkeypatch, 1)
     with pytest.raises(KeyboardInterrupt):
         execute(make_config(PROTOCOL, "dense", 0, CONFIG), tmp_path, device="cpu", progress=False)
-    ckpt = checkpoint_path(tmp_path, run_id())
+    ckpt = ResultsLayout(tmp_path).checkpoint(run_id())
     damage(ckpt, "zeroed-block", 0.5)
     result = _subprocess(RUN + ["--results", str(tmp_path)])
     assert result.returncode == 0, result.stderr
@@ -277,7 +279,7 @@ def test_the_real_command_moves_a_garbled_checkpoint_aside_and_says_so(clean, tm
                 if QUARANTINE_MARK in p.name and not p.name.endswith(".sha256")]
     assert str(ckpt) in warning and str(moved) in warning and "from scratch" in warning
     assert digest_path(moved).exists()
-    stored = json.loads(run_path(tmp_path, run_id()).read_text())
+    stored = json.loads(ResultsLayout(tmp_path).run_file(run_id()).read_text())
     assert stored["status"] == "completed" and stored["metrics"] == clean[0]["metrics"]
 
 
@@ -427,13 +429,13 @@ def test_a_checkpoint_without_digest_file_is_moved_aside_by_the_command(clean, t
     """A file without a digest where a checkpoint goes (a checkpoint from before digests, a stray
     file): moved aside with a warning; the run completes with the clean result."""
     source = tmp_path / "res"
-    path = checkpoint_path(source, run_id())
+    path = ResultsLayout(source).checkpoint(run_id())
     path.parent.mkdir(parents=True)
     shutil.copy(REPO / "pyproject.toml", path)  # any file without a digest where a checkpoint goes
     code, _, err = main(RUN + ["--results", str(source)], capsys)
     assert code == 0, err
     assert "has no digest file" in err and "from scratch" in err
-    assert json.loads(run_path(source, run_id()).read_text())["metrics"] == clean[0]["metrics"]
+    assert json.loads(ResultsLayout(source).run_file(run_id()).read_text())["metrics"] == clean[0]["metrics"]
 
 
 # -- status and plans: files that are not regular, not strict JSON, too deep, too large, newer ------
@@ -449,7 +451,7 @@ def _plan(tmp_path: Path) -> Path:
 def test_status_never_blocks_on_a_file_that_is_not_regular(clean, tmp_path, capsys, kind, target):
     """A FIFO, a socket or an endless device where status reads (result files, plans, locks):
     shown as unusable (result files, plans) or ignored (locks), never opened for reading."""
-    path = {"result file": run_path(tmp_path, run_id()), "plan file": _plan(tmp_path),
+    path = {"result file": ResultsLayout(tmp_path).run_file(run_id()), "plan file": _plan(tmp_path),
             "lock file": tmp_path / "locks" / f"{run_id()}.lock"}[target]
     plant_not_regular(path, kind)
     with must_not_hang():
@@ -465,7 +467,7 @@ def test_status_never_blocks_on_a_file_that_is_not_regular(clean, tmp_path, caps
 def test_status_refuses_a_result_file_over_the_size_cap_unread(tmp_path, capsys):
     """The same cap as the engine's and the report's (records.MAX_RESULT_BYTES), checked before
     reading: a sparse file costs nothing to make and would cost 64 MiB to read."""
-    path = run_path(tmp_path, run_id())
+    path = ResultsLayout(tmp_path).run_file(run_id())
     path.parent.mkdir(parents=True)
     with path.open("wb") as handle:
         handle.truncate(MAX_RESULT_BYTES + 1)
@@ -539,7 +541,7 @@ def test_a_plan_of_a_newer_format_is_left_as_it_is(tmp_path, capsys):
 @pytest.mark.parametrize("kind", NOT_REGULAR)
 def test_a_run_command_never_blocks_on_a_result_file_that_is_not_regular(clean, tmp_path, capsys,
                                                                         kind):
-    path = run_path(tmp_path, run_id())
+    path = ResultsLayout(tmp_path).run_file(run_id())
     plant_not_regular(path, kind)
     with must_not_hang():
         code, _, err = main(RUN + ["--results", str(tmp_path)], capsys)

@@ -24,15 +24,11 @@ from hypothesis import strategies as st
 
 from subnetbench.benchmark import results as results_module
 from subnetbench.benchmark import training
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.networks import build_network
-from subnetbench.benchmark.results import (
-    atomic_torch_save,
-    checkpoint_path,
-    inspect_result,
-    load_verified,
-    run_path,
-)
-from subnetbench.benchmark.runner import execute, load_subnetwork, make_config, subnetwork_path
+from subnetbench.benchmark.results import atomic_torch_save, inspect_result, load_verified
+from subnetbench.benchmark.runner import execute
+from subnetbench.benchmark.subnetworks import load_subnetwork
 from subnetbench.errors import IntegrityError, NewerFormatError, RunFailed
 from subnetbench.integrity import (
     QUARANTINE_MARK,
@@ -41,6 +37,7 @@ from subnetbench.integrity import (
     read_verified,
     write_with_digest,
 )
+from subnetbench.layout import ResultsLayout
 from subnetbench.methods.base import OptimizerSpec
 from subnetbench.record_reading import InvalidRecord, record_from_json
 from subnetbench.records import FORMAT_VERSION, seal
@@ -91,7 +88,7 @@ def interrupted(tmp_path_factory):
         interrupt_after_epochs(monkeypatch, 1)
         with pytest.raises(KeyboardInterrupt):
             run(config(), directory)
-    assert checkpoint_path(directory, config().run_id).exists()
+    assert ResultsLayout(directory).checkpoint(config().run_id).exists()
     return directory
 
 
@@ -107,7 +104,7 @@ def copy_of(directory: Path) -> Path:
 def checkpoint_file(interrupted, tmp_path_factory) -> Path:
     """A real checkpoint and its digest file in a folder of their own."""
     folder = tmp_path_factory.mktemp("checkpoint")
-    source = checkpoint_path(interrupted, config().run_id)
+    source = ResultsLayout(interrupted).checkpoint(config().run_id)
     shutil.copy(source, folder / source.name)
     shutil.copy(digest_path(source), digest_path(folder / source.name))
     return folder / source.name
@@ -223,7 +220,7 @@ def test_quarantine_moves_the_file_and_its_digest_aside_and_never_overwrites(tmp
 @given(kind=FAULT_KINDS, position=POSITIONS)
 def test_a_damaged_result_file_is_never_read_as_another_result(clean, kind, position):
     cfg, directory, result = clean
-    original = run_path(directory, cfg.run_id).read_bytes()
+    original = ResultsLayout(directory).run_file(cfg.run_id).read_bytes()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "r.json"
         path.write_bytes(FAULTS[kind](original, position))
@@ -251,7 +248,7 @@ def test_one_digit_changed_in_a_sealed_result_is_refused_at_every_position(clean
     """metrics.final_test_acc with one digit changed (each digit in turn, to each other digit): the
     file no longer matches its SHA-256, so it is never read as a result."""
     cfg, directory, result = clean
-    text = run_path(directory, cfg.run_id).read_text()
+    text = ResultsLayout(directory).run_file(cfg.run_id).read_text()
     number, positions = _digit_positions(text, "final_test_acc")
     assert float(number) == result["metrics"]["final_test_acc"] and len(positions) >= 3
     path = tmp_path / "r.json"
@@ -271,7 +268,7 @@ def test_one_digit_changed_in_a_sealed_result_is_moved_aside_and_computed_again(
     cfg, source, reference = clean
     directory = copy_of(source)
     try:
-        path = run_path(directory, cfg.run_id)
+        path = ResultsLayout(directory).run_file(cfg.run_id)
         text = path.read_text()
         _, positions = _digit_positions(text, "final_test_acc")
         i = positions[-1]
@@ -286,7 +283,7 @@ def test_one_digit_changed_in_a_sealed_result_is_moved_aside_and_computed_again(
 
 def test_a_result_file_of_a_newer_format_version_is_refused(clean, tmp_path):
     cfg, directory, _ = clean
-    data = json.loads(run_path(directory, cfg.run_id).read_text())
+    data = json.loads(ResultsLayout(directory).run_file(cfg.run_id).read_text())
     data["format_version"] = FORMAT_VERSION + 1
     path = tmp_path / "r.json"
     path.write_text(json.dumps(data))
@@ -320,7 +317,7 @@ def test_a_version_1_result_with_non_finite_numbers_is_moved_aside_and_computed_
     cfg, source, reference = clean
     directory = copy_of(source)
     try:
-        path = run_path(directory, cfg.run_id)
+        path = ResultsLayout(directory).run_file(cfg.run_id)
         data = json.loads(path.read_text())
         del data["sha256"]
         data["format_version"] = 1
@@ -343,7 +340,7 @@ def test_a_version_1_result_with_non_finite_numbers_is_moved_aside_and_computed_
 
 def test_a_version_1_result_without_digest_is_still_read(clean, tmp_path):
     cfg, directory, result = clean
-    data = json.loads(run_path(directory, cfg.run_id).read_text())
+    data = json.loads(ResultsLayout(directory).run_file(cfg.run_id).read_text())
     del data["sha256"]
     data["format_version"] = 1
     record, _ = record_from_json(data)
@@ -365,11 +362,11 @@ CASES += [(kind, None) for kind in NOT_REGULAR]
 
 
 def _target_path(directory: Path, cfg, target: str) -> Path:
-    ckpt = checkpoint_path(directory, cfg.run_id)
-    subnetwork = subnetwork_path(directory, cfg.run_id)
+    ckpt = ResultsLayout(directory).checkpoint(cfg.run_id)
+    subnetwork = ResultsLayout(directory).subnetwork(cfg.run_id)
     return {"checkpoint": ckpt, "checkpoint digest": digest_path(ckpt),
-            "running result": run_path(directory, cfg.run_id),
-            "completed result": run_path(directory, cfg.run_id), "saved subnetwork": subnetwork,
+            "running result": ResultsLayout(directory).run_file(cfg.run_id),
+            "completed result": ResultsLayout(directory).run_file(cfg.run_id), "saved subnetwork": subnetwork,
             "subnetwork digest": digest_path(subnetwork)}[target]
 
 
@@ -396,7 +393,7 @@ def test_no_fault_yields_a_wrong_completed_result(clean, interrupted, target, ki
             assert result["metrics"] == reference["metrics"]
             again = run(cfg, directory)
         assert again["skipped"] and again["metrics"] == reference["metrics"]
-        stored, _ = inspect_result(run_path(directory, cfg.run_id))
+        stored, _ = inspect_result(ResultsLayout(directory).run_file(cfg.run_id))
         assert stored.to_json()["metrics"] == reference["metrics"]
         if position is None or kind in ("empty", "random"):  # never harmless: kept aside
             assert quarantined(path.parent), "the bad file was not kept aside"
@@ -410,7 +407,7 @@ def test_a_damaged_completed_result_is_moved_aside_and_the_run_computed_again(cl
     cfg, source, reference = clean
     directory = copy_of(source)
     try:
-        damage(run_path(directory, cfg.run_id), kind, 0.37)
+        damage(ResultsLayout(directory).run_file(cfg.run_id), kind, 0.37)
         result = run(cfg, directory)
         assert "skipped" not in result and result["metrics"] == reference["metrics"]
         (moved,) = quarantined(directory / "runs")
@@ -424,7 +421,7 @@ def test_a_damaged_saved_subnetwork_is_refused_then_recreated(clean, kind):
     cfg, source, reference = clean
     directory = copy_of(source)
     try:
-        damage(subnetwork_path(directory, cfg.run_id), kind, 0.61)
+        damage(ResultsLayout(directory).subnetwork(cfg.run_id), kind, 0.61)
         with pytest.raises(IntegrityError, match="moved aside and the run computed again"):
             load_subnetwork(directory, reference)
         result = run(cfg, directory)  # asked again: the bad subnetwork is moved aside, recomputed
@@ -436,7 +433,7 @@ def test_a_damaged_saved_subnetwork_is_refused_then_recreated(clean, kind):
 
 
 def _plant_checkpoint(directory: Path, cfg, payload: dict, with_digest: bool = True) -> Path:
-    path = checkpoint_path(directory, cfg.run_id)
+    path = ResultsLayout(directory).checkpoint(cfg.run_id)
     if with_digest:
         atomic_torch_save(path, payload)
     else:
@@ -451,7 +448,7 @@ def test_a_foreign_checkpoint_is_moved_aside_and_the_run_starts_from_scratch(cle
     cfg, _, reference = clean
     directory = copy_of(interrupted)
     try:
-        real = load_verified(checkpoint_path(directory, cfg.run_id))
+        real = load_verified(ResultsLayout(directory).checkpoint(cfg.run_id))
         if case == "another run":
             payload = dict(real, run_id=config(seed=1).run_id)
         elif case == "another network":
@@ -513,7 +510,7 @@ def test_a_diverged_run_is_failed_not_written_with_nan(tmp_path):
     for _ in range(2):  # asked again: the same clear failure, never a completed result
         with pytest.raises(RunFailed, match="training loss became nan at epoch 1"):
             execute(cfg, tmp_path, device="cpu", progress=False)
-        text = run_path(tmp_path, cfg.run_id).read_text()
+        text = ResultsLayout(tmp_path).run_file(cfg.run_id).read_text()
         record = json.loads(text)  # strict JSON: no NaN token
         assert "NaN" not in text and record["status"] == "failed"
         assert record["error"].startswith("RunFailed: run " + cfg.run_id)
@@ -530,7 +527,7 @@ def test_a_step_that_overflows_float32_is_a_failed_run_not_an_internal_error(tmp
         with pytest.raises(RunFailed, match="overflowed float32 at epoch 1") as info:
             execute(cfg, tmp_path, device="cpu", progress=False)
         assert "overflow" in str(info.value.__cause__)  # torch's own error, kept as the cause
-        text = run_path(tmp_path, cfg.run_id).read_text()
+        text = ResultsLayout(tmp_path).run_file(cfg.run_id).read_text()
         record = json.loads(text, parse_constant=lambda token: pytest.fail(f"non-strict {token}"))
         assert record["status"] == "failed" and record["error"].startswith("RunFailed: " + cfg.run_id)
 
@@ -549,7 +546,7 @@ def test_other_runtime_errors_of_a_step_stay_errors(tmp_path, monkeypatch):
 def test_a_sealed_result_with_other_content_is_a_different_result_not_a_corrupt_one(clean, tmp_path):
     """The digest detects damage, not intent: seal() is how a tool changes a file on purpose."""
     cfg, directory, _ = clean
-    data = json.loads(run_path(directory, cfg.run_id).read_text())
+    data = json.loads(ResultsLayout(directory).run_file(cfg.run_id).read_text())
     data["metrics"]["final_test_acc"] = 0.5
     with pytest.raises(InvalidRecord, match="does not match its SHA-256"):
         record_from_json(data)
@@ -558,5 +555,5 @@ def test_a_sealed_result_with_other_content_is_a_different_result_not_a_corrupt_
 
 
 def test_the_checkpoint_names_its_run(interrupted):
-    checkpoint = torch.load(checkpoint_path(interrupted, config().run_id), weights_only=True)
+    checkpoint = torch.load(ResultsLayout(interrupted).checkpoint(config().run_id), weights_only=True)
     assert checkpoint["run_id"] == config().run_id

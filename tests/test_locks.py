@@ -12,10 +12,11 @@ import time
 import pytest
 
 from subnetbench import locks, status
-from subnetbench.benchmark import runner
-from subnetbench.benchmark.results import run_path
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark import runner, stored_result
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
 from subnetbench.integrity import digest_path, write_with_digest
+from subnetbench.layout import ResultsLayout
 from tests.helpers import REPO, child_env, hold_lock, interruptible, single_torch_thread  # noqa: F401
 
 TINY = {"epochs": "1"}
@@ -73,18 +74,19 @@ def test_a_run_locked_elsewhere_is_not_trained_here(tmp_path, monkeypatch):
         holder.wait(timeout=30)
     assert result["status"] == "running" and result["running_elsewhere"]["pid"] == holder.pid
     assert result["run_id"] == config.run_id
-    assert not run_path(tmp_path, config.run_id).exists()  # nothing written over the holder's files
+    # nothing written over the holder's files
+    assert not ResultsLayout(tmp_path).run_file(config.run_id).exists()
 
 
 def test_a_run_completed_while_waiting_for_its_lock_is_reused(tmp_path, monkeypatch):
     config = make_config("digits-conv2", "dense", 0, TINY)
     done = execute(config, tmp_path / "done", device="cpu", progress=False)
-    path = run_path(tmp_path, config.run_id)
+    path = ResultsLayout(tmp_path).run_file(config.run_id)
     real_acquire = locks.acquire
 
     def acquire_after_the_other_finished(results_dir, run_id, wait=False):
         path.parent.mkdir(parents=True, exist_ok=True)  # what the other process left meanwhile
-        path.write_bytes(run_path(tmp_path / "done", config.run_id).read_bytes())
+        path.write_bytes(ResultsLayout(tmp_path / "done").run_file(config.run_id).read_bytes())
         return real_acquire(results_dir, run_id, wait)
 
     monkeypatch.setattr(locks, "acquire", acquire_after_the_other_finished)
@@ -94,9 +96,9 @@ def test_a_run_completed_while_waiting_for_its_lock_is_reused(tmp_path, monkeypa
 
 
 def _first_read_then(after):
-    """runner.inspect_result that calls ``after(path)`` right after its first read: what another
+    """stored_result.inspect_result that calls ``after(path)`` right after its first read: what another
     process does between this process's first look at a result file and its lock."""
-    real = runner.inspect_result
+    real = stored_result.inspect_result
     calls = []
 
     def inspect(path):
@@ -117,11 +119,11 @@ def test_a_result_the_holder_completes_after_the_first_look_is_never_moved_aside
     read the damaged one. The good result is reused, not moved aside as the damaged one."""
     config = make_config("digits-conv2", "dense", 0, TINY)
     done = execute(config, tmp_path / "done", device="cpu", progress=False)
-    good = run_path(tmp_path / "done", config.run_id).read_bytes()
-    path = run_path(tmp_path / "r", config.run_id)
+    good = ResultsLayout(tmp_path / "done").run_file(config.run_id).read_bytes()
+    path = ResultsLayout(tmp_path / "r").run_file(config.run_id)
     path.parent.mkdir(parents=True)
     path.write_text("{ damaged")
-    monkeypatch.setattr(runner, "inspect_result", _first_read_then(lambda p: p.write_bytes(good)))
+    monkeypatch.setattr(stored_result, "inspect_result", _first_read_then(lambda p: p.write_bytes(good)))
     monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a finished run was trained"))
     result = execute(config, tmp_path / "r", device="cpu", progress=False)
     assert result["skipped"] is True and result["metrics"] == done["metrics"]
@@ -132,10 +134,10 @@ def test_a_bad_result_another_process_moved_aside_first_is_no_error(tmp_path, mo
     """Two processes found one damaged result file (locks local to a node); the other one moved it
     aside first. This one goes on and trains the run."""
     config = make_config("digits-conv2", "dense", 0, TINY)
-    path = run_path(tmp_path, config.run_id)
+    path = ResultsLayout(tmp_path).run_file(config.run_id)
     path.parent.mkdir(parents=True)
     path.write_text("{ damaged")
-    real = runner.inspect_result
+    real = stored_result.inspect_result
 
     def moved_by_the_other(at):
         found = real(at)
@@ -143,7 +145,7 @@ def test_a_bad_result_another_process_moved_aside_first_is_no_error(tmp_path, mo
             at.rename(at.with_name(at.name + ".corrupt-by-the-other"))
         return found
 
-    monkeypatch.setattr(runner, "inspect_result", moved_by_the_other)
+    monkeypatch.setattr(stored_result, "inspect_result", moved_by_the_other)
     result = execute(config, tmp_path, device="cpu", progress=False)
     assert result["status"] == "completed"
     assert _corrupt_files(tmp_path) == [f"{config.run_id}.json.corrupt-by-the-other"]
@@ -156,12 +158,12 @@ def test_the_first_look_without_the_lock_changes_no_file(tmp_path, damage):
     or rewritten by a process that does not hold the lock."""
     config = make_config("digits-conv2", "dense", 0, TINY)
     if damage == "result file":
-        target = run_path(tmp_path, config.run_id)
+        target = ResultsLayout(tmp_path).run_file(config.run_id)
         target.parent.mkdir(parents=True)
         target.write_text("{ damaged")
     else:
         execute(config, tmp_path, device="cpu", progress=False, save_subnetwork=True)
-        subnetwork = runner.subnetwork_path(tmp_path, config.run_id)
+        subnetwork = ResultsLayout(tmp_path).subnetwork(config.run_id)
         old = subnetwork.read_bytes()
         write_with_digest(subnetwork, b"a newer subnetwork, whose write stopped here")
         subnetwork.write_bytes(old)
@@ -182,16 +184,16 @@ def test_the_first_look_without_the_lock_changes_no_file(tmp_path, damage):
 def test_a_forced_rerun_that_stops_keeps_the_completed_result(tmp_path, monkeypatch, stop):
     config = make_config("digits-conv2", "dense", 0, TINY)
     execute(config, tmp_path, device="cpu", progress=False)
-    completed = run_path(tmp_path, config.run_id).read_bytes()
+    completed = ResultsLayout(tmp_path).run_file(config.run_id).read_bytes()
 
     def stopped(*args, **kwargs):
-        assert run_path(tmp_path, config.run_id).read_bytes() == completed  # no running record
+        assert ResultsLayout(tmp_path).run_file(config.run_id).read_bytes() == completed  # no running record
         raise stop
 
     monkeypatch.setattr(runner, "fit", stopped)
     with pytest.raises(type(stop)):
         execute(config, tmp_path, device="cpu", progress=False, force=True)
-    assert run_path(tmp_path, config.run_id).read_bytes() == completed
+    assert ResultsLayout(tmp_path).run_file(config.run_id).read_bytes() == completed
 
 
 @pytest.mark.parametrize("lands", ["before the running record", "during training"])
@@ -202,8 +204,8 @@ def test_a_result_another_node_completed_is_never_replaced_by_running_or_failed(
     The completed result stays."""
     config = make_config("digits-conv2", "dense", 0, TINY)
     execute(config, tmp_path / "done", device="cpu", progress=False)
-    good = run_path(tmp_path / "done", config.run_id).read_bytes()
-    path = run_path(tmp_path, config.run_id)
+    good = ResultsLayout(tmp_path / "done").run_file(config.run_id).read_bytes()
+    path = ResultsLayout(tmp_path).run_file(config.run_id)
 
     def the_other_node_completes_it():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ import pytest
 
 from subnetbench import cli, progress
 from subnetbench.benchmark import grids
-from subnetbench.benchmark.runner import make_config, planned_run
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.summary import planned_run
 from subnetbench.console import show_warnings
 from subnetbench.progress import PlannedRun, RunProgress, RunWork, estimate_remaining
 from subnetbench.record_reading import read_result_file

@@ -712,7 +712,7 @@ def test_the_report_names_what_ran_shows_no_machine_path_and_shows_recipe_change
 
 
 def test_a_single_seed_shows_no_spread_in_the_command_line_summary():
-    from subnetbench.benchmark.runner import summarise
+    from subnetbench.benchmark.summary import summarise
 
     one = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="dense", seed=0)
     two = make_result(protocol="digits-conv2", dataset="digits", network="conv2", method="aslp", seed=1)

@@ -245,7 +245,8 @@ def write_real_digits_results(results_dir: Path) -> Path:
     and with signed constants, two seeds each, two epochs (about a minute on two cores)."""
     import torch
 
-    from subnetbench.benchmark.runner import execute, make_config
+    from subnetbench.benchmark.config import make_config
+    from subnetbench.benchmark.runner import execute
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the CLI's runs: one thread is fastest for these small networks

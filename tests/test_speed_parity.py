@@ -22,11 +22,12 @@ import torch
 
 from subnetbench import cli, methods
 from subnetbench.benchmark import speed
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
 from subnetbench.benchmark.grouped import grouped_forward
 from subnetbench.benchmark.networks import build_network
 from subnetbench.benchmark.recipe import Recipe
-from subnetbench.benchmark.runner import execute, execute_runs, make_config
+from subnetbench.benchmark.runner import execute, execute_runs
 from subnetbench.benchmark.speed import cli as speed_cli
 from subnetbench.benchmark.speed import study
 from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer, fit

@@ -8,8 +8,9 @@ import pytest
 
 from subnetbench import cli, locks, plans, status
 from subnetbench.benchmark import runner
-from subnetbench.benchmark.results import run_path
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
+from subnetbench.layout import ResultsLayout
 from tests.helpers import single_torch_thread  # noqa: F401
 
 RUN = ["run", "digits-conv2", "--method", "dense", "--set", "epochs=1", "--device", "cpu",
@@ -38,7 +39,7 @@ def test_status_tells_every_state_apart(tmp_path, monkeypatch, capsys):
                                             "missing", "unreadable"])}
     for name in ("completed", "unreadable"):
         execute(configs[name], tmp_path, device="cpu", progress=False)
-    path = run_path(tmp_path, configs["unreadable"].run_id)
+    path = ResultsLayout(tmp_path).run_file(configs["unreadable"].run_id)
     path.write_text(path.read_text().replace('"completed"', '"failed"', 1))  # fails its SHA-256
 
     def broken(*args, **kwargs):

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from subnetbench.benchmark import training
+from subnetbench.benchmark.config import make_config
 from subnetbench.benchmark.data import DATASET_INFO, DeviceData, Split
 from subnetbench.benchmark.recipe import Recipe
-from subnetbench.benchmark.runner import execute, make_config
+from subnetbench.benchmark.runner import execute
 from subnetbench.benchmark.training import TRAINING_STREAMS, Trainer
 from subnetbench.methods.edge_popup import EdgePopup
 from tests.helpers import (

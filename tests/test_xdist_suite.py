@@ -9,7 +9,8 @@ import re
 import subprocess
 import sys
 
-from subnetbench import locks, status
+from subnetbench import status
+from subnetbench.layout import ResultsLayout
 from tests.helpers import REPO
 
 
@@ -27,5 +28,5 @@ def test_the_suite_runs_on_two_xdist_workers_and_reports_once(tmp_path):
     found = status.collect(results)
     assert found["counts"]["completed"] == 2 and len(found["runs"]) == 2
     for run in found["runs"]:  # trained under their locks, by a worker
-        holder = json.loads(locks.lock_path(results, run["run_id"]).read_text())
+        holder = json.loads(ResultsLayout(results).lock(run["run_id"]).read_text())
         assert holder["xdist_worker"] in ("gw0", "gw1")

@@ -13,7 +13,7 @@ For every network and method it times training epochs of two pipelines in one pr
   processes, host-to-device copies per batch, the official two-Gumbel ASLP masks, a host read per
   step);
 - ``ours``: the suite's training path, :meth:`Trainer.train_epoch` over uint8 data on the device
-  with augmentation on, built as :func:`runner.build_run` builds a run, with a run's cuDNN settings
+  with augmentation on, built as :func:`build_run.build_run` builds a run, with a run's cuDNN settings
   (``cudnn.benchmark`` on).
 
 A method is any registered method (``--methods``, default the paper's comparison aslp, supermask,

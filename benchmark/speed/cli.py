@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import torch
 
 from subnetbench.benchmark import speed
+from subnetbench.benchmark.device import resolve_device
 from subnetbench.benchmark.grouped import resolve_mode
-from subnetbench.benchmark.runner import resolve_device
 from subnetbench.benchmark.speed.estimate import MAX_EPOCHS, NETWORKS
 from subnetbench.benchmark.speed.study import (
     VARIANTS,

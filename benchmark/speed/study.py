@@ -24,11 +24,13 @@ from typing import Any
 import torch
 
 from subnetbench import methods
+from subnetbench.benchmark.build_run import build_run
 from subnetbench.benchmark.config import RunConfig, make_config
 from subnetbench.benchmark.data import DATASET_INFO, DatasetInfo, DeviceData, Split
+from subnetbench.benchmark.device import resolve_device, set_deterministic
 from subnetbench.benchmark.grouped import grouped_forward
 from subnetbench.benchmark.results import atomic_torch_save
-from subnetbench.benchmark.runner import build_run, check_batchable, resolve_device, set_deterministic
+from subnetbench.benchmark.seed_batch import check_batchable
 from subnetbench.benchmark.speed import reference_pipeline as ref
 from subnetbench.benchmark.speed.estimate import TRAIN_IMAGES, VAL_IMAGES, grid_estimate
 from subnetbench.benchmark.speed.flops import train_flop_per_image

@@ -21,13 +21,11 @@ import torch
 
 from subnetbench import methods
 from subnetbench.benchmark import grids, protocols
-from subnetbench.benchmark.runner import (
-    execute,
-    load_subnetwork,
-    make_config,
-    subnetwork_path,
-)
+from subnetbench.benchmark.config import make_config
+from subnetbench.benchmark.runner import execute
+from subnetbench.benchmark.subnetworks import load_subnetwork
 from subnetbench.benchmark.suite_plan import SUITE_GRIDS, skip_reason
+from subnetbench.layout import ResultsLayout
 from subnetbench.reports.loading import load_reference
 
 # The published values are single numbers read off bar charts (one decimal, no std); our mean
@@ -89,7 +87,7 @@ def assert_invariants(result: dict, results_dir: Path) -> None:
     assert 1 <= metrics["epochs_to_best"] <= metrics["epochs_run"]
     assert len(result["curves"]["val_acc"]) == metrics["epochs_run"]
     # The recorded kept fractions are the counts in the extracted network itself.
-    if not subnetwork_path(results_dir, result["run_id"]).exists():
+    if not ResultsLayout(results_dir).subnetwork(result["run_id"]).exists():
         pytest.fail(f"the stored run {result['run_id']} in {results_dir} has no saved subnetwork "
                     "(it was run with --no-save-subnetwork), so its kept fraction cannot be checked; "
                     "move its result file away, or use another --results-dir, to run it again")

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed-batch", type=int, default=1, metavar="K",
                         help="train up to K seeds of one configuration together in one process "
                         "(the result files and run ids of separate runs; any method that trains "
-                        "one round; see benchmark/runner.py)")
+                        "one round; see benchmark/seed_batch.py)")
     parser.add_argument("--seed-batch-mode", choices=("auto", "grouped", "loop"), default="auto",
                         help="grouped: one grouped convolution for all seeds (for GPUs); loop: each "
                         "seed's own forward, the arithmetic of separate runs; auto (default): "

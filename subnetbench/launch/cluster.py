@@ -22,6 +22,7 @@ from subnetbench.errors import OptionError, SubnetbenchError
 from subnetbench.launch.arguments import JOB_NAME
 from subnetbench.launch.job import JobTask
 from subnetbench.launch.options import ClusterOptions, RunSettings
+from subnetbench.layout import ResultsLayout
 
 INSTALL = "pip install 'subnetbench[cluster]'"
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local executor kills a job after 2 minutes by default
@@ -203,7 +204,7 @@ def submit(args: ClusterOptions, units: list[list], settings: RunSettings, resul
     submitit = import_submitit(args.executor)
     # Imported by name: the module subclasses submitit's classes, and submitit is optional.
     task_runner = importlib.import_module("subnetbench.launch.cluster_job").TaskRunner
-    folder = Path(args.submitit_folder) if args.submitit_folder else results_dir / "submitit"
+    folder = Path(args.submitit_folder) if args.submitit_folder else ResultsLayout(results_dir).submitit
     folder = folder.resolve()
     cluster = "slurm" if args.executor == "slurm" else "local"
     executor = submitit.AutoExecutor(folder=folder, cluster=cluster)

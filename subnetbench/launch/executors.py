@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
-from subnetbench.benchmark.runner import execute_runs, resolve_device
+from subnetbench.benchmark.device import resolve_device
+from subnetbench.benchmark.runner import execute_runs
 from subnetbench.devices import parse_devices
 from subnetbench.errors import OptionError
 from subnetbench.launch import cluster, pool

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from subnetbench.benchmark.runner import execute_runs, resolve_device
+from subnetbench.benchmark.device import resolve_device
+from subnetbench.benchmark.runner import execute_runs
 from subnetbench.console import show_warnings
 from subnetbench.errors import SubnetbenchError
 from subnetbench.launch.options import RunSettings

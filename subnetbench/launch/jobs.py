@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from subnetbench import locks, plans
-from subnetbench.benchmark.results import read_result, run_path
-from subnetbench.benchmark.runner import run_identity
+from subnetbench.benchmark.results import read_result
+from subnetbench.benchmark.run_record import run_identity
 from subnetbench.launch import cluster
 from subnetbench.launch.base import Execution, Executor
 from subnetbench.launch.options import RunOptions, RunSettings
 from subnetbench.launch.outcome import RunOutcome
+from subnetbench.layout import ResultsLayout
 
 
 def outcome_on_disk(config: Any, results_dir: Path) -> RunOutcome:
     """A run's outcome as a job left it: its result file, else its lock's holder, else missing."""
-    record = read_result(run_path(results_dir, config.run_id))
+    record = read_result(ResultsLayout(results_dir).run_file(config.run_id))
     if record is not None and record.status == "completed":
         return RunOutcome(config, record.to_json())
     holder = locks.holder(results_dir, config.run_id)

@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from subnetbench.benchmark.callbacks import ProgressSink
-from subnetbench.benchmark.runner import execute_runs, run_identity
+from subnetbench.benchmark.run_record import run_identity
+from subnetbench.benchmark.runner import execute_runs
 from subnetbench.console import show_warnings
 from subnetbench.launch.options import RunSettings
 from subnetbench.launch.outcome import RunOutcome

@@ -12,16 +12,17 @@ from typing import Any
 
 from subnetbench import plans
 from subnetbench.benchmark.data import default_data_dir, load_raw
-from subnetbench.benchmark.results import inspect_result, prepare_results_dir, run_path
+from subnetbench.benchmark.results import prepare_results_dir
+from subnetbench.benchmark.stored_result import Verdict, judge
 from subnetbench.benchmark.training import check_recipe_device
 from subnetbench.console import one_paragraph
-from subnetbench.errors import FileFault, NewerFormatError, SubnetbenchError
+from subnetbench.errors import FileFault, SubnetbenchError
 from subnetbench.files import check_writable_directory, remove_stale_temporaries
 from subnetbench.launch.base import Executor
 from subnetbench.launch.options import RunOptions, RunSettings
+from subnetbench.layout import ResultsLayout
 
 MAX_LISTED_FILES = 5  # files named in one error paragraph; the rest are counted
-FOLDERS_WITH_TEMPORARIES = ("runs", "plans", "checkpoints", "subnetworks")
 
 
 def check_stored_results(configs: list, results_dir: Path) -> None:
@@ -29,14 +30,17 @@ def check_stored_results(configs: list, results_dir: Path) -> None:
     stop it halfway: one of a newer format version or one that cannot be read. A damaged file is
     no reason (its run moves it aside), nor a results path under a file (checked once, later)."""
     problems: list[SubnetbenchError] = []
+    layout = ResultsLayout(results_dir)
     for config in configs:
         try:
-            inspect_result(run_path(results_dir, config.run_id))
-        except NewerFormatError as error:
-            problems.append(error)
+            # force: a run's options are compared with the stored ones when it is reused, not here
+            decision = judge(config, layout, force=True)
         except FileFault as error:
             if error.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
                 problems.append(error)
+            continue
+        if decision.verdict is Verdict.REFUSE:
+            problems.append(decision.error)
     if len(problems) == 1:
         raise problems[0]
     if problems:
@@ -78,8 +82,8 @@ def prepare(options: RunOptions, configs: list, executor: Executor,
     if options.report:  # found out now, not after hours of runs
         check_writable_directory(options.report, "report directory")
     prepare_results_dir(Path(options.results), options.save_subnetwork)
-    for folder in FOLDERS_WITH_TEMPORARIES:
-        remove_stale_temporaries(Path(options.results) / folder)
+    for folder in ResultsLayout(options.results).folders_with_temporaries():
+        remove_stale_temporaries(folder)
     entry = plans.new_command(["subnetbench", *options.argv], executor.name)
     plans.record(options.results, [config.run_id for config in configs], entry)
     return settings, entry
