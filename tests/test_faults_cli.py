@@ -695,15 +695,17 @@ def _offline(monkeypatch):
 
 
 @pytest.mark.parametrize("extra", [["--no-download"], []], ids=["no-download", "offline"])
+@pytest.mark.parametrize("data", ["data", "new/parents/data"])
 def test_missing_cifar_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch,
-                                                              no_training, extra):
+                                                              no_training, extra, data):
     _offline(monkeypatch)
     code, out, err = main(["run", "cifar10-conv2", "--method", "dense", "--device", "cpu",
-                           "--results", str(tmp_path / "res"), "--data", str(tmp_path / "data"),
+                           "--results", str(tmp_path / "res"), "--data", str(tmp_path / data),
                            *extra], capsys)
     assert code == 2
-    assert_one_paragraph_error(err, "cifar10", str(tmp_path / "data"))
-    assert list(tmp_path.iterdir()) == []  # no results folder, no plan, no lock, no data folder
+    assert_one_paragraph_error(err, "cifar10", str(tmp_path / data))
+    # no results folder, no plan, no lock, no data folder, nor the parents the download made
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_temporary_files_of_a_killed_writer_are_removed_by_the_next_run(tmp_path, capsys):

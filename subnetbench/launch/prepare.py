@@ -57,17 +57,25 @@ def check_stored_results(configs: list, results_dir: Path) -> None:
 def fetch_data(configs: list, settings: RunSettings) -> RunSettings:
     """Every data set the runs need, found here (downloaded once, if missing and allowed) before
     anything is written and before workers or jobs start: they then only read it, from the same
-    absolute folder. A data folder this call created for a download that failed is removed."""
+    absolute folder. The folders this call created for a download that failed are removed."""
     data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
-    existed = data_dir.exists()
+    created = _first_missing_folder(data_dir.absolute())
     try:
         for dataset in sorted({config.spec.dataset for config in configs}):
             load_raw(dataset, data_dir, settings.download)
     except BaseException:
-        if not existed and data_dir.is_dir():
-            shutil.rmtree(data_dir, ignore_errors=True)
+        if created is not None and created.is_dir():
+            shutil.rmtree(created, ignore_errors=True)
         raise
     return dataclasses.replace(settings, data_dir=str(data_dir.resolve()), download=False)
+
+
+def _first_missing_folder(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None: ``path`` exists)."""
+    missing = None
+    while not path.exists() and path != path.parent:
+        missing, path = path, path.parent
+    return missing
 
 
 def prepare(options: RunOptions, configs: list, executor: Executor,
