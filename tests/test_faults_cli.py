@@ -261,6 +261,9 @@ def test_a_stored_result_with_other_options_is_still_refused(clean, tmp_path, ca
     code, _, err = main(RUN + ["--results", str(tmp_path)], capsys)
     assert code == 2
     assert_one_paragraph_error(err, "other options")
+    # refused before anything was written: no plan, lock or checkpoint folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    assert [p.name for p in ResultsLayout(tmp_path).runs.iterdir()] == [path.name]
 
 
 def test_the_real_command_moves_a_garbled_checkpoint_aside_and_says_so(clean, tmp_path, monkeypatch):

@@ -25,16 +25,16 @@ from subnetbench.layout import ResultsLayout
 MAX_LISTED_FILES = 5  # files named in one error paragraph; the rest are counted
 
 
-def check_stored_results(configs: list, results_dir: Path) -> None:
-    """Refuse, before any run starts, a command whose planned runs include a result file that would
-    stop it halfway: one of a newer format version or one that cannot be read. A damaged file is
-    no reason (its run moves it aside), nor a results path under a file (checked once, later)."""
+def check_stored_results(configs: list, results_dir: Path, force: bool) -> None:
+    """Refuse, before anything is written, a command whose planned runs include a result file that
+    would stop it halfway: one of a newer format version, one that cannot be read, or (unless
+    ``force``) one of other options than now. A damaged file is no reason (its run moves it aside),
+    nor a results path under a file (checked once, later)."""
     problems: list[SubnetbenchError] = []
     layout = ResultsLayout(results_dir)
     for config in configs:
         try:
-            # force: a run's options are compared with the stored ones when it is reused, not here
-            decision = judge(config, layout, force=True)
+            decision = judge(config, layout, force=force)
         except FileFault as error:
             if error.errno not in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
                 problems.append(error)
@@ -82,7 +82,7 @@ def prepare(options: RunOptions, configs: list, executor: Executor,
             settings: RunSettings) -> tuple[RunSettings, dict[str, Any]]:
     """Refusals, then the first writes (see the module's docstring). Returns the runs' settings and
     the command's plan entry."""
-    check_stored_results(configs, Path(options.results))
+    check_stored_results(configs, Path(options.results), options.force)
     if executor.local or executor.device == "cpu":  # a job's "auto" is the job's to find
         for config in configs:
             check_recipe_device(config.recipe, executor.device)
