@@ -132,9 +132,9 @@ class ProbMask(Method):
         # Not sampled_validation: the extracted network is the global top-k of p, which samples at a
         # budget above the target (the ramp) or a high temperature do not resemble, so the best
         # checkpoint and early stopping follow the network that is extracted.
-        # evaluation_samples and fixed_keep_fraction keep their defaults (1, None) as on main:
-        # declaring eval_samples and keep_fraction would move probmask's numbers.
         return MethodTraits(family=MASK_ONLY, trainable_tensors=frozenset({"scores"}), stochastic=True,
+                            evaluation_samples=self.options.eval_samples,
+                            fixed_keep_fraction=self.options.keep_fraction,
                             test_options=({}, {"ramp": False, "keep_fraction": 0.3}))
 
     def optimizer_specs(self, model: nn.Module) -> list[OptimizerSpec]:

@@ -216,6 +216,11 @@ def test_the_declarations_the_engine_reads_are_consistent(config):
             assert torch.all((0 <= probability) & (probability <= 1))
             # the extraction keeps the weights whose keep probability is at least one half
             assert torch.equal(method.keep_mask(layer), probability >= 0.5)
+    # The options every method names alike mean the same: what the engine reads follows them.
+    if hasattr(method.options, "eval_samples"):
+        assert samples == method.options.eval_samples
+    if hasattr(method.options, "keep_fraction"):
+        assert traits.fixed_keep_fraction == method.options.keep_fraction
     fixed = traits.fixed_keep_fraction
     if fixed is not None:
         assert 0 < fixed <= 1
