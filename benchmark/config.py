@@ -29,7 +29,7 @@ from subnetbench.benchmark import protocols
 from subnetbench.benchmark.data import check_split
 from subnetbench.benchmark.protocols import Protocol
 from subnetbench.benchmark.recipe import RECIPE_PRESETS, Recipe
-from subnetbench.methods.base import Method
+from subnetbench.methods.base import Method, MethodTraits
 from subnetbench.methods.options import OptionError, float32_problem
 
 # Recipe keys added after results of format version 1 were first written. At their defaults they are
@@ -63,10 +63,10 @@ class RunConfig:
         return self.method_class.name
 
     @functools.cached_property
-    def declared(self) -> Method:
-        """A method object of this configuration, to read what the method declares (never trained;
-        :meth:`new_method` builds the one a run trains)."""
-        return self.new_method()
+    def traits(self) -> MethodTraits:
+        """What this configuration's method declares (read from a method object that is never
+        trained; :meth:`new_method` builds the one a run trains)."""
+        return self.new_method().traits()
 
     def new_method(self) -> Method:
         return self.method_class(self.method_options)
@@ -104,8 +104,8 @@ class RunConfig:
         SR column is its dynamic weight rescaling), and which rescaling that is (``rescaling``)."""
         return {"data_augmentation": self.recipe.augmentation,
                 "signed_constant": self.recipe.init in ("signed_constant", "scaled_signed_constant"),
-                "smart_rescale": self.declared.traits().rescaling is not None,
-                "rescaling": self.declared.traits().rescaling}
+                "smart_rescale": self.traits.rescaling is not None,
+                "rescaling": self.traits.rescaling}
 
 
 def _diff(value: Any, default: Any) -> dict[str, Any]:

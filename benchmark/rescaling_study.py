@@ -64,10 +64,10 @@ def arm_configs(protocol: str, seed: int) -> list[tuple[str, RunConfig]]:
     arms = []
     for name, method, overrides, off, one_pass in RESCALED:
         config = make_config(protocol, method, seed, overrides)
-        if config.declared.traits().rescaling is None:
+        if config.traits.rescaling is None:
             raise OptionError(f"{name}: {method} with {overrides} declares no rescaling to turn off")
         arms += [(method, _with_options(config, off)), (name, config)]
-        if one_pass is not None and config.declared.traits().update_pass_count > 1:
+        if one_pass is not None and config.traits.update_pass_count > 1:
             arms.append((f"{name} joint", _with_options(config, one_pass)))
     return arms
 

@@ -22,7 +22,7 @@ def base_record(config: RunConfig, device: torch.device) -> RunRecord:
     return RunRecord(
         status="running", run_id=config.run_id, config_hash=config.config_hash,
         protocol=config.protocol, dataset=config.spec.dataset, network=config.spec.network,
-        method=config.method, family=config.declared.traits().family, seed=config.seed,
+        method=config.method, family=config.traits.family, seed=config.seed,
         variant=config.variant(), options=config.options_dict(),
         non_default_options=config.non_default_options(), provenance=origin)
 
@@ -31,7 +31,7 @@ def run_identity(config: RunConfig, status: str) -> dict[str, Any]:
     """The identifying fields of a result file, for a run that has none to show (yet)."""
     return {"status": status, "run_id": config.run_id, "protocol": config.protocol,
             "dataset": config.spec.dataset, "network": config.spec.network, "method": config.method,
-            "family": config.declared.traits().family, "seed": config.seed,
+            "family": config.traits.family, "seed": config.seed,
             "config_hash": config.config_hash, "variant": config.variant(),
             "options": config.options_dict(), "non_default_options": config.non_default_options()}
 

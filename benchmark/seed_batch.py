@@ -28,7 +28,7 @@ def check_batchable(configs: Sequence[RunConfig]) -> None:
     seeds = [c.seed for c in configs]
     if len(set(seeds)) != len(seeds):
         raise OptionError(f"a seed batch needs distinct seeds, got {seeds}")
-    refusal = first.declared.traits().seed_batch_refusal
+    refusal = first.traits.seed_batch_refusal
     if refusal:
         raise OptionError(f"--seed-batch cannot train {first.method!r} ({first.run_id}): {refusal}; "
                           "run it without --seed-batch")

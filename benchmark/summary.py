@@ -21,10 +21,10 @@ def run_label(config: RunConfig) -> str:
 def planned_run(config: RunConfig) -> PlannedRun:
     """What the live display costs the time left from, before the run starts: its epoch budget (the
     most it trains: early stopping may end it sooner) and its training passes a batch."""
-    declared = config.declared
+    traits = config.traits
     group = f"{config.protocol}.{config.method}"
     return PlannedRun(config.run_id, run_label(config), f"{group}.{config.config_hash}", group,
-                      config.recipe.epochs * declared.traits().rounds, declared.traits().update_pass_count)
+                      config.recipe.epochs * traits.rounds, traits.update_pass_count)
 
 
 def _mean_std(runs: list[dict[str, Any]], key: str) -> tuple[float, float]:

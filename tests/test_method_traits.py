@@ -79,8 +79,8 @@ def test_the_timing_study_builds_its_sr_variants_from_the_options():
     assert arms["aslp SR joint"].method_options == methods.get("aslp").Options(
         smart_rescale=True, smart_rescale_update="joint")
     assert arms["supermask"].method_options == methods.get("supermask").Options()
-    assert arms["aslp"].declared.traits().rescaling is None
-    assert arms["supermask DWR"].declared.traits().rescaling == "dynamic_weight_rescale"
+    assert arms["aslp"].traits.rescaling is None
+    assert arms["supermask DWR"].traits.rescaling == "dynamic_weight_rescale"
 
 
 def test_the_speed_study_offers_sr_exactly_where_the_options_have_it():

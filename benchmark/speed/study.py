@@ -136,7 +136,7 @@ def method_config(protocol: str, method: str, seed: int,
 def seed_batch_refusal(method: str, dataset: str) -> str | None:
     """Why the method value cannot train several seeds of one configuration together, or None: the
     method declares it (any network of the data set would do)."""
-    return method_config(f"{dataset}-conv2", method, 0).declared.traits().seed_batch_refusal
+    return method_config(f"{dataset}-conv2", method, 0).traits.seed_batch_refusal
 
 
 def ours_trainer(network: str, method: str, device: torch.device, data: DeviceData, budget: Budget,
@@ -325,7 +325,7 @@ class Bench:
         ours_ips = _rate(images * images_factor, _median(ours_s))
         reference_ips = _rate(images, _median(reference["epoch_s"])) if reference else None
         # Every update pass a batch (alternating smart rescale: two) is a forward and a backward.
-        passes = method_config(f"{self.dataset}-{network}", method, 0).declared.traits().update_pass_count
+        passes = method_config(f"{self.dataset}-{network}", method, 0).traits.update_pass_count
         flop = passes * train_flop_per_image(network, self.dataset)
         row = {
             "network": network, "method": method, "device": self.device.type, "variant": variant,
